@@ -1,0 +1,45 @@
+# Every target creates the virtual environment it needs when it is missing.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+# The documented fallback route: stock client and env on pure-Python protobuf 3.20.3.
+PB3_VENV := .venv-pb3
+PB3_PY := $(PB3_VENV)/bin/python
+MLAGENTS := mlagents-envs==1.1.0
+# mlagents-envs' real runtime needs on that route (no torch/tensorboard: they need protobuf>=6)
+PB3_DEPS := protobuf==3.20.3 "grpcio>=1.60" "numpy>=2.0" cloudpickle pyyaml filelock Pillow
+ARGS ?=
+
+.PHONY: install install-pb3 run test bench clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml Makefile
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[dev]"
+	$(PY) -m pip install --quiet --no-deps --ignore-requires-python $(MLAGENTS)
+	$(PY) -m envs.protobuf_compat --install-pth
+	touch $@
+
+install-pb3: $(PB3_VENV)/.installed
+
+$(PB3_VENV)/.installed: Makefile
+	test -x $(PB3_PY) || $(PYTHON) -m venv $(PB3_VENV)
+	$(PB3_PY) -m pip install --quiet --upgrade pip
+	$(PB3_PY) -m pip install --quiet $(PB3_DEPS)
+	$(PB3_PY) -m pip install --quiet --no-deps --ignore-requires-python $(MLAGENTS)
+	$(PB3_PY) -m pip install --quiet --no-deps -e .
+	touch $@
+
+run: install
+	$(PY) launch.py $(ARGS)
+
+test: install install-pb3
+	$(PY) -m pytest $(ARGS)
+
+bench: install install-pb3
+	$(PY) bench/env_throughput.py $(ARGS)
+
+clean:
+	rm -rf $(VENV) $(PB3_VENV) *.egg-info
