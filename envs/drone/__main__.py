@@ -13,8 +13,11 @@ import sys
 import threading
 import time
 
-import envs  # noqa: F401  (protobuf fast path before mlagents_envs)
-from envs.drone.server import DroneServer, ServerConfig
+# gRPC's INFO lines (e.g. a GOAWAY at close) are noise on the client's inherited stderr.
+os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+
+from envs import protobuf_compat  # noqa: E402  (importing envs installs the fast path)
+from envs.drone.server import DroneServer, ServerConfig  # noqa: E402
 
 log = logging.getLogger("drone")
 
@@ -73,7 +76,8 @@ def main(argv: list[str] | None = None) -> int:
         port=args.mlagents_port, seed=args.seed, max_step=args.max_step,
         connect_timeout=args.connect_timeout, log_path=args.log_file or "",
     )
-    log.info("headless Drone on port %d (pid %d)", config.port, os.getpid())
+    log.info("headless Drone on port %d (pid %d, protobuf route %s)", config.port, os.getpid(),
+             protobuf_compat.route())
     server = DroneServer(config)
     reason = server.run()
     log.info(

@@ -1,0 +1,34 @@
+"""Helpers shared by tests: a view of running Drone processes, polling."""
+
+import os
+import time
+
+
+def drone_pids(port: int | None = None) -> list[int]:
+    """Pids of live headless Drone processes, optionally only the one on `port`."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                args = f.read().decode(errors="replace").split("\0")
+            with open(f"/proc/{entry}/stat") as f:
+                state = f.read().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state == "Z" or "envs.drone" not in args:
+            continue
+        if port is None or f"{port}" in args:
+            pids.append(int(entry))
+    return pids
+
+
+def wait_until(predicate, timeout: float, interval: float = 0.05) -> bool:
+    """Poll `predicate` until it is true or `timeout` seconds pass."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return predicate()
