@@ -1,0 +1,183 @@
+"""A uniform replay buffer: preallocated numpy ring arrays, written in vectorised chunks.
+
+Transitions arrive in chunks (one per env-worker message), so `add` takes N rows at once and
+writes them with at most two slice copies. `terminated` is stored rather than `done`: an
+ML-Agents truncation (`interrupted`) is 0 here so the learner bootstraps through it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass
+class ReplayConfig:
+    """Replay buffer."""
+
+    buffer_size: int = 200_000
+    """transitions the replay holds; the oldest are overwritten"""
+    batch_size: int = 256
+    """transitions per learner update"""
+    learning_starts: int = 5_000
+    """env steps before the first update (actions are uniform random until then)"""
+
+    def __post_init__(self) -> None:
+        if self.buffer_size < 1 or self.batch_size < 1 or self.learning_starts < 0:
+            raise ValueError(
+                f"replay needs buffer_size >= 1, batch_size >= 1, learning_starts >= 0; got "
+                f"{self.buffer_size}, {self.batch_size}, {self.learning_starts}"
+            )
+
+
+# Fields whose values must be finite: one NaN here poisons every later critic update.
+_FINITE_FIELDS = ("obs", "action", "reward", "next_obs")
+
+
+class ReplayBuffer:
+    """Fixed-capacity ring buffer of transitions, sampled uniformly with replacement."""
+
+    FIELDS = ("obs", "action", "reward", "next_obs", "terminated", "policy_version")
+
+    def __init__(self, obs_size: int, action_size: int, capacity: int, seed: int = 0):
+        if obs_size < 1 or action_size < 1 or capacity < 1:
+            raise ValueError(
+                f"obs_size, action_size and capacity must be >= 1, "
+                f"got {obs_size}, {action_size}, {capacity}"
+            )
+        self.obs_size = obs_size
+        self.action_size = action_size
+        self._capacity = capacity
+        # Per-row shape and dtype of every field; the leading (capacity,) axis is added here.
+        self._specs = {
+            "obs": ((obs_size,), np.float32),
+            "action": ((action_size,), np.float32),
+            "reward": ((), np.float32),
+            "next_obs": ((obs_size,), np.float32),
+            "terminated": ((), np.float32),
+            "policy_version": ((), np.int64),
+        }
+        self._data = {k: np.zeros((capacity, *s), dtype=t) for k, (s, t) in self._specs.items()}
+        self._ptr = 0  # next slot to write
+        self._size = 0
+        self._total_added = 0
+        self.rng = np.random.default_rng(seed)
+
+    @property
+    def size(self) -> int:
+        """Transitions currently held."""
+        return self._size
+
+    @property
+    def capacity(self) -> int:
+        """Most transitions the buffer holds."""
+        return self._capacity
+
+    @property
+    def total_added(self) -> int:
+        """Transitions ever added, including those since overwritten."""
+        return self._total_added
+
+    def add(self, batch: dict[str, np.ndarray]) -> None:
+        """Append a chunk of N transitions; if N exceeds capacity only the newest are kept.
+
+        `policy_version` may be left out (stored as 0). The chunk is validated as a whole
+        before anything is written, so a rejected chunk leaves the buffer unchanged.
+        """
+        rows = self._validate(batch)
+        n = len(rows["obs"])
+        if n == 0:
+            return
+        cap = self._capacity
+        # Rows that would be overwritten within this same chunk are never written; the kept
+        # rows land in the slots they would have reached had every row been written in turn.
+        keep = min(n, cap)
+        start = (self._ptr + n - keep) % cap
+        first = min(keep, cap - start)
+        for key, arr in self._data.items():
+            src = rows[key][n - keep :]
+            arr[start : start + first] = src[:first]
+            arr[: keep - first] = src[first:]
+        self._ptr = (self._ptr + n) % cap
+        self._size = min(self._size + n, cap)
+        self._total_added += n
+
+    def _validate(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Check keys, shapes and values; return the fields as arrays of the stored dtypes."""
+        unknown = sorted(set(batch) - set(self.FIELDS))
+        if unknown:
+            raise ValueError(f"unknown replay field(s) {unknown}; expected {list(self.FIELDS)}")
+        for key in self.FIELDS[:-1]:
+            if key not in batch:
+                raise ValueError(f"replay batch is missing field {key!r}")
+        # N comes from obs; every other field must then agree with it.
+        n = np.shape(batch["obs"])[0] if np.ndim(batch["obs"]) == 2 else None
+        rows = {}
+        for key, (row_shape, dtype) in self._specs.items():
+            if key == "policy_version" and key not in batch:
+                value = np.zeros(n or 0, dtype=np.int64)
+            else:
+                value = np.asarray(batch[key])
+            if n is None or value.shape != (n, *row_shape):
+                dims = [str(d) for d in ("N" if n is None else n, *row_shape)]
+                expected = ", ".join(dims) + ("," if len(dims) == 1 else "")
+                raise ValueError(
+                    f"replay field {key!r}: expected shape ({expected}), got {value.shape}"
+                )
+            rows[key] = value.astype(dtype, copy=False)
+        for key in _FINITE_FIELDS:
+            if not np.all(np.isfinite(rows[key])):
+                raise ValueError(f"replay field {key!r} contains NaN or Inf")
+        if not np.all((rows["terminated"] == 0) | (rows["terminated"] == 1)):
+            raise ValueError("replay field 'terminated' must be 0 or 1")
+        return rows
+
+    def sample(self, batch_size: int) -> dict[str, np.ndarray]:
+        """`batch_size` transitions drawn uniformly with replacement from the filled slots."""
+        if self._size == 0:
+            raise ValueError("cannot sample from an empty replay buffer")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        idx = self.rng.integers(0, self._size, size=batch_size)
+        # Fancy indexing copies, so a learner may modify the batch freely.
+        return {key: arr[idx] for key, arr in self._data.items()}
+
+    def can_sample(self, batch_size: int, learning_starts: int) -> bool:
+        """True once the buffer holds at least max(batch_size, learning_starts) transitions."""
+        return self._size >= max(batch_size, learning_starts)
+
+    def state_dict(self) -> dict:
+        """A copy of the buffer: the filled ring slots, write pointer, counters and rng state.
+
+        The ring fills from slot 0, so slots [0, size) are exactly the filled ones.
+        """
+        state = {key: arr[: self._size].copy() for key, arr in self._data.items()}
+        state.update(
+            capacity=self._capacity,
+            ptr=self._ptr,
+            size=self._size,
+            total_added=self._total_added,
+            rng_state=self.rng.bit_generator.state,
+        )
+        return state
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore a `state_dict()`; sampling then continues exactly as it would have."""
+        if state["capacity"] != self._capacity:
+            raise ValueError(
+                f"replay state has capacity {state['capacity']}, this buffer {self._capacity}"
+            )
+        size = int(state["size"])
+        for key, arr in self._data.items():
+            value = np.asarray(state[key])
+            if value.shape != (size, *arr.shape[1:]):
+                raise ValueError(
+                    f"replay state field {key!r}: expected shape {(size, *arr.shape[1:])}, "
+                    f"got {value.shape}"
+                )
+            arr[:size] = value  # slots past size are never read, so left as they are
+        self._ptr = int(state["ptr"])
+        self._size = size
+        self._total_added = int(state["total_added"])
+        self.rng.bit_generator.state = state["rng_state"]
