@@ -1,0 +1,131 @@
+"""Atomic checkpoint files, read back with weights_only=True and one-line errors."""
+
+import contextlib
+import os
+import pickle
+import tempfile
+
+import torch
+
+FORMAT = "drone-ddpg-checkpoint"
+FORMAT_VERSION = 1
+# torch.save has written zip archives since torch 1.6; anything else is not ours.
+_ZIP_MAGIC = b"PK\x03\x04"
+
+
+class CheckpointError(Exception):
+    """A checkpoint that cannot be used; the message is one line naming the fix."""
+
+
+def save_checkpoint(path: str, payload: dict) -> None:
+    """Write `payload` (plus the format header) to `path` atomically.
+
+    The file is written to a temporary name in the same directory, flushed and fsynced,
+    then renamed over `path`, so a crash mid-save leaves the previous checkpoint intact.
+    The payload may hold only what `torch.load(weights_only=True)` accepts: tensors,
+    dicts, lists, tuples, ints, floats, str, bool, None. Convert anything else (numpy RNG
+    states, dataclasses) to those types before saving, and back after loading.
+    """
+    path = os.path.abspath(path)
+    directory = os.path.dirname(path)
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save({**payload, "format": FORMAT, "format_version": FORMAT_VERSION}, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    _fsync_directory(directory)
+
+
+def _fsync_directory(directory: str) -> None:
+    """Make the rename itself durable (a power cut could otherwise undo it)."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def load_checkpoint(path: str, device="cpu") -> dict:
+    """Load a checkpoint written by `save_checkpoint`, tensors mapped onto `device`.
+
+    Always `weights_only=True`: a checkpoint cannot run code. Raises CheckpointError for a
+    missing, unreadable, truncated, corrupt or foreign file, or another format_version.
+    """
+    payload = _read(path, device)
+    if not isinstance(payload, dict) or "format" not in payload:
+        raise CheckpointError(
+            f"{path} is not a drone-ddpg checkpoint (no 'format' key); "
+            "pass a checkpoint file written by drone-ddpg"
+        )
+    if payload["format"] != FORMAT:
+        raise CheckpointError(
+            f"{path} is not a drone-ddpg checkpoint (format {payload['format']!r}); "
+            "pass a checkpoint file written by drone-ddpg"
+        )
+    version = payload.get("format_version")
+    if version != FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path} has checkpoint format_version {version!r} but this drone-ddpg reads "
+            f"version {FORMAT_VERSION}; load it with the drone-ddpg release that wrote it"
+        )
+    return payload
+
+
+def _read(path: str, device):
+    """torch.load with every failure turned into a one-line CheckpointError."""
+    try:
+        with open(path, "rb") as f:
+            magic = f.read(len(_ZIP_MAGIC))
+    except FileNotFoundError:
+        raise CheckpointError(f"checkpoint {path} does not exist; check the path") from None
+    except OSError as exc:
+        raise CheckpointError(
+            f"cannot read checkpoint {path}: {exc.strerror}; check the path and permissions"
+        ) from None
+    if magic != _ZIP_MAGIC:
+        raise CheckpointError(
+            f"{path} is corrupt or not a checkpoint (not a torch archive); "
+            "pass a checkpoint file written by drone-ddpg"
+        )
+    try:
+        return torch.load(path, map_location=device, weights_only=True)
+    except pickle.UnpicklingError:
+        raise CheckpointError(
+            f"{path} holds objects other than tensors and plain containers, so it is corrupt "
+            "or not a drone-ddpg checkpoint; pass a checkpoint file written by drone-ddpg"
+        ) from None
+    except Exception as exc:
+        raise CheckpointError(
+            f"{path} is truncated or corrupt ({_first_line(exc)}); "
+            "use an earlier checkpoint or start a new run"
+        ) from None
+
+
+def _first_line(exc: Exception, limit: int = 100) -> str:
+    """torch's messages run to paragraphs; keep the first line, cut to `limit` chars."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def check_sizes(
+    payload: dict, obs_size: int, action_size: int, hidden_size: int | None = None
+) -> None:
+    """Raise CheckpointError when the env's sizes (or the configured hidden size) differ
+    from those stored in `payload` (a Learner.state_dict(), as saved)."""
+    expected = {"obs_size": obs_size, "action_size": action_size}
+    if hidden_size is not None:
+        expected["hidden_size"] = hidden_size
+    for key, want in expected.items():
+        have = payload.get(key)
+        if have != want:
+            raise CheckpointError(
+                f"checkpoint has {key} {have!r} but this run has {key} {want}; "
+                "resume with the env and network sizes it was trained with, or start a new run"
+            )

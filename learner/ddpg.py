@@ -1,0 +1,110 @@
+"""The DDPG math as one pure step: `update(state, batch) -> (state, metrics)`.
+
+No env, logging, Ray or numpy here: the caller moves batches onto the device and reads the
+metrics when it wants to (they stay device tensors, so a GPU update never has to sync).
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import torch
+import torch.nn.functional as F
+
+from learner.networks import Actor, Critic
+
+if TYPE_CHECKING:  # learner.learner imports this module; the config is only an annotation
+    from learner.learner import LearnerConfig
+
+# Keys of a batch; `discount` is optional (per-transition bootstrap discount, e.g. n-step).
+BATCH_KEYS = ("obs", "action", "reward", "next_obs", "terminated", "discount")
+
+
+@dataclass
+class DDPGState:
+    """Everything one DDPG update reads and writes."""
+
+    actor: Actor
+    critic: Critic
+    actor_target: Actor
+    critic_target: Critic
+    actor_opt: torch.optim.Optimizer
+    critic_opt: torch.optim.Optimizer
+    gamma: float
+    tau: float
+
+
+def make_state(obs_size: int, action_size: int, cfg: LearnerConfig, device) -> DDPGState:
+    """Fresh networks on `device`, targets as exact copies that never take gradients."""
+    actor = Actor(obs_size, action_size, cfg.hidden_size).to(device)
+    critic = Critic(obs_size, action_size, cfg.hidden_size).to(device)
+    actor_target = copy.deepcopy(actor).requires_grad_(False)
+    critic_target = copy.deepcopy(critic).requires_grad_(False)
+    return DDPGState(
+        actor=actor,
+        critic=critic,
+        actor_target=actor_target,
+        critic_target=critic_target,
+        # fused: one kernel for all parameters' Adam math (+15% updates/s on CPU here).
+        actor_opt=torch.optim.Adam(actor.parameters(), lr=cfg.actor_lr, fused=True),
+        critic_opt=torch.optim.Adam(critic.parameters(), lr=cfg.critic_lr, fused=True),
+        gamma=cfg.gamma,
+        tau=cfg.tau,
+    )
+
+
+def critic_target(state: DDPGState, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """y = r + discount * (1 - terminated) * Q'(s', mu'(s')), without gradients.
+
+    Only termination stops the bootstrap: a truncated (interrupted) transition has
+    terminated = 0, so its value is still estimated from the next observation.
+    """
+    discount = batch.get("discount")
+    if discount is None:
+        discount = state.gamma
+    with torch.no_grad():
+        next_q = state.critic_target(batch["next_obs"], state.actor_target(batch["next_obs"]))
+        return batch["reward"] + discount * (1.0 - batch["terminated"]) * next_q
+
+
+def soft_update(target: torch.nn.Module, online: torch.nn.Module, tau: float) -> None:
+    """target <- (1 - tau) * target + tau * online, one batched kernel over all parameters."""
+    with torch.no_grad():
+        torch._foreach_lerp_(list(target.parameters()), list(online.parameters()), tau)
+
+
+def update(
+    state: DDPGState, batch: dict[str, torch.Tensor]
+) -> tuple[DDPGState, dict[str, torch.Tensor]]:
+    """One DDPG step: critic, then actor (against the updated critic), then both targets.
+
+    batch: obs (B,O), action (B,A), reward (B,), next_obs (B,O), terminated (B,) float,
+    optional discount (B,). Metrics are detached scalar tensors on the batch's device.
+    """
+    y = critic_target(state, batch)
+    critic_params = list(state.critic.parameters())
+    q = state.critic(batch["obs"], batch["action"])
+    critic_loss = F.mse_loss(q, y)
+    state.critic_opt.zero_grad(set_to_none=True)
+    # inputs= keeps the gradient to the critic alone, whatever the loss happens to touch.
+    critic_loss.backward(inputs=critic_params)
+    state.critic_opt.step()
+
+    actor_params = list(state.actor.parameters())
+    actor_loss = -state.critic(batch["obs"], state.actor(batch["obs"])).mean()
+    state.actor_opt.zero_grad(set_to_none=True)
+    # The actor loss flows through the critic; without inputs= it would also fill the
+    # critic's .grad, which grad-norm logging or clipping would mistake for the critic's own.
+    actor_loss.backward(inputs=actor_params)
+    state.actor_opt.step()
+
+    soft_update(state.actor_target, state.actor, state.tau)
+    soft_update(state.critic_target, state.critic, state.tau)
+    metrics = {
+        "losses/critic_loss": critic_loss.detach(),
+        "losses/actor_loss": actor_loss.detach(),
+        "losses/q_values": q.detach().mean(),
+    }
+    return state, metrics

@@ -1,0 +1,129 @@
+"""The plain (Ray-free) learner: owns networks, optimizers, device and counters."""
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import torch
+
+from learner import ddpg
+from learner.checkpoint import check_sizes
+
+
+@dataclass
+class LearnerConfig:
+    """DDPG learner."""
+
+    gamma: float = 0.99
+    """discount factor"""
+    tau: float = 0.005
+    """soft target update rate (fraction of the online weights blended in per update)"""
+    actor_lr: float = 3e-4
+    """actor Adam learning rate"""
+    critic_lr: float = 3e-4
+    """critic Adam learning rate"""
+    hidden_size: int = 128
+    """units per hidden layer (actor and critic)"""
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    """learner device; auto = cuda when available"""
+    torch_threads: int = 1
+    """torch intra-op threads on CPU, 0 = torch's default (more only fight the envs for cores)"""
+
+
+def resolve_device(name: str) -> torch.device:
+    """'auto' -> cuda when available, else cpu; 'cuda' without a GPU is an error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError("--device cuda but no CUDA device is available; use --device auto or cpu")
+    return torch.device(name)
+
+
+class Learner:
+    """Owns the networks, optimizers, device, learner_steps and policy_version."""
+
+    def __init__(self, obs_size: int, action_size: int, cfg: LearnerConfig, seed: int = 0):
+        # Both are process-wide: the learner is meant to own its process (or Ray actor).
+        torch.manual_seed(seed)
+        if cfg.torch_threads > 0:
+            torch.set_num_threads(cfg.torch_threads)
+        self.cfg = cfg
+        self.obs_size = obs_size
+        self.action_size = action_size
+        self.device = resolve_device(cfg.device)
+        self.state = ddpg.make_state(obs_size, action_size, cfg, self.device)
+        self.learner_steps = 0
+        self.policy_version = 0
+
+    def update(self, batch: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
+        """One DDPG step on a numpy batch (see ddpg.update); returns device-tensor metrics.
+
+        Keys outside ddpg.BATCH_KEYS (e.g. the policy version of each transition) are ignored.
+        """
+        # torch.tensor copies: replay may hand out read-only views of its storage.
+        tensors = {
+            key: torch.tensor(batch[key], dtype=torch.float32, device=self.device)
+            for key in ddpg.BATCH_KEYS
+            if key in batch
+        }
+        self.state, metrics = ddpg.update(self.state, tensors)
+        self.learner_steps += 1
+        return metrics
+
+    def act(self, obs: np.ndarray) -> np.ndarray:
+        """Deterministic action(s) mu(obs) as float32 numpy on the CPU, shape (..., action_size)."""
+        with torch.no_grad():
+            obs_t = torch.tensor(obs, dtype=torch.float32, device=self.device)
+            return self.state.actor(obs_t).cpu().numpy()
+
+    def actor_weights(self) -> dict[str, torch.Tensor]:
+        """A CPU copy of the actor's state_dict, safe to ship to env workers."""
+        # copy=True: on a CPU learner .to("cpu") alone would alias the live parameters.
+        return {
+            k: v.detach().to("cpu", copy=True) for k, v in self.state.actor.state_dict().items()
+        }
+
+    def publish_weights(self) -> tuple[dict[str, torch.Tensor], int]:
+        """Bump policy_version and return (actor weights, the new version)."""
+        self.policy_version += 1
+        return self.actor_weights(), self.policy_version
+
+    def state_dict(self) -> dict:
+        """Everything needed to resume bit-for-bit; only weights_only-loadable types."""
+        s = self.state
+        return {
+            "actor": s.actor.state_dict(),
+            "critic": s.critic.state_dict(),
+            "actor_target": s.actor_target.state_dict(),
+            "critic_target": s.critic_target.state_dict(),
+            "actor_opt": s.actor_opt.state_dict(),
+            "critic_opt": s.critic_opt.state_dict(),
+            "learner_steps": self.learner_steps,
+            "policy_version": self.policy_version,
+            "torch_rng_state": torch.get_rng_state(),
+            "cuda_rng_state": torch.cuda.get_rng_state(self.device)
+            if self.device.type == "cuda"
+            else None,
+            "obs_size": self.obs_size,
+            "action_size": self.action_size,
+            "hidden_size": self.cfg.hidden_size,
+        }
+
+    def load_state_dict(self, d: dict) -> None:
+        """Restore a state_dict() (e.g. from load_checkpoint); CheckpointError on size mismatch."""
+        check_sizes(d, self.obs_size, self.action_size, self.cfg.hidden_size)
+        s = self.state
+        s.actor.load_state_dict(d["actor"])
+        s.critic.load_state_dict(d["critic"])
+        s.actor_target.load_state_dict(d["actor_target"])
+        s.critic_target.load_state_dict(d["critic_target"])
+        # Optimizer.load_state_dict moves its moments onto the parameters' device.
+        s.actor_opt.load_state_dict(d["actor_opt"])
+        s.critic_opt.load_state_dict(d["critic_opt"])
+        self.learner_steps = int(d["learner_steps"])
+        self.policy_version = int(d["policy_version"])
+        # set_rng_state wants a CPU ByteTensor, whatever map_location the load used.
+        torch.set_rng_state(d["torch_rng_state"].cpu())
+        if d.get("cuda_rng_state") is not None and self.device.type == "cuda":
+            torch.cuda.set_rng_state(d["cuda_rng_state"].cpu(), self.device)
+
