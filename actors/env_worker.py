@@ -1,0 +1,220 @@
+"""EnvWorker: one ML-Agents env process, all of its agents, and a local copy of the policy.
+
+It turns the env's DecisionSteps/TerminalSteps into transitions for EVERY agent, matched
+by agent id (never by list position: a terminal step and the same agent's next first
+decision arrive in one message). Plain Python: the Ray actor in issue 5 wraps it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+import envs  # noqa: F401  (protobuf fast path before mlagents_envs)
+from actors.noise import NoiseConfig, explore, make_noise
+from envs.drone import DRONE_EXECUTABLE
+from learner.networks import Actor
+
+
+@dataclass
+class EnvConfig:
+    """The env each worker runs."""
+
+    env: str = DRONE_EXECUTABLE
+    """path to the env executable without extension (default: the bundled headless Drone)"""
+    num_areas: int = 1
+    """training areas (agents) per env process, sent to the env as num_areas"""
+    base_port: int = 5005
+    """ML-Agents base port: worker k listens on base-port + k"""
+    time_scale: float = 20.0
+    """Unity time scale, in training and test alike (the headless Drone ignores it)"""
+    max_step: int = 1000
+    """episode step limit passed to the bundled headless Drone, 0 = none; other envs: unused"""
+    env_args: list[str] = field(default_factory=list)
+    """extra arguments passed to the env executable"""
+    timeout_wait: int = 60
+    """seconds to wait for the env to answer before giving up"""
+
+
+@dataclass
+class Episode:
+    """One finished episode of one agent."""
+
+    agent_id: int
+    episode_return: float
+    length: int
+    success: bool  # terminated (not interrupted) with a positive final reward: the goal
+    interrupted: bool
+
+
+@dataclass
+class Rollout:
+    """What `EnvWorker.collect` produced."""
+
+    transitions: dict[str, np.ndarray]
+    episodes: list[Episode]
+    env_steps: int  # calls to env.step()
+
+    @property
+    def num_transitions(self) -> int:
+        return len(self.transitions["reward"])
+
+
+class EnvWorker:
+    """Runs one env for the learner: acts, explores, and emits transitions."""
+
+    def __init__(self, cfg: EnvConfig, noise: NoiseConfig, hidden_size: int = 128,
+                 worker_id: int = 0, seed: int = 0, log_folder: str | None = None):
+        self.cfg = cfg
+        self.worker_id = worker_id
+        self.rng = np.random.default_rng([seed, worker_id])
+        self.env, self.channel = open_env(cfg, worker_id, seed, log_folder)
+        self.behavior, self.obs_size, self.action_size = read_spec(self.env, cfg.env)
+        self.policy = Actor(self.obs_size, self.action_size, hidden_size)
+        self.policy.requires_grad_(False)
+        self.policy_version = 0
+        self.noise = make_noise(noise, self.action_size, self.rng)
+        self._steps = self.env.get_steps(self.behavior)
+        self._last: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # id -> (obs, action)
+        self._return: dict[int, float] = {}
+        self._length: dict[int, int] = {}
+        self.env_steps = 0
+        self.episodes = 0
+
+    def set_weights(self, weights: dict[str, torch.Tensor], policy_version: int) -> None:
+        """Adopt the learner's actor weights."""
+        self.policy.load_state_dict(weights)
+        self.policy_version = policy_version
+
+    def act(self, obs: np.ndarray, agent_ids: np.ndarray, mode: str) -> np.ndarray:
+        """Actions for the agents' observations: 'random', 'explore' (policy + their own
+        noise, clipped to [-1, 1]) or 'greedy'."""
+        if mode == "random":
+            return self.rng.uniform(-1.0, 1.0, (len(obs), self.action_size)).astype(np.float32)
+        with torch.no_grad():
+            action = self.policy(torch.from_numpy(obs)).numpy()
+        return action if mode == "greedy" else explore(action, self.noise.sample(agent_ids))
+
+    def collect(self, num_steps: int, mode: str = "explore") -> Rollout:
+        """Step the env `num_steps` times; every agent's transitions and finished episodes."""
+        chunks: list[dict[str, np.ndarray]] = []
+        episodes: list[Episode] = []
+        for _ in range(num_steps):
+            chunk, ended = self._step(mode)
+            chunks.append(chunk)
+            episodes.extend(ended)
+        self.env_steps += num_steps
+        self.episodes += len(episodes)
+        transitions = {k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]}
+        return Rollout(transitions, episodes, num_steps)
+
+    def _step(self, mode: str) -> tuple[dict[str, np.ndarray], list[Episode]]:
+        decision, _ = self._steps
+        obs = flat_obs(decision.obs)
+        action = self.act(obs, decision.agent_id, mode)
+        for agent, o, a in zip(decision.agent_id.tolist(), obs, action):
+            self._last[agent] = (o, a)
+        from mlagents_envs.base_env import ActionTuple
+
+        self.env.set_actions(self.behavior, ActionTuple(continuous=action))
+        self.env.step()
+        self._steps = self.env.get_steps(self.behavior)
+        return self._transitions(*self._steps)
+
+    def _transitions(self, decision, terminal) -> tuple[dict[str, np.ndarray], list[Episode]]:
+        rows, ended = [], []
+        # Terminal steps first: the same agent's next first decision may be in `decision`.
+        for i, agent in enumerate(terminal.agent_id.tolist()):
+            if agent not in self._last:
+                continue
+            reward, interrupted = float(terminal.reward[i]), bool(terminal.interrupted[i])
+            rows.append(self._row(agent, reward, flat_obs(terminal.obs)[i], not interrupted))
+            ended.append(self._finish(agent, reward, interrupted))
+        next_obs = flat_obs(decision.obs)
+        for i, agent in enumerate(decision.agent_id.tolist()):
+            if agent in self._last:  # a continuing episode; otherwise a new one starts here
+                rows.append(self._row(agent, float(decision.reward[i]), next_obs[i], False))
+        return stack_rows(rows, self.obs_size, self.action_size, self.policy_version), ended
+
+    def _row(self, agent: int, reward: float, next_obs: np.ndarray, terminated: bool):
+        obs, action = self._last.pop(agent)
+        self._return[agent] = self._return.get(agent, 0.0) + reward
+        self._length[agent] = self._length.get(agent, 0) + 1
+        return obs, action, reward, next_obs, float(terminated)
+
+    def _finish(self, agent: int, reward: float, interrupted: bool) -> Episode:
+        self.noise.reset(np.array([agent]))
+        episode_return = self._return.pop(agent)
+        length = self._length.pop(agent)
+        success = not interrupted and reward > 0.0
+        return Episode(agent, episode_return, length, success, interrupted)
+
+    def set_time_scale(self, time_scale: float) -> None:
+        self.channel.set_configuration_parameters(time_scale=time_scale)
+
+    def close(self) -> None:
+        """Close the env; its process exits (never orphaned)."""
+        if self.env is not None:
+            self.env.close()
+            self.env = None
+
+
+def open_env(cfg: EnvConfig, worker_id: int, seed: int, log_folder: str | None):
+    """Start the env process and connect; returns (env, engine configuration channel)."""
+    from mlagents_envs.environment import UnityEnvironment
+    from mlagents_envs.side_channel.engine_configuration_channel import (
+        EngineConfigurationChannel,
+    )
+
+    channel = EngineConfigurationChannel()
+    args = list(cfg.env_args)
+    if cfg.env == DRONE_EXECUTABLE:
+        args += ["--max-step", str(cfg.max_step)]
+    env = UnityEnvironment(file_name=cfg.env, worker_id=worker_id, base_port=cfg.base_port,
+                           seed=seed, no_graphics=True, timeout_wait=cfg.timeout_wait,
+                           additional_args=args, side_channels=[channel],
+                           log_folder=log_folder, num_areas=cfg.num_areas)
+    channel.set_configuration_parameters(time_scale=cfg.time_scale)
+    env.reset()
+    return env, channel
+
+
+def read_spec(env, env_path: str) -> tuple[str, int, int]:
+    """(behavior name, observation size, action size) of the env's single behavior."""
+    names = list(env.behavior_specs)
+    if len(names) != 1:
+        raise ValueError(f"{env_path} has {len(names)} behaviors ({names}); drone-ddpg trains "
+                         "exactly one: give the env a single behavior")
+    spec = env.behavior_specs[names[0]]
+    shapes = [o.shape for o in spec.observation_specs]
+    if any(len(s) != 1 for s in shapes):
+        raise ValueError(f"behavior {names[0]} has non-vector observations {shapes}; DDPG "
+                         "here takes vector observations only")
+    if spec.action_spec.discrete_size or not spec.action_spec.continuous_size:
+        raise ValueError(f"behavior {names[0]} needs continuous actions only, got "
+                         f"{spec.action_spec}")
+    return names[0], sum(s[0] for s in shapes), spec.action_spec.continuous_size
+
+
+def flat_obs(obs_list: list[np.ndarray]) -> np.ndarray:
+    """All vector observations of a batch side by side, float32 (n, obs_size)."""
+    if len(obs_list) == 1:
+        return obs_list[0].astype(np.float32, copy=False)
+    return np.concatenate(obs_list, axis=1).astype(np.float32, copy=False)
+
+
+def stack_rows(rows, obs_size: int, action_size: int, policy_version: int) -> dict:
+    n = len(rows)
+    if n == 0:
+        return {"obs": np.zeros((0, obs_size), np.float32),
+                "action": np.zeros((0, action_size), np.float32),
+                "reward": np.zeros(0, np.float32), "next_obs": np.zeros((0, obs_size), np.float32),
+                "terminated": np.zeros(0, np.float32),
+                "policy_version": np.zeros(0, np.int64)}
+    obs, action, reward, next_obs, terminated = zip(*rows)
+    return {"obs": np.stack(obs), "action": np.stack(action),
+            "reward": np.asarray(reward, np.float32), "next_obs": np.stack(next_obs),
+            "terminated": np.asarray(terminated, np.float32),
+            "policy_version": np.full(n, policy_version, np.int64)}

@@ -1,0 +1,111 @@
+"""EnvWorker against the real headless Drone: every agent's transitions, matched by id."""
+
+import numpy as np
+import pytest
+import torch
+
+from actors.env_worker import EnvConfig, EnvWorker
+from actors.noise import NoiseConfig
+from envs.drone.controller import proportional_action
+
+WORKER_IDS = iter(range(80, 100))  # ports 5085-5104: this module's own
+
+
+@pytest.fixture
+def make_worker():
+    made = []
+
+    def make(num_areas=4, max_step=1000, policy=None, noise=NoiseConfig()):
+        worker = EnvWorker(EnvConfig(num_areas=num_areas, max_step=max_step), noise,
+                           worker_id=next(WORKER_IDS), seed=3)
+        made.append(worker)
+        if policy is not None:  # drive the env with a known controller instead of the actor
+            worker.act = lambda obs, agent_ids, mode: policy(obs)
+        return worker
+
+    yield make
+    for worker in made:
+        worker.close()
+
+
+def test_spec_comes_from_the_env(make_worker):
+    worker = make_worker(num_areas=2)
+    assert (worker.obs_size, worker.action_size) == (9, 3)
+    assert worker.behavior == "My Behavior?team=0"
+    assert (worker.policy.fc1.in_features, worker.policy.mu.out_features) == (9, 3)
+
+
+def test_every_agent_gives_a_transition_every_step(make_worker):
+    worker = make_worker(num_areas=4, policy=lambda obs: np.zeros((len(obs), 3), np.float32))
+    rollout = worker.collect(10)
+    assert rollout.num_transitions == 40
+    t = rollout.transitions
+    assert t["obs"].shape == (40, 9) and t["next_obs"].shape == (40, 9)
+    assert t["action"].shape == (40, 3) and t["terminated"].sum() == 0
+
+
+def test_goal_episodes_are_terminated_successes(make_worker):
+    worker = make_worker(num_areas=4, policy=proportional_action)
+    rollout = worker.collect(150)
+    t = rollout.transitions
+    ended = t["terminated"] == 1.0
+    assert ended.sum() == len(rollout.episodes) >= 4
+    np.testing.assert_array_equal(t["reward"][ended], 1.0)
+    # The terminal transition's next_obs is where the episode ended, not the reset obs.
+    assert np.all(np.linalg.norm(t["next_obs"][ended, :3], axis=1) <= 0.5)
+    assert all(e.success and not e.interrupted for e in rollout.episodes)
+    # Each episode's return is the sum of its rewards.
+    assert all(e.episode_return > 0 and e.length >= 1 for e in rollout.episodes)
+
+
+def test_truncation_is_not_termination(make_worker):
+    worker = make_worker(num_areas=3, max_step=20,
+                         policy=lambda obs: np.zeros((len(obs), 3), np.float32))
+    rollout = worker.collect(20)
+    t = rollout.transitions
+    assert rollout.num_transitions == 60 and t["terminated"].sum() == 0  # truncation bootstraps
+    assert len(rollout.episodes) == 3
+    assert all(e.interrupted and not e.success and e.length == 20 for e in rollout.episodes)
+
+
+def test_transitions_chain_by_agent_id(make_worker):
+    worker = make_worker(num_areas=4, policy=proportional_action)
+    t = worker.collect(120).transitions
+    # Rows come out per step; within an episode an agent's next obs is its next row's obs.
+    # Unchained rows are exactly the episode ends (whose successor is a fresh reset).
+    chained = 0
+    for row in range(len(t["reward"]) - 4 * 2):
+        follows = np.all(t["obs"] == t["next_obs"][row], axis=1).nonzero()[0]
+        chained += int(len(follows) > 0)
+    ends = int(t["terminated"][: len(t["reward"]) - 8].sum())
+    assert chained >= len(t["reward"]) - 8 - ends
+
+
+def test_noise_is_per_agent_and_reset_at_episode_end(make_worker):
+    worker = make_worker(num_areas=2, max_step=5, noise=NoiseConfig(noise="ou", noise_sigma=0.2))
+    calls = []
+    original_reset = worker.noise.reset
+    worker.noise.reset = lambda ids: (calls.append(list(ids)), original_reset(ids))
+    worker.collect(5)
+    assert sorted(a for c in calls for a in c) == [0, 1]  # both agents' episodes ended
+
+
+def test_explore_clips_and_greedy_is_deterministic(make_worker):
+    worker = make_worker(num_areas=2)
+    with torch.no_grad():
+        for p in worker.policy.parameters():
+            p.fill_(0.5)  # saturate tanh: the greedy action is ~1, so noise must be clipped
+    obs = np.ones((2, 9), np.float32)
+    ids = np.array([0, 1])
+    explored = worker.act(obs, ids, "explore")
+    assert explored.dtype == np.float32 and np.all(np.abs(explored) <= 1.0)
+    np.testing.assert_array_equal(worker.act(obs, ids, "greedy"), worker.act(obs, ids, "greedy"))
+    rand = worker.act(obs, ids, "random")
+    assert rand.shape == (2, 3) and np.all(np.abs(rand) <= 1.0)
+
+
+def test_set_weights_tags_transitions_with_the_policy_version(make_worker):
+    worker = make_worker(num_areas=2)
+    worker.set_weights({k: v.clone() for k, v in worker.policy.state_dict().items()}, 7)
+    t = worker.collect(3).transitions
+    np.testing.assert_array_equal(t["policy_version"], 7)
