@@ -1,0 +1,1 @@
+"""Wiring: configuration, the run folder, metrics, and the training loops."""

@@ -1,0 +1,126 @@
+"""The run's configuration: one small dataclass per component, composed here.
+
+Each field's docstring is its `--help` line. Presets are whole configurations; flags
+given on the command line override them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Literal
+
+import tyro
+
+from actors.env_worker import EnvConfig
+from actors.noise import NoiseConfig
+from learner.learner import LearnerConfig
+from replay.buffer import ReplayConfig
+
+
+@dataclass
+class RunConfig:
+    """What to run and where its results go."""
+
+    run_id: str = "drone"
+    """name of the run: results go to <results-dir>/<run-id>"""
+    results_dir: str = "results"
+    """folder that holds every run"""
+    mode: Literal["local"] = "local"
+    """local: every component in this one process, without Ray"""
+    num_workers: int = 1
+    """env worker processes, each with its own env on worker id 0..N-1"""
+    train_steps: int = 50_000
+    """env steps (agent transitions) to train for"""
+    test_steps: int = 10_000
+    """env steps to test for after training, without noise"""
+    updates_per_step: float = 1.0
+    """learner updates per env step once learning starts (update-to-data ratio)"""
+    warmup_actions: Literal["random", "policy"] = "random"
+    """actions before learning starts: uniform random, or the initial policy plus noise"""
+    collect_steps: int = 1
+    """env steps each worker takes between two rounds of updates"""
+    seed: int = 0
+    """seed for the env, the networks, the noise and the replay"""
+    resume: bool = False
+    """continue the run from its last checkpoint"""
+    inference: bool = False
+    """run only the test phase, with the run's checkpoint"""
+    force: bool = False
+    """overwrite an existing run with the same id"""
+    checkpoint_interval: int = 10_000
+    """env steps between checkpoints"""
+    log_interval: float = 10.0
+    """seconds between progress lines"""
+
+
+@dataclass
+class Config:
+    """drone-ddpg: distributed actor-learner DDPG for Unity ML-Agents environments."""
+
+    run: RunConfig = field(default_factory=RunConfig)
+    env: EnvConfig = field(default_factory=EnvConfig)
+    noise: NoiseConfig = field(default_factory=NoiseConfig)
+    replay: ReplayConfig = field(default_factory=ReplayConfig)
+    learner: LearnerConfig = field(default_factory=LearnerConfig)
+
+
+def seed_preset() -> Config:
+    """The seed script's setup (docs/deviations.md): its hyperparameters and budget."""
+    cfg = Config()
+    cfg.run = dataclasses.replace(cfg.run, train_steps=50_000, test_steps=10_000,
+                                  updates_per_step=1.0, warmup_actions="policy")
+    cfg.replay = ReplayConfig(buffer_size=50_000, batch_size=128, learning_starts=5_000)
+    cfg.learner = dataclasses.replace(cfg.learner, gamma=0.9, tau=1e-3, actor_lr=1e-4,
+                                      critic_lr=5e-4, hidden_size=128)
+    cfg.noise = NoiseConfig(noise="ou", noise_sigma=2e-3, ou_theta=1e-3, ou_mu=0.0)
+    return cfg
+
+
+PRESETS = {"default": Config, "seed": seed_preset}
+
+
+def parse(argv: list[str]) -> Config:
+    """`[--preset NAME] [flags]` -> Config; flags override the preset's values."""
+    preset = "default"
+    rest = list(argv)
+    for i, arg in enumerate(rest):
+        if arg == "--preset" and i + 1 < len(rest):
+            preset = rest[i + 1]
+            del rest[i : i + 2]
+            break
+        if arg.startswith("--preset="):
+            preset = arg.split("=", 1)[1]
+            del rest[i]
+            break
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+    return tyro.cli(Config, default=PRESETS[preset](), args=rest,
+                    config=(tyro.conf.OmitArgPrefixes,),
+                    description=f"{Config.__doc__}\n\n--preset NAME: start from a preset "
+                                f"({', '.join(PRESETS)}); other flags override it.")
+
+
+def validate(cfg: Config) -> None:
+    """Reject values that make no sense, with one line naming the flag and the fix."""
+    checks = [
+        (cfg.run.num_workers >= 1, "--num-workers must be >= 1"),
+        (cfg.run.train_steps >= 0, "--train-steps must be >= 0"),
+        (cfg.run.test_steps >= 0, "--test-steps must be >= 0"),
+        (cfg.run.updates_per_step >= 0, "--updates-per-step must be >= 0"),
+        (cfg.run.collect_steps >= 1, "--collect-steps must be >= 1"),
+        (cfg.run.checkpoint_interval >= 1, "--checkpoint-interval must be >= 1"),
+        (cfg.replay.batch_size >= 1, "--batch-size must be >= 1"),
+        (cfg.replay.learning_starts >= 0, "--learning-starts must be >= 0"),
+        (cfg.replay.batch_size <= cfg.replay.buffer_size,
+         f"--batch-size ({cfg.replay.batch_size}) must not exceed --buffer-size "
+         f"({cfg.replay.buffer_size})"),
+        (0.0 < cfg.learner.tau <= 1.0, f"--tau must be in (0, 1], got {cfg.learner.tau}"),
+        (0.0 <= cfg.learner.gamma <= 1.0, f"--gamma must be in [0, 1], got {cfg.learner.gamma}"),
+        (cfg.env.num_areas >= 1, "--num-areas must be >= 1"),
+        (cfg.env.max_step >= 0, "--max-step must be >= 0 (0 = no limit)"),
+        (not (cfg.run.resume and cfg.run.force), "--resume and --force contradict: pick one"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise ValueError(message)

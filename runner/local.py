@@ -1,0 +1,237 @@
+"""Local mode: env workers, replay and learner wired together in this one process, no Ray.
+
+Train for `train_steps` env steps (agent transitions), keeping `updates_per_step`
+learner updates per env step once `learning_starts` is reached; then test without noise
+for `test_steps` (the seed's train-then-test). The same objects run under Ray in issue 5.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from actors.env_worker import EnvWorker
+from learner.checkpoint import check_sizes, load_checkpoint, save_checkpoint
+from learner.learner import Learner
+from replay.buffer import ReplayBuffer
+from runner.config import Config
+from runner.results import EpisodeStats, Metrics, RunError, save_config, write_atomic
+
+
+@dataclass
+class Run:
+    """Everything a local run owns."""
+
+    cfg: Config
+    run_dir: str
+    workers: list[EnvWorker]
+    learner: Learner
+    replay: ReplayBuffer
+    metrics: Metrics
+    env_steps: int = 0
+    train: EpisodeStats = field(default_factory=EpisodeStats)
+    test: EpisodeStats = field(default_factory=EpisodeStats)
+    started: float = field(default_factory=time.monotonic)
+    wall_before: float = 0.0  # wall time of earlier sessions of a resumed run
+
+    @property
+    def checkpoint_path(self) -> str:
+        return os.path.join(self.run_dir, "checkpoints", "latest.pt")
+
+
+def build(cfg: Config, run_dir: str) -> Run:
+    """Start the env workers, then size the learner and replay from the env's spec."""
+    log_folder = os.path.abspath(os.path.join(run_dir, "env_logs"))
+    workers: list[EnvWorker] = []
+    try:
+        for k in range(cfg.run.num_workers):
+            workers.append(EnvWorker(cfg.env, cfg.noise, cfg.learner.hidden_size, worker_id=k,
+                                     seed=cfg.run.seed, log_folder=log_folder))
+        obs_size, action_size = workers[0].obs_size, workers[0].action_size
+        learner = Learner(obs_size, action_size, cfg.learner, seed=cfg.run.seed)
+        replay = ReplayBuffer(obs_size, action_size, cfg.replay.buffer_size, seed=cfg.run.seed)
+        metrics = Metrics(run_dir, cfg.run.log_interval)
+    except BaseException:
+        for worker in workers:
+            worker.close()
+        raise
+    return Run(cfg, run_dir, workers, learner, replay, metrics)
+
+
+def close(run: Run) -> None:
+    for worker in run.workers:
+        worker.close()
+    run.metrics.close()
+
+
+def sync_weights(run: Run) -> None:
+    weights, version = run.learner.publish_weights()
+    for worker in run.workers:
+        worker.set_weights(weights, version)
+
+
+def collect(run: Run, mode: str, stats: EpisodeStats, store: bool) -> int:
+    """One round: every worker steps `collect_steps` times; returns transitions gathered."""
+    gathered = 0
+    for worker in run.workers:
+        rollout = worker.collect(run.cfg.run.collect_steps, mode)
+        if store:
+            run.replay.add(rollout.transitions)
+        gathered += rollout.num_transitions
+        stats.add(rollout.episodes)
+        run.metrics.episodes(rollout.episodes, run.env_steps + gathered,
+                             prefix="charts" if store else "test")
+    return gathered
+
+
+def updates_owed(run: Run) -> int:
+    """Updates needed to keep learner_steps = ratio x (env steps past learning_starts)."""
+    cfg = run.cfg
+    if not run.replay.can_sample(cfg.replay.batch_size, cfg.replay.learning_starts):
+        return 0
+    past_start = max(0, run.env_steps - cfg.replay.learning_starts)
+    return max(0, int(cfg.run.updates_per_step * past_start) - run.learner.learner_steps)
+
+
+def learn(run: Run) -> dict:
+    metrics: dict = {}
+    for _ in range(updates_owed(run)):
+        metrics = run.learner.update(run.replay.sample(run.cfg.replay.batch_size))
+    if metrics:
+        sync_weights(run)
+    return metrics
+
+
+def train(run: Run) -> None:
+    cfg = run.cfg
+    next_checkpoint = run.env_steps + cfg.run.checkpoint_interval
+    rate = RateMeter(run.env_steps, run.learner.learner_steps)
+    while run.env_steps < cfg.run.train_steps:
+        warmup = run.env_steps < cfg.replay.learning_starts and cfg.run.warmup_actions == "random"
+        run.env_steps += collect(run, "random" if warmup else "explore", run.train, store=True)
+        losses = learn(run)
+        if run.env_steps >= next_checkpoint:
+            save(run, phase="train")
+            next_checkpoint = run.env_steps + cfg.run.checkpoint_interval
+        if run.metrics.line_due():
+            report(run, "train", losses, rate)
+    save(run, phase="test")
+
+
+def test(run: Run) -> None:
+    """Greedy policy, nothing stored, for `test_steps` env steps."""
+    done = 0
+    rate = RateMeter(0, run.learner.learner_steps)
+    while done < run.cfg.run.test_steps:
+        done += collect(run, "greedy", run.test, store=False)
+        if run.metrics.line_due():
+            report(run, "test", {}, rate, steps=done)
+
+
+class RateMeter:
+    """Env steps/s and updates/s since the last reading."""
+
+    def __init__(self, env_steps: int, learner_steps: int):
+        self.last = (time.monotonic(), env_steps, learner_steps)
+
+    def read(self, env_steps: int, learner_steps: int) -> tuple[float, float]:
+        now = time.monotonic()
+        t0, e0, l0 = self.last
+        self.last = (now, env_steps, learner_steps)
+        dt = max(now - t0, 1e-9)
+        return (env_steps - e0) / dt, (learner_steps - l0) / dt
+
+
+def report(run: Run, phase: str, losses: dict, rate: RateMeter, steps: int | None = None) -> None:
+    steps = run.env_steps if steps is None else steps
+    sps, ups = rate.read(steps, run.learner.learner_steps)
+    stats = (run.train if phase == "train" else run.test).summary()
+    if phase == "train":
+        run.metrics.scalars({"charts/SPS": sps, "charts/success_rate": stats["success_rate"],
+                             "perf/learner_updates_per_s": ups,
+                             **{k: v.item() for k, v in losses.items()}}, run.env_steps)
+    total = run.cfg.run.train_steps if phase == "train" else run.cfg.run.test_steps
+    ret, success = stats["mean_return"], stats["success_rate"]
+    print(f"[{phase}] env_steps {steps}/{total}  {sps:.0f} steps/s  "
+          f"learner_steps {run.learner.learner_steps}  episodes {stats['episodes']}  "
+          f"return {'-' if ret is None else f'{ret:+.2f}'}  "
+          f"success {'-' if success is None else f'{success:.2f}'}", flush=True)
+
+
+def save(run: Run, phase: str) -> None:
+    save_checkpoint(run.checkpoint_path, {
+        "learner": run.learner.state_dict(),
+        "env_steps": run.env_steps,
+        "train_episodes": run.train.count,
+        "phase": phase,
+        "wall_s": wall_s(run),
+        "noise": [numpy_to_torch(w.noise.state_dict()) for w in run.workers],
+        "worker_rng": [w.rng.bit_generator.state for w in run.workers],
+    })
+
+
+def restore(run: Run) -> str:
+    """Load the run's checkpoint into `run`; returns the phase it was saved in."""
+    payload = load_checkpoint(run.checkpoint_path)
+    check_sizes(payload["learner"], run.learner.obs_size, run.learner.action_size)
+    run.learner.load_state_dict(payload["learner"])
+    run.env_steps = payload["env_steps"]
+    run.train.count = payload["train_episodes"]
+    run.wall_before = payload["wall_s"]
+    for worker, noise, rng in zip(run.workers, payload["noise"], payload["worker_rng"]):
+        worker.noise.load_state_dict(noise)
+        worker.rng.bit_generator.state = rng
+    sync_weights(run)
+    return payload["phase"]
+
+
+def numpy_to_torch(state: dict) -> dict:
+    """Arrays become tensors: checkpoints load with weights_only=True, which refuses numpy."""
+    return {k: torch.from_numpy(v) if isinstance(v, np.ndarray) else v for k, v in state.items()}
+
+
+def wall_s(run: Run) -> float:
+    return run.wall_before + time.monotonic() - run.started
+
+
+def write_summary(run: Run) -> dict:
+    summary = {
+        "env_steps": run.env_steps,
+        "learner_steps": run.learner.learner_steps,
+        "policy_version": run.learner.policy_version,
+        "wall_s": round(wall_s(run), 2),
+        "train": run.train.summary(),
+        "test": run.test.summary(),
+    }
+    write_atomic(os.path.join(run.run_dir, "summary.json"), json.dumps(summary, indent=2))
+    return summary
+
+
+def run_local(cfg: Config, run_dir: str) -> dict | None:
+    """Train then test (or only test, with --inference); returns the summary, or None
+    when --resume finds the run already finished."""
+    save_config(run_dir, cfg)
+    run = build(cfg, run_dir)
+    try:
+        phase = restore(run) if cfg.run.resume or cfg.run.inference else "train"
+        finished = run.env_steps >= cfg.run.train_steps
+        if cfg.run.resume and phase == "done" and finished:
+            print(f"run {cfg.run.run_id!r} already finished ({run.env_steps} env steps): raise "
+                  "--train-steps to train it further, or use --inference to test it again")
+            return None
+        if not cfg.run.inference and not finished:
+            train(run)
+        test(run)
+        if not cfg.run.inference:
+            save(run, phase="done")
+        return write_summary(run)
+    finally:
+        close(run)
+
+
+__all__ = ["run_local", "RunError"]

@@ -1,0 +1,126 @@
+"""The run folder `<results-dir>/<run-id>/`: config, checkpoints, TensorBoard, summary.
+
+Layout:
+    config.yaml              the effective configuration
+    checkpoints/latest.pt    written atomically (learner/checkpoint.py)
+    events.out.tfevents.*    TensorBoard: charts/, losses/, perf/
+    env_logs/Player-<k>.log  each env process's log
+    summary.json             counters and the train/test results, written atomically
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import tempfile
+import time
+from collections import deque
+
+import numpy as np
+import yaml
+
+from actors.env_worker import Episode
+
+
+class RunError(Exception):
+    """A problem with the run folder, stated in one line with its fix."""
+
+
+def prepare_run_dir(results_dir: str, run_id: str, resume: bool, force: bool,
+                    inference: bool) -> str:
+    """Create (or reuse, on --resume/--inference) the run folder; returns its path."""
+    path = os.path.join(results_dir, run_id)
+    exists = os.path.isdir(path) and bool(os.listdir(path))
+    if (resume or inference) and not exists:
+        raise RunError(f"no run {run_id!r} in {results_dir}: drop --resume/--inference to "
+                       "start it, or check --run-id and --results-dir")
+    if exists and not (resume or inference):
+        if not force:
+            raise RunError(f"run {run_id!r} already exists in {results_dir}: pass --resume to "
+                           "continue it, --force to overwrite it, or another --run-id")
+        shutil.rmtree(path)
+    try:
+        os.makedirs(path, exist_ok=True)
+        probe = tempfile.NamedTemporaryFile(dir=path)
+        probe.close()
+    except OSError as err:
+        raise RunError(f"cannot write to {path} ({err.strerror}): pass a writable "
+                       "--results-dir") from None
+    return path
+
+
+def write_atomic(path: str, text: str) -> None:
+    """Write `text` to `path` through a temp file and a rename: never a half-written file."""
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def save_config(run_dir: str, cfg) -> None:
+    write_atomic(os.path.join(run_dir, "config.yaml"),
+                 yaml.safe_dump(dataclasses.asdict(cfg), sort_keys=False))
+
+
+class EpisodeStats:
+    """Rolling statistics over the last `window` episodes of a phase."""
+
+    def __init__(self, window: int = 100):
+        self.recent: deque[Episode] = deque(maxlen=window)
+        self.count = 0
+
+    def add(self, episodes: list[Episode]) -> None:
+        self.recent.extend(episodes)
+        self.count += len(episodes)
+
+    def summary(self) -> dict:
+        """episodes, mean_return, mean_length, success_rate (None before any episode)."""
+        if not self.recent:
+            return {"episodes": self.count, "mean_return": None, "mean_length": None,
+                    "success_rate": None}
+        return {
+            "episodes": self.count,
+            "mean_return": float(np.mean([e.episode_return for e in self.recent])),
+            "mean_length": float(np.mean([e.length for e in self.recent])),
+            "success_rate": float(np.mean([e.success for e in self.recent])),
+        }
+
+
+class Metrics:
+    """TensorBoard scalars plus plain progress lines; logs only what exists."""
+
+    def __init__(self, run_dir: str, log_interval: float):
+        from torch.utils.tensorboard import SummaryWriter
+
+        self.writer = SummaryWriter(run_dir)
+        self.log_interval = log_interval
+        self._last_line = time.monotonic()
+
+    def episodes(self, episodes: list[Episode], env_steps: int, prefix: str = "charts") -> None:
+        for e in episodes:
+            self.writer.add_scalar(f"{prefix}/episodic_return", e.episode_return, env_steps)
+            self.writer.add_scalar(f"{prefix}/episodic_length", e.length, env_steps)
+
+    def scalars(self, values: dict[str, float], step: int) -> None:
+        for tag, value in values.items():
+            if value is not None:
+                self.writer.add_scalar(tag, float(value), step)
+
+    def line_due(self) -> bool:
+        now = time.monotonic()
+        if now - self._last_line >= self.log_interval:
+            self._last_line = now
+            return True
+        return False
+
+    def close(self) -> None:
+        self.writer.close()

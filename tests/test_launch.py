@@ -1,0 +1,147 @@
+"""launch.py as a user runs it: a subprocess with tiny step counts, then its outputs."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from runner.config import Config, parse, validate
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TINY = ["--train-steps", "600", "--test-steps", "150", "--learning-starts", "200",
+        "--batch-size", "32", "--max-step", "60", "--checkpoint-interval", "300",
+        "--num-areas", "2", "--log-interval", "0.5"]
+# Report at exit whether anything imported ray: local mode must not.
+RAY_PROBE = ("import atexit, runpy, sys; "
+             "atexit.register(lambda: print('RAY_IMPORTED', 'ray' in sys.modules)); "
+             "sys.argv = ['launch.py'] + sys.argv[1:]; "
+             "runpy.run_path('launch.py', run_name='__main__')")
+
+
+def launch(*args, timeout=240):
+    return subprocess.run([sys.executable, "-c", RAY_PROBE, *args], cwd=REPO,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def tags(run_dir):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(run_dir))
+    acc.Reload()
+    return set(acc.Tags()["scalars"])
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    results = tmp_path_factory.mktemp("results")
+    done = launch("--mode", "local", "--run-id", "tiny", "--results-dir", str(results),
+                  "--base-port", "5300", *TINY)
+    return done, results / "tiny"
+
+
+def test_smoke_run_writes_every_output(tiny_run):
+    done, run_dir = tiny_run
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "RAY_IMPORTED False" in done.stdout
+    assert (run_dir / "config.yaml").is_file()
+    payload = torch.load(run_dir / "checkpoints" / "latest.pt", weights_only=True)
+    for key in ("actor", "critic", "actor_target", "critic_target", "actor_opt", "critic_opt"):
+        assert key in payload["learner"]
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["env_steps"] >= 600
+    assert summary["learner_steps"] == 600 - 200 + (summary["env_steps"] - 600)
+    assert summary["policy_version"] >= 1 and summary["wall_s"] > 0
+    for phase in ("train", "test"):
+        assert set(summary[phase]) >= {"episodes", "mean_return", "success_rate"}
+        assert summary[phase]["episodes"] > 0
+    assert tags(run_dir) >= {"charts/episodic_return", "charts/episodic_length",
+                             "charts/success_rate", "charts/SPS", "losses/critic_loss",
+                             "losses/actor_loss", "losses/q_values"}
+
+
+def test_resume_continues_and_inference_only_tests(tiny_run):
+    done, run_dir = tiny_run
+    assert done.returncode == 0
+    before = json.loads((run_dir / "summary.json").read_text())
+    more = TINY.copy()
+    more[more.index("--train-steps") + 1] = "900"
+    again = launch("--run-id", "tiny", "--results-dir", str(run_dir.parent), "--resume",
+                   "--base-port", "5300", *more)
+    assert again.returncode == 0, again.stderr[-3000:]
+    after = json.loads((run_dir / "summary.json").read_text())
+    assert after["env_steps"] >= 900 and after["learner_steps"] > before["learner_steps"]
+    assert after["train"]["episodes"] > before["train"]["episodes"]
+    infer = launch("--run-id", "tiny", "--results-dir", str(run_dir.parent), "--inference",
+                   "--base-port", "5300", *more)
+    assert infer.returncode == 0, infer.stderr[-3000:]
+    tested = json.loads((run_dir / "summary.json").read_text())
+    assert tested["env_steps"] == after["env_steps"]  # no training happened
+    assert tested["learner_steps"] == after["learner_steps"]
+    assert tested["test"]["episodes"] > 0
+
+
+def one_line_error(done):
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), done.stderr
+    return lines[0]
+
+
+def test_existing_run_needs_resume_or_force(tiny_run):
+    _, run_dir = tiny_run
+    line = one_line_error(launch("--run-id", "tiny", "--results-dir", str(run_dir.parent)))
+    assert "--resume" in line and "--force" in line
+
+
+def test_bad_env_path_is_one_line(tmp_path):
+    line = one_line_error(launch("--env", str(tmp_path / "NoSuchBuild"),
+                                 "--results-dir", str(tmp_path)))
+    assert "NoSuchBuild" in line and "Unity Linux build" in line
+    not_exec = tmp_path / "Build.x86_64"
+    not_exec.write_text("")
+    line = one_line_error(launch("--env", str(tmp_path / "Build"), "--results-dir",
+                                 str(tmp_path)))
+    assert "chmod +x" in line
+
+
+def test_help_has_a_line_per_field():
+    done = subprocess.run([sys.executable, "launch.py", "--help"], cwd=REPO,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0
+    flags = ["--env", "--run-id", "--results-dir", "--mode", "--num-workers", "--train-steps",
+             "--test-steps", "--learning-starts", "--updates-per-step", "--seed", "--device",
+             "--time-scale", "--base-port", "--num-areas", "--resume", "--inference",
+             "--batch-size", "--buffer-size", "--gamma", "--tau", "--actor-lr", "--critic-lr",
+             "--noise", "--noise-sigma", "--ou-theta", "--hidden-size", "--max-step"]
+    for flag in flags:
+        assert flag in done.stdout, flag
+    assert "discount factor" in done.stdout  # docstrings are the help text
+
+
+def test_seed_preset_and_overrides():
+    seed = parse(["--preset", "seed", "--batch-size", "64"])
+    assert seed.replay.batch_size == 64  # the flag wins over the preset
+    assert (seed.replay.buffer_size, seed.replay.learning_starts) == (50_000, 5_000)
+    assert (seed.learner.gamma, seed.learner.tau) == (0.9, 1e-3)
+    assert (seed.learner.actor_lr, seed.learner.critic_lr) == (1e-4, 5e-4)
+    assert (seed.noise.noise, seed.noise.ou_theta, seed.noise.noise_sigma) == ("ou", 1e-3, 2e-3)
+    assert (seed.run.train_steps, seed.run.test_steps, seed.run.updates_per_step) == (
+        50_000, 10_000, 1.0)
+    assert parse([]) == Config()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--num-workers", "0"], "--num-workers must be >= 1"),
+    (["--tau", "0"], "--tau must be in (0, 1]"),
+    (["--tau", "1.5"], "--tau must be in (0, 1]"),
+    (["--batch-size", "512", "--buffer-size", "100"], "must not exceed --buffer-size"),
+    (["--train-steps", "-5"], "--train-steps must be >= 0"),
+])
+def test_nonsense_config_values(args, message):
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")
+                       .replace("[", r"\[").replace("]", r"\]")):
+        validate(parse(args))
