@@ -84,8 +84,8 @@ def collect(run: Run, mode: str, stats: EpisodeStats, store: bool) -> int:
             run.replay.add(rollout.transitions)
         gathered += rollout.num_transitions
         stats.add(rollout.episodes)
-        run.metrics.episodes(rollout.episodes, run.env_steps + gathered,
-                             prefix="charts" if store else "test")
+        run.metrics.episodes(rollout.episodes, run.env_steps + gathered, worker.worker_id,
+                             phase="train" if store else "test")
     return gathered
 
 
@@ -224,9 +224,17 @@ def run_local(cfg: Config, run_dir: str) -> dict | None:
             print(f"run {cfg.run.run_id!r} already finished ({run.env_steps} env steps): raise "
                   "--train-steps to train it further, or use --inference to test it again")
             return None
-        if not cfg.run.inference and not finished:
-            train(run)
-        test(run)
+        try:
+            if not cfg.run.inference and not finished:
+                train(run)
+            test(run)
+        except KeyboardInterrupt:
+            if not cfg.run.inference:  # keep what was learned: --resume continues from here
+                trained = run.env_steps >= cfg.run.train_steps
+                save(run, phase="test" if trained else "train")
+                print(f"interrupted: checkpoint saved at {run.env_steps} env steps; pass "
+                      "--resume to continue", flush=True)
+            raise
         if not cfg.run.inference:
             save(run, phase="done")
         return write_summary(run)

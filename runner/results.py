@@ -4,6 +4,7 @@ Layout:
     config.yaml              the effective configuration
     checkpoints/latest.pt    written atomically (learner/checkpoint.py)
     events.out.tfevents.*    TensorBoard: charts/, losses/, perf/
+    episodes.csv             one row per finished episode (phase, env_steps, return, ...)
     env_logs/Player-<k>.log  each env process's log
     summary.json             counters and the train/test results, written atomically
 """
@@ -11,7 +12,6 @@ Layout:
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import shutil
 import tempfile
@@ -95,20 +95,32 @@ class EpisodeStats:
         }
 
 
+EPISODE_COLUMNS = "phase,env_steps,worker,agent,return,length,success,interrupted\n"
+
+
 class Metrics:
-    """TensorBoard scalars plus plain progress lines; logs only what exists."""
+    """TensorBoard scalars, episodes.csv and plain progress lines; logs only what exists."""
 
     def __init__(self, run_dir: str, log_interval: float):
         from torch.utils.tensorboard import SummaryWriter
 
         self.writer = SummaryWriter(run_dir)
+        path = os.path.join(run_dir, "episodes.csv")
+        new = not os.path.exists(path)
+        self.episode_log = open(path, "a", encoding="utf-8")  # appends on --resume
+        if new:
+            self.episode_log.write(EPISODE_COLUMNS)
         self.log_interval = log_interval
         self._last_line = time.monotonic()
 
-    def episodes(self, episodes: list[Episode], env_steps: int, prefix: str = "charts") -> None:
+    def episodes(self, episodes: list[Episode], env_steps: int, worker: int, phase: str) -> None:
+        prefix = "charts" if phase == "train" else "test"
         for e in episodes:
             self.writer.add_scalar(f"{prefix}/episodic_return", e.episode_return, env_steps)
             self.writer.add_scalar(f"{prefix}/episodic_length", e.length, env_steps)
+            self.episode_log.write(f"{phase},{env_steps},{worker},{e.agent_id},"
+                                   f"{e.episode_return:.4f},{e.length},{int(e.success)},"
+                                   f"{int(e.interrupted)}\n")
 
     def scalars(self, values: dict[str, float], step: int) -> None:
         for tag, value in values.items():
@@ -124,3 +136,4 @@ class Metrics:
 
     def close(self) -> None:
         self.writer.close()
+        self.episode_log.close()
