@@ -43,25 +43,26 @@ def next_q(state, batch):
         return state.critic_target(batch["next_obs"], state.actor_target(batch["next_obs"]))
 
 
+def manual_step(loss, module, optimizer):
+    """Apply `loss`'s gradient to `module` alone; returns the gradients used."""
+    grads = torch.autograd.grad(loss, list(module.parameters()))
+    for p, g in zip(module.parameters(), grads):
+        p.grad = g.clone()
+    optimizer.step()
+    return grads
+
+
 def critic_only_step(state, batch):
     """What a step on the critic loss alone does; returns the critic gradients it used."""
     y = batch["reward"] + state.gamma * (1 - batch["terminated"]) * next_q(state, batch)
     loss = ((state.critic(batch["obs"], batch["action"]) - y) ** 2).mean()
-    grads = torch.autograd.grad(loss, list(state.critic.parameters()))
-    for p, g in zip(state.critic.parameters(), grads):
-        p.grad = g.clone()
-    state.critic_opt.step()
-    return grads
+    return manual_step(loss, state.critic, state.critic_opt)
 
 
 def actor_only_step(state, batch):
     """What a step on the actor loss alone does (against the current critic)."""
     loss = -state.critic(batch["obs"], state.actor(batch["obs"])).mean()
-    grads = torch.autograd.grad(loss, list(state.actor.parameters()))
-    for p, g in zip(state.actor.parameters(), grads):
-        p.grad = g.clone()
-    state.actor_opt.step()
-    return grads
+    return manual_step(loss, state.actor, state.actor_opt)
 
 
 def assert_all_close(xs, ys):
