@@ -1,0 +1,163 @@
+"""The replay service: a ReplayBuffer behind a RateLimiter, as one plain object.
+
+The Ray replay actor is a thin wrapper around `ReplayServer`. An actor serves one call at a time
+and each call costs ~1 ms, so the interface is built for few, large calls: workers insert whole
+chunks, and the learner gets many batches per `sample` call, stacked into one dict (one
+serialised message), which `split_batches` cuts back into batches on the learner side.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from replay.buffer import ReplayBuffer, ReplayConfig
+from replay.rate_limiter import RateLimiter
+
+# Rows pushed while the learner works through earlier ones: two chunks of the default 32 env
+# steps from one training area. Larger chunks only mean workers are told to back off sooner.
+CHUNK_ROWS_HINT = 64
+# Floor on the slack, in updates: the learner's two in-flight sample requests of 8 batches can
+# both be filled at low ratios, where one chunk alone would grant only a few updates.
+MIN_TOLERANCE_UPDATES = 16
+
+
+def default_tolerance(updates_per_step: float) -> float:
+    """Slack of the rate limiter, in updates: what a typical chunk grants, at least 16.
+
+    The slack lets a worker push while the learner works off the previous chunks without being
+    told to back off at once. It also bounds the drift: a greedy learner runs up to this far
+    ahead of the ratio, so the measured ratio reads high by at most tolerance /
+    (updates_per_step * rows past min_size): 64 updates at 1 update/step is 2.4% after 2,700
+    rows, 0.1% after 64k. A larger slack buys nothing once the learner is data-bound.
+    """
+    return max(updates_per_step * CHUNK_ROWS_HINT, float(MIN_TOLERANCE_UPDATES))
+
+
+def split_batches(stacked: dict[str, np.ndarray], batch_size: int) -> list[dict[str, np.ndarray]]:
+    """Cut a `ReplayServer.sample` result of n * batch_size rows into n batches (views, no copies).
+
+    Arrays coming back from Ray are read-only, and so are these views: copy before
+    `torch.from_numpy` (or use `torch.tensor`, which copies).
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    rows = {len(arr) for arr in stacked.values()}
+    if len(rows) != 1:
+        raise ValueError(f"stacked fields disagree on their row count: {sorted(rows)}")
+    total = rows.pop()
+    if total % batch_size:
+        raise ValueError(f"{total} stacked rows is not a multiple of batch_size {batch_size}")
+    return [
+        {key: arr[i : i + batch_size] for key, arr in stacked.items()}
+        for i in range(0, total, batch_size)
+    ]
+
+
+class ReplayServer:
+    """A ReplayBuffer behind the rate limiter, with the counters the driver logs."""
+
+    def __init__(
+        self,
+        obs_size: int,
+        action_size: int,
+        cfg: ReplayConfig,
+        updates_per_step: float,
+        seed: int = 0,
+        tolerance: float | None = None,
+    ):
+        # Counting starts where sampling becomes possible, so the fill is never throttled and
+        # no updates pile up while the buffer is still too small to sample.
+        min_size = max(cfg.batch_size, cfg.learning_starts)
+        if cfg.buffer_size < min_size:
+            raise ValueError(
+                f"buffer_size ({cfg.buffer_size}) is below max(batch_size, learning_starts) "
+                f"({min_size}): the buffer could never be sampled"
+            )
+        self.cfg = cfg
+        self.buffer = ReplayBuffer(obs_size, action_size, cfg.buffer_size, seed=seed)
+        if tolerance is None:
+            tolerance = default_tolerance(updates_per_step)
+        self.limiter = RateLimiter(updates_per_step, min_size, tolerance)
+        self._sampled_batches = 0
+        self._sampled_rows = 0
+        self._backoffs = 0  # inserts answered with backoff=True
+        self._worker_rows: dict[int, int] = {}
+
+    def insert(self, chunk: dict[str, np.ndarray], worker_id: int) -> dict:
+        """Store a chunk (always: data is never dropped); say whether the worker should pause.
+
+        Raises ValueError on a malformed chunk, leaving everything unchanged.
+        """
+        before = self.buffer.total_added
+        self.buffer.add(chunk)
+        n = self.buffer.total_added - before
+        self.limiter.record_insert(n)
+        self._worker_rows[worker_id] = self._worker_rows.get(worker_id, 0) + n
+        backoff = self.limiter.inserts_should_wait()
+        self._backoffs += backoff
+        return {"backoff": backoff}
+
+    def insert_should_wait(self) -> dict:
+        """The backoff answer `insert` gives, without inserting: for a worker that waits."""
+        return {"backoff": self.limiter.inserts_should_wait()}
+
+    def sample(self, max_batches: int, batch_size: int) -> dict[str, np.ndarray] | None:
+        """Up to `max_batches` batches stacked into one dict of n * batch_size rows, or None.
+
+        None when the learner is ahead of the ratio or the buffer cannot be sampled yet. The
+        n batches are recorded as n updates: whatever is handed out counts as consumed.
+        Includes `policy_version` so the learner can measure policy lag.
+        """
+        if max_batches < 1 or batch_size < 1:
+            raise ValueError(
+                f"max_batches and batch_size must be >= 1, got {max_batches}, {batch_size}"
+            )
+        if not self.buffer.can_sample(batch_size, self.cfg.learning_starts):
+            return None
+        n = min(max_batches, self.limiter.updates_allowed())
+        if n == 0:
+            return None
+        # Uniform with replacement, so one draw of n * batch_size rows is n independent batches.
+        stacked = self.buffer.sample(n * batch_size)
+        self.limiter.record_updates(n)
+        self._sampled_batches += n
+        self._sampled_rows += n * batch_size
+        return stacked
+
+    def samples_per_insert(self) -> float | None:
+        """Sampled rows per row inserted past min_size; None until some are."""
+        past = self.limiter.inserted - self.limiter.min_size
+        return self._sampled_rows / past if past > 0 else None
+
+    def stats(self) -> dict:
+        """Counters for the driver's logs."""
+        return {
+            "size": self.buffer.size,
+            "inserted": self.limiter.inserted,
+            "sampled_batches": self._sampled_batches,
+            "updates_allowed": self.limiter.updates_allowed(),
+            "samples_per_insert": self.samples_per_insert(),
+            "backoffs": self._backoffs,
+            "worker_inserted": dict(self._worker_rows),
+        }
+
+    def state_dict(self) -> dict:
+        """Buffer, limiter counters and service counters, for resume."""
+        return {
+            "buffer": self.buffer.state_dict(),
+            "limiter": self.limiter.state_dict(),
+            "sampled_batches": self._sampled_batches,
+            "sampled_rows": self._sampled_rows,
+            "backoffs": self._backoffs,
+            "worker_inserted": dict(self._worker_rows),
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore a `state_dict()`; inserting and sampling then continue exactly as before."""
+        self.buffer.load_state_dict(state["buffer"])
+        self.limiter.load_state_dict(state["limiter"])
+        self._sampled_batches = int(state["sampled_batches"])
+        self._sampled_rows = int(state["sampled_rows"])
+        self._backoffs = int(state["backoffs"])
+        # int() because a state that went through JSON has string keys.
+        self._worker_rows = {int(k): int(v) for k, v in state["worker_inserted"].items()}
