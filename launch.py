@@ -1,5 +1,7 @@
 """drone-ddpg's one entry point: `python launch.py [--preset NAME] [flags]`.
 
+`--mode ray` (the default) runs env workers, replay and learner as Ray actors: on a fresh
+local Ray instance, or on an existing cluster with `--address auto|host:port`.
 `--mode local` builds every component in this one process and never imports Ray. Bad
 input ends with one line on stderr naming the problem and the fix, and exit status 2.
 """
@@ -55,9 +57,9 @@ def train_and_report(cfg, run_dir: str) -> int:
     from runner.local import run_local
     from mlagents_envs.exception import UnityException, UnityWorkerInUseException
 
-    print(f"run {cfg.run.run_id!r}: results in {run_dir}", flush=True)
+    print(f"run {cfg.run.run_id!r} ({cfg.run.mode} mode): results in {run_dir}", flush=True)
     try:
-        summary = run_local(cfg, run_dir)
+        summary = run_local(cfg, run_dir) if cfg.run.mode == "local" else run_ray(cfg, run_dir)
     except UnityWorkerInUseException as err:
         print(f"error: {err} Pass another --base-port.", file=sys.stderr)
         return 2
@@ -77,6 +79,24 @@ def train_and_report(cfg, run_dir: str) -> int:
           f"{summary['wall_s']:.0f} s; train success {train['success_rate']}, test success "
           f"{test['success_rate']} over {test['episodes']} episodes; results in {run_dir}")
     return 0
+
+
+def run_ray(cfg, run_dir: str):
+    """Start (or join) Ray, train on it, and always shut it down."""
+    import ray
+
+    from runner.distributed import run_distributed
+
+    if cfg.run.address is None:
+        # address="local": a fresh instance; a bare init() could join a stale cluster.
+        ray.init(address="local", include_dashboard=False, log_to_driver=True,
+                 configure_logging=True, logging_level="warning")
+    else:
+        ray.init(address=cfg.run.address, log_to_driver=True, logging_level="warning")
+    try:
+        return run_distributed(cfg, os.path.abspath(run_dir))
+    finally:
+        ray.shutdown()
 
 
 if __name__ == "__main__":

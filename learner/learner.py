@@ -14,8 +14,8 @@ from learner.checkpoint import check_sizes
 class LearnerConfig:
     """DDPG learner."""
 
-    gamma: float = 0.99
-    """discount factor"""
+    gamma: float = 0.95
+    """discount factor (0.99 drifts and collapses on the Drone: docs/deviations.md)"""
     tau: float = 0.005
     """soft target update rate (fraction of the online weights blended in per update)"""
     actor_lr: float = 3e-4

@@ -26,9 +26,11 @@ class RunConfig:
     """name of the run: results go to <results-dir>/<run-id>"""
     results_dir: str = "results"
     """folder that holds every run"""
-    mode: Literal["local"] = "local"
-    """local: every component in this one process, without Ray"""
-    num_workers: int = 1
+    mode: Literal["ray", "local"] = "ray"
+    """ray: env workers, replay and learner as Ray actors; local: all in this process, no Ray"""
+    address: str | None = None
+    """Ray cluster to join ('auto' or host:port); none starts a fresh local Ray instance"""
+    num_workers: int = 2
     """env worker processes, each with its own env on worker id 0..N-1"""
     train_steps: int = 50_000
     """env steps (agent transitions) to train for"""
@@ -39,7 +41,13 @@ class RunConfig:
     warmup_actions: Literal["random", "policy"] = "random"
     """actions before learning starts: uniform random, or the initial policy plus noise"""
     collect_steps: int = 1
-    """env steps each worker takes between two rounds of updates"""
+    """local mode: env steps each worker takes between two rounds of updates"""
+    chunk_steps: int = 32
+    """ray mode: env steps a worker collects per replay insert"""
+    sync_interval: int = 100
+    """ray mode: env steps between a worker's checks for newer weights"""
+    publish_interval: int = 50
+    """ray mode: learner updates between two weight publications (policy versions)"""
     seed: int = 0
     """seed for the env, the networks, the noise and the replay"""
     resume: bool = False
@@ -68,8 +76,9 @@ class Config:
 def seed_preset() -> Config:
     """The seed script's setup (docs/deviations.md): its hyperparameters and budget."""
     cfg = Config()
-    cfg.run = dataclasses.replace(cfg.run, train_steps=50_000, test_steps=10_000,
-                                  updates_per_step=1.0, warmup_actions="policy")
+    cfg.run = dataclasses.replace(cfg.run, mode="local", num_workers=1, train_steps=50_000,
+                                  test_steps=10_000, updates_per_step=1.0,
+                                  warmup_actions="policy")
     cfg.replay = ReplayConfig(buffer_size=50_000, batch_size=128, learning_starts=5_000)
     cfg.learner = dataclasses.replace(cfg.learner, gamma=0.9, tau=1e-3, actor_lr=1e-4,
                                       critic_lr=5e-4, hidden_size=128)
@@ -109,12 +118,18 @@ def validate(cfg: Config) -> None:
         (cfg.run.test_steps >= 0, "--test-steps must be >= 0"),
         (cfg.run.updates_per_step >= 0, "--updates-per-step must be >= 0"),
         (cfg.run.collect_steps >= 1, "--collect-steps must be >= 1"),
+        (cfg.run.chunk_steps >= 1, "--chunk-steps must be >= 1"),
+        (cfg.run.sync_interval >= 1, "--sync-interval must be >= 1"),
+        (cfg.run.publish_interval >= 1, "--publish-interval must be >= 1"),
         (cfg.run.checkpoint_interval >= 1, "--checkpoint-interval must be >= 1"),
         (cfg.replay.batch_size >= 1, "--batch-size must be >= 1"),
         (cfg.replay.learning_starts >= 0, "--learning-starts must be >= 0"),
         (cfg.replay.batch_size <= cfg.replay.buffer_size,
          f"--batch-size ({cfg.replay.batch_size}) must not exceed --buffer-size "
          f"({cfg.replay.buffer_size})"),
+        (cfg.replay.learning_starts <= cfg.replay.buffer_size,
+         f"--learning-starts ({cfg.replay.learning_starts}) must not exceed --buffer-size "
+         f"({cfg.replay.buffer_size}): learning would never start"),
         (0.0 < cfg.learner.tau <= 1.0, f"--tau must be in (0, 1], got {cfg.learner.tau}"),
         (0.0 <= cfg.learner.gamma <= 1.0, f"--gamma must be in [0, 1], got {cfg.learner.gamma}"),
         (cfg.env.num_areas >= 1, "--num-areas must be >= 1"),

@@ -1,0 +1,113 @@
+"""An env worker as a Ray actor: a thin loop around the plain `EnvWorker`.
+
+It collects `chunk_steps` env steps at a time and pushes each chunk to the replay actor
+(one call per chunk: single transitions would cost ~1 ms each). At most one insert is in
+flight; when the replay answers `backoff` (the learner is far behind the update-to-data
+ratio) it waits, at most `max_backoff_s` per chunk. Every `sync_interval` env steps it
+asks the learner for newer weights and picks them up when the answer arrives, never
+blocking on the learner. Until the first trained weights arrive it acts at random
+(warm-up), as local mode does before learning starts.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+
+import ray
+
+from actors.env_worker import EnvConfig, EnvWorker, Episode
+from actors.noise import NoiseConfig
+
+
+@dataclass
+class LoopConfig:
+    """How a worker actor paces itself."""
+
+    chunk_steps: int = 32  # env steps per replay insert
+    sync_interval: int = 100  # env steps between weight checks
+    max_backoff_s: float = 1.0  # longest pause per chunk when the learner is behind
+    random_warmup: bool = True  # uniform random actions until trained weights arrive
+
+
+@ray.remote(max_concurrency=2)
+class EnvWorkerActor:
+    """One env process and its agents, feeding the shared replay."""
+
+    def __init__(self, env_cfg: EnvConfig, noise_cfg: NoiseConfig, hidden_size: int,
+                 worker_id: int, seed: int, log_folder: str | None):
+        import envs  # noqa: F401  (protobuf fast path in this worker process)
+
+        self.worker = EnvWorker(env_cfg, noise_cfg, hidden_size, worker_id, seed, log_folder)
+        self.lock = threading.Lock()
+        self.stopping = threading.Event()
+        self.new_episodes: list[Episode] = []
+        self.weight_updates = 0
+        self.node = ray.get_runtime_context().get_node_id()
+
+    def spec(self) -> dict:
+        w = self.worker
+        return {"obs_size": w.obs_size, "action_size": w.action_size, "behavior": w.behavior,
+                "node": self.node}
+
+    def run(self, replay, learner, loop: LoopConfig) -> int:
+        """Collect and push until `stop()`; returns this worker's env steps."""
+        pending_insert = None
+        weights_call = None
+        since_sync = 0
+        while not self.stopping.is_set():
+            mode = "random" if loop.random_warmup and self.worker.policy_version <= 1 else "explore"
+            rollout = self.worker.collect(loop.chunk_steps, mode)
+            with self.lock:
+                self.new_episodes.extend(rollout.episodes)
+            if pending_insert is not None:
+                self._honour_backoff(ray.get(pending_insert), replay, loop.max_backoff_s)
+            pending_insert = replay.insert.remote(rollout.transitions, self.worker.worker_id)
+            since_sync += rollout.env_steps
+            if since_sync >= loop.sync_interval:
+                weights_call = weights_call or learner.latest_weights.remote(
+                    self.worker.policy_version)
+                if self._adopt_if_ready(weights_call):
+                    weights_call, since_sync = None, 0
+        if pending_insert is not None:
+            ray.get(pending_insert)
+        return self.worker.env_steps
+
+    def _honour_backoff(self, reply: dict, replay, max_backoff_s: float) -> None:
+        deadline = time.monotonic() + max_backoff_s
+        while reply.get("backoff") and time.monotonic() < deadline and not self.stopping.is_set():
+            time.sleep(0.025)  # each check queues behind the learner's sample calls
+            reply = ray.get(replay.insert_should_wait.remote())
+
+    def _adopt_if_ready(self, weights_call) -> bool:
+        ready, _ = ray.wait([weights_call], timeout=0)
+        if not ready:
+            return False
+        answer = ray.get(weights_call)
+        if answer is not None:
+            version, (ref,) = answer
+            self.worker.set_weights(ray.get(ref), version)
+            with self.lock:
+                self.weight_updates += 1
+        return True
+
+    def drain(self) -> dict:
+        """Episodes finished since the last call, and this worker's counters."""
+        with self.lock:
+            episodes, self.new_episodes = self.new_episodes, []
+            return {"worker_id": self.worker.worker_id, "episodes": episodes,
+                    "env_steps": self.worker.env_steps, "policy_version":
+                    self.worker.policy_version, "weight_updates": self.weight_updates,
+                    "node": self.node}
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    def test(self, weights_ref: list, version: int, num_steps: int) -> list[Episode]:
+        """Greedy episodes for `num_steps` env steps with the given weights."""
+        self.worker.set_weights(ray.get(weights_ref[0]), version)
+        return self.worker.collect(num_steps, "greedy").episodes
+
+    def close(self) -> None:
+        self.worker.close()
