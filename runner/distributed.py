@@ -150,6 +150,7 @@ def restore(path: str, cfg: Config, learner, monitor: Monitor, spec: dict) -> st
     check_sizes(payload["learner"], spec["obs_size"], spec["action_size"])
     ray.get(learner.load_state_dict.remote(payload["learner"]))
     monitor.resume_from(payload["env_steps"], payload["train_episodes"], payload["wall_s"])
+    monitor.learner = ray.get(learner.progress.remote())
     print("warning: the replay restarts empty on --resume (it is not saved yet)", flush=True)
     return payload["phase"]
 

@@ -28,8 +28,6 @@ class Monitor:
         self.train = EpisodeStats()
         self.test = EpisodeStats()
         self.base_steps = 0  # env steps of earlier sessions (resume)
-        self.wall_before = 0.0
-        self.started = time.monotonic()
         self.env_steps = 0
         self.learner: dict = {"learner_steps": 0, "policy_version": 0}
         self.replay: dict = {}
@@ -43,10 +41,10 @@ class Monitor:
     def resume_from(self, env_steps: int, train_episodes: int, wall_s: float) -> None:
         self.base_steps = self.env_steps = env_steps
         self.train.count = train_episodes
-        self.wall_before = wall_s
+        self.metrics.wall_before = wall_s
 
     def wall_s(self) -> float:
-        return self.wall_before + time.monotonic() - self.started
+        return self.metrics.wall_s()
 
     def poll(self, workers, replay, learner) -> None:
         """Read every actor once; log episodes now and rates when a line is due."""

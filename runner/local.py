@@ -36,8 +36,6 @@ class Run:
     env_steps: int = 0
     train: EpisodeStats = field(default_factory=EpisodeStats)
     test: EpisodeStats = field(default_factory=EpisodeStats)
-    started: float = field(default_factory=time.monotonic)
-    wall_before: float = 0.0  # wall time of earlier sessions of a resumed run
 
     @property
     def checkpoint_path(self) -> str:
@@ -169,7 +167,7 @@ def save(run: Run, phase: str) -> None:
         "env_steps": run.env_steps,
         "train_episodes": run.train.count,
         "phase": phase,
-        "wall_s": wall_s(run),
+        "wall_s": run.metrics.wall_s(),
         "noise": [numpy_to_torch(w.noise.state_dict()) for w in run.workers],
         "worker_rng": [w.rng.bit_generator.state for w in run.workers],
     })
@@ -182,7 +180,7 @@ def restore(run: Run) -> str:
     run.learner.load_state_dict(payload["learner"])
     run.env_steps = payload["env_steps"]
     run.train.count = payload["train_episodes"]
-    run.wall_before = payload["wall_s"]
+    run.metrics.wall_before = payload["wall_s"]
     for worker, noise, rng in zip(run.workers, payload["noise"], payload["worker_rng"]):
         worker.noise.load_state_dict(noise)
         worker.rng.bit_generator.state = rng
@@ -195,16 +193,12 @@ def numpy_to_torch(state: dict) -> dict:
     return {k: torch.from_numpy(v) if isinstance(v, np.ndarray) else v for k, v in state.items()}
 
 
-def wall_s(run: Run) -> float:
-    return run.wall_before + time.monotonic() - run.started
-
-
 def write_summary(run: Run) -> dict:
     summary = {
         "env_steps": run.env_steps,
         "learner_steps": run.learner.learner_steps,
         "policy_version": run.learner.policy_version,
-        "wall_s": round(wall_s(run), 2),
+        "wall_s": round(run.metrics.wall_s(), 2),
         "train": run.train.summary(),
         "test": run.test.summary(),
     }

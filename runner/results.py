@@ -95,7 +95,7 @@ class EpisodeStats:
         }
 
 
-EPISODE_COLUMNS = "phase,env_steps,worker,agent,return,length,success,interrupted\n"
+EPISODE_COLUMNS = "phase,env_steps,wall_s,worker,agent,return,length,success,interrupted\n"
 
 
 class Metrics:
@@ -112,13 +112,16 @@ class Metrics:
             self.episode_log.write(EPISODE_COLUMNS)
         self.log_interval = log_interval
         self._last_line = time.monotonic()
+        self.started = time.monotonic()
+        self.wall_before = 0.0  # wall time of earlier sessions, set on --resume
 
     def episodes(self, episodes: list[Episode], env_steps: int, worker: int, phase: str) -> None:
         prefix = "charts" if phase == "train" else "test"
+        wall = self.wall_s()
         for e in episodes:
             self.writer.add_scalar(f"{prefix}/episodic_return", e.episode_return, env_steps)
             self.writer.add_scalar(f"{prefix}/episodic_length", e.length, env_steps)
-            self.episode_log.write(f"{phase},{env_steps},{worker},{e.agent_id},"
+            self.episode_log.write(f"{phase},{env_steps},{wall:.2f},{worker},{e.agent_id},"
                                    f"{e.episode_return:.4f},{e.length},{int(e.success)},"
                                    f"{int(e.interrupted)}\n")
 
@@ -126,6 +129,10 @@ class Metrics:
         for tag, value in values.items():
             if value is not None:
                 self.writer.add_scalar(tag, float(value), step)
+
+    def wall_s(self) -> float:
+        """Wall time of the run, earlier sessions of a resumed run included."""
+        return self.wall_before + time.monotonic() - self.started
 
     def line_due(self) -> bool:
         now = time.monotonic()

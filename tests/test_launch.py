@@ -63,19 +63,21 @@ def test_smoke_run_writes_every_output(tiny_run):
 
 
 def test_resume_continues_and_inference_only_tests(tiny_run):
+    """Resume in local mode, then test the checkpoint alone on Ray."""
     done, run_dir = tiny_run
     assert done.returncode == 0
     before = json.loads((run_dir / "summary.json").read_text())
     more = TINY.copy()
     more[more.index("--train-steps") + 1] = "900"
     again = launch("--run-id", "tiny", "--results-dir", str(run_dir.parent), "--resume",
-                   "--base-port", "5300", *more)
+                   "--mode", "local", "--base-port", "5300", *more)
     assert again.returncode == 0, again.stderr[-3000:]
     after = json.loads((run_dir / "summary.json").read_text())
     assert after["env_steps"] >= 900 and after["learner_steps"] > before["learner_steps"]
     assert after["train"]["episodes"] > before["train"]["episodes"]
+    # A checkpoint is the same in both modes: test it on Ray this time.
     infer = launch("--run-id", "tiny", "--results-dir", str(run_dir.parent), "--inference",
-                   "--base-port", "5300", *more)
+                   "--mode", "ray", "--num-workers", "1", "--base-port", "5300", *more)
     assert infer.returncode == 0, infer.stderr[-3000:]
     tested = json.loads((run_dir / "summary.json").read_text())
     assert tested["env_steps"] == after["env_steps"]  # no training happened
