@@ -107,6 +107,8 @@ class EnvWorker:
             episodes.extend(ended)
         self.env_steps += num_steps
         self.episodes += len(episodes)
+        if not chunks:  # num_steps == 0, e.g. --test-steps 0
+            chunks = [stack_rows([], self.obs_size, self.action_size, self.policy_version)]
         transitions = {k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]}
         return Rollout(transitions, episodes, num_steps)
 

@@ -30,9 +30,10 @@ WINDOW = 50
 THRESHOLD = 0.8
 
 
-def steps_to_threshold(episodes_csv: str, window: int = WINDOW,
-                       threshold: float = THRESHOLD) -> int | None:
-    """First env step at which the last `window` training episodes hit `threshold`."""
+def steps_to_threshold(episodes_csv: str, window: int = WINDOW, threshold: float = THRESHOLD,
+                       with_wall: bool = False):
+    """First env step at which the last `window` training episodes hit `threshold` (None if
+    never); with `with_wall`, (env step, run wall seconds) at that point."""
     recent: list[int] = []
     with open(episodes_csv, encoding="utf-8") as f:
         for row in csv.DictReader(f):
@@ -40,8 +41,9 @@ def steps_to_threshold(episodes_csv: str, window: int = WINDOW,
                 continue
             recent = (recent + [int(row["success"])])[-window:]
             if len(recent) == window and sum(recent) / window >= threshold:
-                return int(row["env_steps"])
-    return None
+                steps = int(row["env_steps"])
+                return (steps, float(row["wall_s"])) if with_wall else steps
+    return (None, None) if with_wall else None
 
 
 def run_one(preset: str, seed: int, train_steps: int, test_steps: int, port: int) -> dict:

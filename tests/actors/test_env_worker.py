@@ -109,3 +109,9 @@ def test_set_weights_tags_transitions_with_the_policy_version(make_worker):
     worker.set_weights({k: v.clone() for k, v in worker.policy.state_dict().items()}, 7)
     t = worker.collect(3).transitions
     np.testing.assert_array_equal(t["policy_version"], 7)
+
+
+def test_zero_steps_is_an_empty_rollout(make_worker):
+    rollout = make_worker(num_areas=2).collect(0, "greedy")
+    assert rollout.num_transitions == 0 and rollout.episodes == []
+    assert rollout.transitions["obs"].shape == (0, 9)
