@@ -13,9 +13,18 @@ import numpy as np
 import torch
 
 import envs  # noqa: F401  (protobuf fast path before mlagents_envs)
+from actors.env_process import (
+    ENV_FAULTS,
+    EnvRestartsExhausted,
+    LocalUnityEnvironment,
+    RestartPolicy,
+    free_worker_id,
+)
 from actors.noise import NoiseConfig, explore, make_noise
 from envs.drone import DRONE_EXECUTABLE
 from learner.networks import Actor
+from mlagents_envs.base_env import ActionTuple
+from mlagents_envs.side_channel.engine_configuration_channel import EngineConfigurationChannel
 
 
 @dataclass
@@ -35,7 +44,13 @@ class EnvConfig:
     env_args: list[str] = field(default_factory=list)
     """extra arguments passed to the env executable"""
     timeout_wait: int = 60
-    """seconds to wait for the env to answer before giving up"""
+    """seconds to wait for the env to answer before it counts as hung and is restarted"""
+    max_lifetime_restarts: int = 10
+    """env restarts a worker may do in the whole run (as mlagents-learn)"""
+    restarts_rate_limit_n: int = 1
+    """env restarts a worker may do per --restarts-rate-limit-period-s (as mlagents-learn)"""
+    restarts_rate_limit_period_s: float = 60.0
+    """period of the restart rate limit, in seconds"""
 
 
 @dataclass
@@ -66,22 +81,55 @@ class EnvWorker:
     """Runs one env for the learner: acts, explores, and emits transitions."""
 
     def __init__(self, cfg: EnvConfig, noise: NoiseConfig, hidden_size: int = 128,
-                 worker_id: int = 0, seed: int = 0, log_folder: str | None = None):
+                 worker_id: int = 0, seed: int = 0, log_folder: str | None = None,
+                 id_stride: int = 1, restarts: RestartPolicy | None = None):
         self.cfg = cfg
-        self.worker_id = worker_id
+        self.worker_id = worker_id  # our index; the env's ML-Agents worker id may differ
+        self.seed = seed
+        self.log_folder = log_folder
+        self.id_stride = id_stride
         self.rng = np.random.default_rng([seed, worker_id])
-        self.env, self.channel = open_env(cfg, worker_id, seed, log_folder)
-        self.behavior, self.obs_size, self.action_size = read_spec(self.env, cfg.env)
+        self.restart_policy = restarts or RestartPolicy(
+            cfg.max_lifetime_restarts, cfg.restarts_rate_limit_n, cfg.restarts_rate_limit_period_s)
+        self.restarts = 0
+        self.env = None
+        self._open()
         self.policy = Actor(self.obs_size, self.action_size, hidden_size)
         self.policy.requires_grad_(False)
         self.policy_version = 0
         self.noise = make_noise(noise, self.action_size, self.rng)
+        self.env_steps = 0
+        self.episodes = 0
+
+    def _open(self) -> None:
+        """Start the env process (on a free port) and forget any unfinished episode."""
+        env_id = free_worker_id(self.cfg.base_port, self.worker_id, self.id_stride)
+        self.env, self.channel = open_env(self.cfg, env_id, self.seed + self.restarts,
+                                          self.log_folder)
+        spec = read_spec(self.env, self.cfg.env)
+        if hasattr(self, "behavior") and spec != (self.behavior, self.obs_size,
+                                                  self.action_size):
+            raise ValueError(f"worker {self.worker_id}: the restarted env has another spec "
+                             f"{spec}; restart the run")
+        self.behavior, self.obs_size, self.action_size = spec
         self._steps = self.env.get_steps(self.behavior)
         self._last: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # id -> (obs, action)
         self._return: dict[int, float] = {}
         self._length: dict[int, int] = {}
-        self.env_steps = 0
-        self.episodes = 0
+
+    def _restart(self, error: Exception) -> None:
+        """Replace a crashed, hung or NaN-emitting env; in-flight episodes are dropped."""
+        reason = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
+        if not self.restart_policy.allow():
+            raise EnvRestartsExhausted(
+                f"worker {self.worker_id}: env failed again ({reason}) after "
+                f"{self.restarts} restarts, past the restart limits")
+        print(f"worker {self.worker_id}: env failed ({reason}); restarting it", flush=True)
+        kill_env(self.env)
+        self.restarts += 1
+        if hasattr(self, "noise"):
+            self.noise.reset(np.array(list(self._last)))
+        self._open()
 
     def set_weights(self, weights: dict[str, torch.Tensor], policy_version: int) -> None:
         """Adopt the learner's actor weights."""
@@ -118,11 +166,13 @@ class EnvWorker:
         action = self.act(obs, decision.agent_id, mode)
         for agent, o, a in zip(decision.agent_id.tolist(), obs, action):
             self._last[agent] = (o, a)
-        from mlagents_envs.base_env import ActionTuple
-
-        self.env.set_actions(self.behavior, ActionTuple(continuous=action))
-        self.env.step()
-        self._steps = self.env.get_steps(self.behavior)
+        try:
+            self.env.set_actions(self.behavior, ActionTuple(continuous=action))
+            self.env.step()
+            self._steps = self.env.get_steps(self.behavior)
+        except ENV_FAULTS as err:
+            self._restart(err)
+            return stack_rows([], self.obs_size, self.action_size, self.policy_version), []
         return self._transitions(*self._steps)
 
     def _transitions(self, decision, terminal) -> tuple[dict[str, np.ndarray], list[Episode]]:
@@ -159,27 +209,41 @@ class EnvWorker:
     def close(self) -> None:
         """Close the env; its process exits (never orphaned)."""
         if self.env is not None:
-            self.env.close()
+            try:
+                self.env.close()
+            except ENV_FAULTS:
+                kill_env(self.env)
             self.env = None
+
+
+def kill_env(env) -> None:
+    """Make sure a failed env's process is gone and its port released."""
+    process = getattr(env, "_process", None)  # the stock client keeps the Popen here
+    if process is not None and process.poll() is None:
+        process.kill()
+    try:
+        env.close()
+    except ENV_FAULTS:
+        pass
 
 
 def open_env(cfg: EnvConfig, worker_id: int, seed: int, log_folder: str | None):
     """Start the env process and connect; returns (env, engine configuration channel)."""
-    from mlagents_envs.environment import UnityEnvironment
-    from mlagents_envs.side_channel.engine_configuration_channel import (
-        EngineConfigurationChannel,
-    )
-
     channel = EngineConfigurationChannel()
     args = list(cfg.env_args)
     if cfg.env == DRONE_EXECUTABLE:
         args += ["--max-step", str(cfg.max_step)]
-    env = UnityEnvironment(file_name=cfg.env, worker_id=worker_id, base_port=cfg.base_port,
-                           seed=seed, no_graphics=True, timeout_wait=cfg.timeout_wait,
-                           additional_args=args, side_channels=[channel],
-                           log_folder=log_folder, num_areas=cfg.num_areas)
-    channel.set_configuration_parameters(time_scale=cfg.time_scale)
-    env.reset()
+    env = LocalUnityEnvironment(file_name=cfg.env, worker_id=worker_id,
+                                base_port=cfg.base_port, seed=seed, no_graphics=True,
+                                timeout_wait=cfg.timeout_wait, additional_args=args,
+                                side_channels=[channel], log_folder=log_folder,
+                                num_areas=cfg.num_areas)
+    try:
+        channel.set_configuration_parameters(time_scale=cfg.time_scale)
+        env.reset()
+    except BaseException:
+        kill_env(env)
+        raise
     return env, channel
 
 

@@ -29,6 +29,8 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     p.add_argument("--max-step", type=int, default=0, help="episode step limit, 0 = none")
     p.add_argument("--connect-timeout", type=float, default=300.0,
                    help="seconds to wait for the trainer's server")
+    p.add_argument("--fault-nan-at-step", type=int, default=0,
+                   help="fault injection for tests: send a NaN observation at this step")
     p.add_argument("-logFile", "-logfile", dest="log_file", default=None,
                    help="log file ('-' = stdout), as Unity's player takes it")
     # Unity player flags: accepted, meaningless for a headless process.
@@ -75,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     config = ServerConfig(
         port=args.mlagents_port, seed=args.seed, max_step=args.max_step,
         connect_timeout=args.connect_timeout, log_path=args.log_file or "",
+        nan_at_step=args.fault_nan_at_step,
     )
     log.info("headless Drone on port %d (pid %d, protobuf route %s)", config.port, os.getpid(),
              protobuf_compat.route())

@@ -40,6 +40,7 @@ class ServerConfig:
     max_step: int = 0  # --max-step: episode step limit, 0 = none (as in the original)
     connect_timeout: float = 300.0  # seconds to wait for the trainer's server to appear
     log_path: str = ""
+    nan_at_step: int = 0  # fault injection for tests: a NaN observation at this step
 
 
 class DroneServer:
@@ -123,7 +124,7 @@ class DroneServer:
         done = result.terminated | result.truncated
         if not done.any():
             no = np.zeros(n, dtype=bool)
-            return self._message(physics.observe(), result.reward, no, no)
+            return self._message(self._observe(), result.reward, no, no)
         # Unity sends an agent's terminal step and its next episode's first decision in
         # one message, with the same agent id; the new decision carries reward 0.
         ended = np.flatnonzero(done)
@@ -132,12 +133,18 @@ class DroneServer:
         self.successes += int(result.reached_goal.sum())
         physics.reset(done)
         reward = np.where(done, 0.0, result.reward).astype(np.float32)
-        obs = np.concatenate([terminal_obs, physics.observe()])
+        obs = np.concatenate([terminal_obs, self._observe()])
         rewards = np.concatenate([result.reward[ended], reward])
         ids = np.concatenate([ended, np.arange(n)])
         dones = np.concatenate([np.ones(len(ended), bool), np.zeros(n, bool)])
         interrupted = np.concatenate([result.truncated[ended], np.zeros(n, bool)])
         return messages.step_message(obs, rewards, ids, dones, interrupted)
+
+    def _observe(self) -> np.ndarray:
+        obs = self.physics.observe()
+        if self.config.nan_at_step and self.env_steps == self.config.nan_at_step:
+            obs[0, 0] = np.nan  # what a broken Unity scene sends; the client must refuse it
+        return obs
 
     def _message(self, obs, reward, done, max_step_reached) -> UnityMessageProto:
         brain = None

@@ -1,0 +1,120 @@
+"""Starting, and restarting, one ML-Agents env process.
+
+- Ports: each env is a gRPC server on base_port + worker_id in *our* process. A busy port
+  moves the worker to the next free id (k + stride, k + 2*stride, ...) and says so.
+- Localhost: the stock client binds all interfaces ([::]); ours binds 127.0.0.1 only,
+  through the client's own `_get_communicator` hook, with the client otherwise unchanged.
+- Restarts: a crashed, hung or NaN-emitting env is replaced, rate-limited as
+  mlagents-learn does (a lifetime maximum and at most N per period).
+"""
+
+from __future__ import annotations
+
+import collections
+import socket
+import time
+from dataclasses import dataclass
+
+import grpc
+
+import envs  # noqa: F401  (protobuf fast path before mlagents_envs)
+from mlagents_envs.environment import UnityEnvironment
+from mlagents_envs.exception import (
+    UnityCommunicationException,
+    UnityCommunicatorStoppedException,
+    UnityEnvironmentException,
+    UnityTimeOutException,
+    UnityWorkerInUseException,
+)
+from mlagents_envs.rpc_communicator import RpcCommunicator, UnityToExternalServicerImplementation
+from mlagents_envs.communicator_objects.unity_to_external_pb2_grpc import (
+    add_UnityToExternalProtoServicer_to_server,
+)
+
+# What a dead, hung or misbehaving env raises through the stock client. RuntimeError is
+# its NaN/Inf guard on observations and rewards.
+ENV_FAULTS = (UnityCommunicatorStoppedException, UnityTimeOutException,
+              UnityEnvironmentException, UnityCommunicationException, RuntimeError)
+MAX_ID_TRIES = 16
+
+
+class EnvRestartsExhausted(Exception):
+    """The env kept failing past the restart limits."""
+
+
+class LocalhostCommunicator(RpcCommunicator):
+    """The stock RPC communicator, listening on 127.0.0.1 instead of every interface."""
+
+    def create_server(self) -> None:
+        self.check_port(self.port)
+        self.server = grpc.server(thread_pool=_pool(), options=(("grpc.so_reuseport", 0),))
+        self.unity_to_external = UnityToExternalServicerImplementation()
+        add_UnityToExternalProtoServicer_to_server(self.unity_to_external, self.server)
+        if self.server.add_insecure_port(f"127.0.0.1:{self.port}") == 0:
+            raise UnityWorkerInUseException(self.worker_id)
+        self.server.start()
+        self.is_open = True
+
+
+def _pool():
+    from concurrent.futures import ThreadPoolExecutor
+
+    return ThreadPoolExecutor(max_workers=10)
+
+
+class LocalUnityEnvironment(UnityEnvironment):
+    """UnityEnvironment whose gRPC server binds localhost (the client's own hook)."""
+
+    @staticmethod
+    def _get_communicator(worker_id, base_port, timeout_wait):
+        return LocalhostCommunicator(worker_id, base_port, timeout_wait)
+
+
+def port_free(port: int) -> bool:
+    """The stock client's own test: can we bind localhost:port right now?"""
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def free_worker_id(base_port: int, worker_id: int, stride: int) -> int:
+    """`worker_id` if its port is free, else the next free id k + stride, k + 2*stride..."""
+    for i in range(MAX_ID_TRIES):
+        candidate = worker_id + i * stride
+        if port_free(base_port + candidate):
+            if i:
+                print(f"port {base_port + worker_id} is in use: worker {worker_id} uses worker "
+                      f"id {candidate} (port {base_port + candidate}) instead", flush=True)
+            return candidate
+    last = base_port + worker_id + (MAX_ID_TRIES - 1) * stride
+    raise UnityWorkerInUseException(worker_id) from ValueError(
+        f"ports {base_port + worker_id}..{last} (every {stride}) are all in use: pass "
+        "another --base-port")
+
+
+@dataclass
+class RestartPolicy:
+    """mlagents-learn's defaults: 10 restarts in a lifetime, at most 1 per 60 s."""
+
+    max_lifetime: int = 10
+    rate_n: int = 1
+    rate_period_s: float = 60.0
+
+    def __post_init__(self) -> None:
+        self.times: collections.deque[float] = collections.deque()
+        self.count = 0
+
+    def allow(self) -> bool:
+        """Record a restart if the limits allow one now."""
+        now = time.monotonic()
+        while self.times and now - self.times[0] > self.rate_period_s:
+            self.times.popleft()
+        if self.count >= self.max_lifetime or len(self.times) >= self.rate_n:
+            return False
+        self.times.append(now)
+        self.count += 1
+        return True
