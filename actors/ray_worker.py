@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import ray
 
+from actors.env_process import RestartPolicy
 from actors.env_worker import EnvConfig, EnvWorker, Episode
 from actors.noise import NoiseConfig
 
@@ -36,10 +37,12 @@ class EnvWorkerActor:
     """One env process and its agents, feeding the shared replay."""
 
     def __init__(self, env_cfg: EnvConfig, noise_cfg: NoiseConfig, hidden_size: int,
-                 worker_id: int, seed: int, log_folder: str | None):
+                 worker_id: int, seed: int, log_folder: str | None, id_stride: int = 1,
+                 restarts: RestartPolicy | None = None):
         import envs  # noqa: F401  (protobuf fast path in this worker process)
 
-        self.worker = EnvWorker(env_cfg, noise_cfg, hidden_size, worker_id, seed, log_folder)
+        self.worker = EnvWorker(env_cfg, noise_cfg, hidden_size, worker_id, seed, log_folder,
+                                id_stride, restarts)
         self.lock = threading.Lock()
         self.stopping = threading.Event()
         self.new_episodes: list[Episode] = []
@@ -56,8 +59,12 @@ class EnvWorkerActor:
         pending_insert = None
         weights_call = None
         since_sync = 0
+        # A (re)started worker takes the current weights before it acts.
+        self._adopt_if_ready(learner.latest_weights.remote(self.worker.policy_version), wait=True)
         while not self.stopping.is_set():
-            mode = "random" if loop.random_warmup and self.worker.policy_version <= 1 else "explore"
+            # Version 1 is the learner's untrained initial actor: act at random until then.
+            warm = loop.random_warmup and self.worker.policy_version <= 1
+            mode = "random" if warm else "explore"
             rollout = self.worker.collect(loop.chunk_steps, mode)
             with self.lock:
                 self.new_episodes.extend(rollout.episodes)
@@ -80,8 +87,8 @@ class EnvWorkerActor:
             time.sleep(0.025)  # each check queues behind the learner's sample calls
             reply = ray.get(replay.insert_should_wait.remote())
 
-    def _adopt_if_ready(self, weights_call) -> bool:
-        ready, _ = ray.wait([weights_call], timeout=0)
+    def _adopt_if_ready(self, weights_call, wait: bool = False) -> bool:
+        ready, _ = ray.wait([weights_call], timeout=None if wait else 0)
         if not ready:
             return False
         answer = ray.get(weights_call)
@@ -99,7 +106,7 @@ class EnvWorkerActor:
             return {"worker_id": self.worker.worker_id, "episodes": episodes,
                     "env_steps": self.worker.env_steps, "policy_version":
                     self.worker.policy_version, "weight_updates": self.weight_updates,
-                    "node": self.node}
+                    "restarts": self.worker.restarts, "node": self.node}
 
     def stop(self) -> None:
         self.stopping.set()

@@ -99,7 +99,8 @@ class LearnerActor:
             return {"learner_steps": self.learner.learner_steps,
                     "policy_version": self.learner.policy_version,
                     "policy_lag": lag,
-                    "losses": {k: float(v) for k, v in self.losses.items()}}
+                    "losses": {k: float(v) for k, v in self.losses.items()
+                               if k.startswith("losses/")}}
 
     def pause(self, paused: bool) -> None:
         """Stop taking updates (benchmarks measure env throughput without the learner)."""

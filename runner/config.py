@@ -56,6 +56,8 @@ class RunConfig:
     """run only the test phase, with the run's checkpoint"""
     force: bool = False
     """overwrite an existing run with the same id"""
+    save_replay: bool = False
+    """save the replay with every checkpoint, so --resume keeps it (written atomically)"""
     checkpoint_interval: int = 10_000
     """env steps between checkpoints"""
     log_interval: float = 10.0

@@ -13,8 +13,10 @@ import os
 import time
 
 import ray
+from ray.exceptions import GetTimeoutError, RayActorError
 
 from runner.config import Config
+from runner.fleet import RunAborted
 from runner.results import EpisodeStats, Metrics, write_atomic
 
 
@@ -31,9 +33,12 @@ class Monitor:
         self.env_steps = 0
         self.learner: dict = {"learner_steps": 0, "policy_version": 0}
         self.replay: dict = {}
-        self.workers = {k: {"env_steps": 0, "episodes": 0, "restarts": 0, "inserted": 0,
-                            "weight_updates": 0, "node": s["node"]}
+        self.workers = {k: {"env_steps": 0, "episodes": 0, "restarts": 0, "actor_restarts": 0,
+                            "inserted": 0, "weight_updates": 0, "node": s["node"]}
                         for k, s in enumerate(specs)}
+        # Totals of earlier incarnations of a worker whose actor Ray restarted.
+        self.bases = {k: {"env_steps": 0, "restarts": 0, "weight_updates": 0} for k in self.workers}
+        self.last_seen: dict[int, dict] = {}
         self.last = (time.monotonic(), 0, 0)
         print(f"ray: {len(specs)} workers on {len({s['node'] for s in specs})} node(s); "
               f"resources {resources}", flush=True)
@@ -46,23 +51,49 @@ class Monitor:
     def wall_s(self) -> float:
         return self.metrics.wall_s()
 
-    def poll(self, workers, replay, learner) -> None:
+    def poll(self, fleet) -> None:
         """Read every actor once; log episodes now and rates when a line is due."""
-        drained = ray.get([w.drain.remote() for w in workers])
-        self.replay = ray.get(replay.stats.remote())
-        self.learner = ray.get(learner.progress.remote())
+        try:
+            self.replay = ray.get(fleet.replay.stats.remote())
+            self.learner = ray.get(fleet.learner.progress.remote())
+        except RayActorError as err:
+            raise RunAborted(f"the replay or learner actor died ({str(err).splitlines()[0]}); "
+                             "--resume continues from the last checkpoint") from None
         self.env_steps = self.base_steps + self.replay["inserted"]
         for k, n in self.replay.get("worker_inserted", {}).items():
             self.workers[int(k)]["inserted"] = n
-        for d in drained:
-            stats = self.workers[d["worker_id"]]
-            stats["env_steps"] = d["env_steps"] * self.cfg.env.num_areas
-            stats["episodes"] += len(d["episodes"])
-            stats["weight_updates"] = d["weight_updates"]
-            self.train.add(d["episodes"])
-            self.metrics.episodes(d["episodes"], self.env_steps, d["worker_id"], "train")
+        for d in self._drain(fleet.workers):
+            self._record(d)
         if self.metrics.line_due():
             self.report()
+
+    def _drain(self, workers) -> list[dict]:
+        """What every live worker has to say; a dead or restarting one is skipped."""
+        refs = [w.drain.remote() for w in workers]
+        drained = []
+        for ref in refs:
+            try:
+                drained.append(ray.get(ref, timeout=10))
+            except (RayActorError, GetTimeoutError):
+                continue
+        return drained
+
+    def _record(self, d: dict) -> None:
+        stats = self.workers[d["worker_id"]]
+        base = self.bases[d["worker_id"]]
+        stats["env_steps"] = base["env_steps"] + d["env_steps"] * self.cfg.env.num_areas
+        stats["restarts"] = base["restarts"] + d["restarts"]
+        stats["weight_updates"] = base["weight_updates"] + d["weight_updates"]
+        stats["episodes"] += len(d["episodes"])
+        self.last_seen[d["worker_id"]] = stats.copy()
+        self.train.add(d["episodes"])
+        self.metrics.episodes(d["episodes"], self.env_steps, d["worker_id"], "train")
+
+    def worker_restarted(self, k: int) -> None:
+        """Worker k's actor came back from zero: keep its totals counting up."""
+        seen = self.last_seen.get(k, self.workers[k])
+        self.bases[k] = {key: seen[key] for key in ("env_steps", "restarts", "weight_updates")}
+        self.workers[k]["actor_restarts"] += 1
 
     def report(self) -> None:
         now = time.monotonic()
@@ -77,6 +108,7 @@ class Monitor:
                   "perf/samples_per_insert": self.replay.get("samples_per_insert"),
                   "perf/policy_lag": self.learner.get("policy_lag"),
                   "perf/replay_size": self.replay.get("size"),
+                  "perf/env_restarts": sum(w["restarts"] for w in self.workers.values()),
                   "charts/success_rate": stats["success_rate"], **self.learner["losses"]}
         values.update({f"perf/worker_{k}_env_steps": w["env_steps"]
                        for k, w in self.workers.items()})

@@ -12,8 +12,6 @@ import os
 import time
 from dataclasses import dataclass, field
 
-import numpy as np
-import torch
 
 from actors.env_worker import EnvWorker
 from learner.checkpoint import check_sizes, load_checkpoint, save_checkpoint
@@ -21,6 +19,7 @@ from learner.learner import Learner
 from replay.buffer import ReplayBuffer
 from runner.config import Config
 from runner.results import EpisodeStats, Metrics, RunError, save_config, write_atomic
+from runner.state import load_replay, save_replay, to_numpy, to_torch
 
 
 @dataclass
@@ -152,7 +151,8 @@ def report(run: Run, phase: str, losses: dict, rate: RateMeter, steps: int | Non
     if phase == "train":
         run.metrics.scalars({"charts/SPS": sps, "charts/success_rate": stats["success_rate"],
                              "perf/learner_updates_per_s": ups,
-                             **{k: v.item() for k, v in losses.items()}}, run.env_steps)
+                             **{k: v.item() for k, v in losses.items()
+                                if k.startswith("losses/")}}, run.env_steps)
     total = run.cfg.run.train_steps if phase == "train" else run.cfg.run.test_steps
     ret, success = stats["mean_return"], stats["success_rate"]
     print(f"[{phase}] env_steps {steps}/{total}  {sps:.0f} steps/s  "
@@ -162,13 +162,15 @@ def report(run: Run, phase: str, losses: dict, rate: RateMeter, steps: int | Non
 
 
 def save(run: Run, phase: str) -> None:
+    if run.cfg.run.save_replay:
+        save_replay(run.checkpoint_path, run.replay.state_dict())
     save_checkpoint(run.checkpoint_path, {
         "learner": run.learner.state_dict(),
         "env_steps": run.env_steps,
         "train_episodes": run.train.count,
         "phase": phase,
         "wall_s": run.metrics.wall_s(),
-        "noise": [numpy_to_torch(w.noise.state_dict()) for w in run.workers],
+        "noise": [to_torch(w.noise.state_dict()) for w in run.workers],
         "worker_rng": [w.rng.bit_generator.state for w in run.workers],
     })
 
@@ -182,15 +184,16 @@ def restore(run: Run) -> str:
     run.train.count = payload["train_episodes"]
     run.metrics.wall_before = payload["wall_s"]
     for worker, noise, rng in zip(run.workers, payload["noise"], payload["worker_rng"]):
-        worker.noise.load_state_dict(noise)
+        worker.noise.load_state_dict(to_numpy(noise))
         worker.rng.bit_generator.state = rng
+    replay = load_replay(run.checkpoint_path) if run.cfg.run.save_replay else None
+    if replay is not None:
+        run.replay.load_state_dict(replay)
+    elif not run.cfg.run.inference:
+        print("warning: the replay restarts empty (pass --save-replay to keep it across "
+              "resumes)", flush=True)
     sync_weights(run)
     return payload["phase"]
-
-
-def numpy_to_torch(state: dict) -> dict:
-    """Arrays become tensors: checkpoints load with weights_only=True, which refuses numpy."""
-    return {k: torch.from_numpy(v) if isinstance(v, np.ndarray) else v for k, v in state.items()}
 
 
 def write_summary(run: Run) -> dict:

@@ -1,0 +1,150 @@
+"""The actors of a Ray run and their long-running loops, kept alive by the driver.
+
+- An env worker actor that dies (its process killed, its node lost) is restarted by Ray
+  (`max_restarts`); the driver then starts its loop again, and the worker fetches the
+  current weights before it acts. A worker that gives up (its env failed past the
+  restart limits) is dropped; the run goes on while one worker remains.
+- The learner or the replay dying ends the run with `RunAborted`: their state lives only
+  in memory, and `--resume` continues from the last checkpoint.
+"""
+
+from __future__ import annotations
+
+import ray
+from ray.exceptions import RayActorError, RayTaskError
+
+from actors.env_process import RestartPolicy
+from actors.ray_worker import EnvWorkerActor, LoopConfig
+from learner.ray_learner import LearnerActor
+from replay.ray_replay import ReplayActor
+from runner.config import Config
+
+WORKER_MAX_RESTARTS = 5
+
+
+class RunAborted(Exception):
+    """A part of the run that cannot be replaced died; one line says what and what next."""
+
+
+def resources(num_workers: int) -> dict:
+    """CPU (and GPU) requests that fit the nodes, so no actor pends forever.
+
+    SPREAD places about ceil(N / nodes) workers on each node, and the learner and replay
+    land on one of them; sizing everything against the smallest node makes that node fit
+    too. Env processes run outside Ray's accounting: a worker asks for at most one CPU.
+    """
+    nodes = [n["Resources"].get("CPU", 0.0) for n in ray.nodes() if n["Alive"]]
+    smallest = max(min(nodes), 0.1)
+    per_node = -(-num_workers // len(nodes))
+    learner = min(1.0, smallest / 4)
+    replay = min(0.25, smallest / 8)
+    worker = 0.95 * min(1.0, (smallest - learner - replay) / per_node)
+    gpu = 1.0 if ray.cluster_resources().get("GPU", 0.0) >= 1.0 else 0.0
+    return {"learner_cpus": learner, "learner_gpus": gpu, "replay_cpus": replay,
+            "worker_cpus": round(max(worker, 0.001), 3), "nodes": len(nodes)}
+
+
+def loop_config(cfg: Config) -> LoopConfig:
+    return LoopConfig(chunk_steps=cfg.run.chunk_steps, sync_interval=cfg.run.sync_interval,
+                      random_warmup=cfg.run.warmup_actions == "random")
+
+
+class Fleet:
+    """Creates the workers, the replay and the learner, and supervises their loops."""
+
+    def __init__(self, cfg: Config, run_dir: str):
+        self.cfg = cfg
+        self.res = resources(cfg.run.num_workers)
+        name = f"drone-ddpg-{cfg.run.run_id}"
+        e = cfg.env
+        restarts = RestartPolicy(e.max_lifetime_restarts, e.restarts_rate_limit_n,
+                                 e.restarts_rate_limit_period_s)
+        self.workers = [
+            EnvWorkerActor.options(name=f"{name}-worker-{k}", num_cpus=self.res["worker_cpus"],
+                                   scheduling_strategy="SPREAD",
+                                   max_restarts=WORKER_MAX_RESTARTS).remote(
+                cfg.env, cfg.noise, cfg.learner.hidden_size, k, cfg.run.seed,
+                f"{run_dir}/env_logs", cfg.run.num_workers, restarts)
+            for k in range(cfg.run.num_workers)]
+        self.specs = ray.get([w.spec.remote() for w in self.workers])
+        obs, act = self.specs[0]["obs_size"], self.specs[0]["action_size"]
+        self.replay = ReplayActor.options(name=f"{name}-replay",
+                                          num_cpus=self.res["replay_cpus"]).remote(
+            obs, act, cfg.replay, cfg.run.updates_per_step, seed=cfg.run.seed)
+        self.learner = LearnerActor.options(name=f"{name}-learner",
+                                            num_cpus=self.res["learner_cpus"],
+                                            num_gpus=self.res["learner_gpus"]).remote(
+            obs, act, cfg.learner, cfg.replay.batch_size, cfg.run.publish_interval,
+            cfg.run.seed)
+        self.learner_run = None
+        self.worker_runs: dict[int, ray.ObjectRef] = {}
+        self.actor_restarts = [0] * cfg.run.num_workers
+
+    def start_loops(self) -> None:
+        self.learner_run = self.learner.run.remote(self.replay)
+        for k, worker in enumerate(self.workers):
+            self.worker_runs[k] = worker.run.remote(self.replay, self.learner,
+                                                    loop_config(self.cfg))
+
+    def check(self) -> list[int]:
+        """Raise RunAborted if the learner died; restart dead workers' loops. Returns the
+        ids of workers whose actor was restarted since the last check."""
+        ready, _ = ray.wait([self.learner_run], timeout=0)
+        if ready:
+            self._learner_ended(ready[0])
+        restarted = []
+        for k, ref in list(self.worker_runs.items()):
+            if ray.wait([ref], timeout=0)[0]:
+                if self._worker_ended(k, ref):
+                    restarted.append(k)
+        if not self.worker_runs:
+            raise RunAborted("every env worker has stopped (see the lines above); fix the env, "
+                             "then --resume continues from the last checkpoint")
+        return restarted
+
+    def _learner_ended(self, ref) -> None:
+        try:
+            ray.get(ref)
+            reason = "its loop ended early"
+        except (RayActorError, RayTaskError) as err:
+            reason = str(err).strip().splitlines()[0][:200]
+        raise RunAborted(f"the learner actor died ({reason}); --resume continues from the "
+                         "last checkpoint")
+
+    def _worker_ended(self, k: int, ref) -> bool:
+        try:
+            ray.get(ref)
+            del self.worker_runs[k]  # it returned: only after stop()
+            return False
+        except RayActorError:
+            self.actor_restarts[k] += 1
+            if self.actor_restarts[k] > WORKER_MAX_RESTARTS:
+                print(f"worker {k}: its actor died too often; continuing without it", flush=True)
+                del self.worker_runs[k]
+                return False
+            print(f"worker {k}: its actor died; Ray restarted it and it carries on with the "
+                  "current weights", flush=True)
+            self.worker_runs[k] = self.workers[k].run.remote(self.replay, self.learner,
+                                                             loop_config(self.cfg))
+            return True
+        except RayTaskError as err:
+            print(f"worker {k} stopped: {str(err.cause if hasattr(err, 'cause') else err)}"
+                  .splitlines()[0][:300], flush=True)
+            del self.worker_runs[k]
+            return False
+
+    def stop_loops(self) -> None:
+        """Stop the workers first, let the learner take what their last data allows."""
+        alive = [self.workers[k] for k in self.worker_runs]
+        ray.get([w.stop.remote() for w in alive])
+        ray.wait(list(self.worker_runs.values()), num_returns=len(self.worker_runs),
+                 timeout=30)
+        self.worker_runs.clear()
+        if self.learner_run is not None:
+            ray.get(self.learner.stop.remote())
+            ray.wait([self.learner_run], timeout=30)
+
+    def close(self) -> None:
+        """Close every env (a dead actor's env already exited with its parent)."""
+        refs = [w.close.remote() for w in self.workers]
+        ray.wait(refs, num_returns=len(refs), timeout=30)

@@ -1,0 +1,55 @@
+"""Run state that is not the learner's: replay contents, noise and RNG, made checkpointable.
+
+Checkpoints load with `weights_only=True`, which accepts tensors and plain containers but
+not numpy arrays; these helpers convert both ways.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import torch
+
+from learner.checkpoint import load_checkpoint, save_checkpoint
+
+
+def to_torch(tree):
+    """numpy arrays -> tensors, recursively through dicts, lists and tuples."""
+    if isinstance(tree, np.ndarray):
+        return torch.from_numpy(np.ascontiguousarray(tree))
+    if isinstance(tree, dict):
+        return {k: to_torch(v) for k, v in tree.items()}
+    if isinstance(tree, (list, tuple)):
+        return type(tree)(to_torch(v) for v in tree)
+    return tree
+
+
+def to_numpy(tree):
+    """tensors -> numpy arrays, recursively (the inverse of `to_torch`)."""
+    if isinstance(tree, torch.Tensor):
+        return tree.numpy()
+    if isinstance(tree, dict):
+        return {k: to_numpy(v) for k, v in tree.items()}
+    if isinstance(tree, (list, tuple)):
+        return type(tree)(to_numpy(v) for v in tree)
+    return tree
+
+
+def replay_path(checkpoint_path: str) -> str:
+    return os.path.join(os.path.dirname(checkpoint_path), "replay.pt")
+
+
+def save_replay(checkpoint_path: str, state: dict) -> None:
+    """Write the replay next to the checkpoint, atomically (before the checkpoint itself,
+    so a checkpoint never points at an older replay than its own)."""
+    save_checkpoint(replay_path(checkpoint_path), {"replay": to_torch(state)})
+
+
+def load_replay(checkpoint_path: str) -> dict | None:
+    """The saved replay state, or None (with a warning) when there is none."""
+    path = replay_path(checkpoint_path)
+    if not os.path.exists(path):
+        print(f"warning: no saved replay at {path}: the replay restarts empty", flush=True)
+        return None
+    return to_numpy(load_checkpoint(path)["replay"])
