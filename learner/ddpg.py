@@ -18,8 +18,9 @@ from learner.networks import Actor, Critic
 if TYPE_CHECKING:  # learner.learner imports this module; the config is only an annotation
     from learner.learner import LearnerConfig
 
-# Keys of a batch; `discount` is optional (per-transition bootstrap discount, e.g. n-step).
-BATCH_KEYS = ("obs", "action", "reward", "next_obs", "terminated", "discount")
+# Keys of a batch. Optional: `discount` (per-transition bootstrap discount, e.g. n-step) and
+# `weights` (importance-sampling weights of prioritized replay).
+BATCH_KEYS = ("obs", "action", "reward", "next_obs", "terminated", "discount", "weights")
 
 
 @dataclass
@@ -81,12 +82,17 @@ def update(
     """One DDPG step: critic, then actor (against the updated critic), then both targets.
 
     batch: obs (B,O), action (B,A), reward (B,), next_obs (B,O), terminated (B,) float,
-    optional discount (B,). Metrics are detached scalar tensors on the batch's device.
+    optional discount (B,) and weights (B,). Metrics are detached tensors on the batch's
+    device: `losses/*` scalars, and `td_abs` (B,) = |y - Q(s,a)| for replay priorities.
     """
     y = critic_target(state, batch)
     critic_params = list(state.critic.parameters())
     q = state.critic(batch["obs"], batch["action"])
-    critic_loss = F.mse_loss(q, y)
+    weights = batch.get("weights")
+    if weights is None:
+        critic_loss = F.mse_loss(q, y)
+    else:  # prioritized replay: importance weights undo the bias of non-uniform sampling
+        critic_loss = (weights * (q - y) ** 2).mean()
     state.critic_opt.zero_grad(set_to_none=True)
     # inputs= keeps the gradient to the critic alone, whatever the loss happens to touch.
     critic_loss.backward(inputs=critic_params)
@@ -106,5 +112,7 @@ def update(
         "losses/critic_loss": critic_loss.detach(),
         "losses/actor_loss": actor_loss.detach(),
         "losses/q_values": q.detach().mean(),
+        # Not under losses/: a (B,) tensor, which scalar logging must not see.
+        "td_abs": (y - q.detach()).abs(),
     }
     return state, metrics

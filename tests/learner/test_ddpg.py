@@ -155,12 +155,46 @@ def test_per_transition_discount_replaces_gamma():
     assert torch.allclose(metrics["losses/critic_loss"], with_discount)
 
 
-def test_metrics_are_detached_scalars():
-    _, metrics = update(make(), make_batch())
-    assert set(metrics) == {"losses/critic_loss", "losses/actor_loss", "losses/q_values"}
-    for value in metrics.values():
-        assert isinstance(value, torch.Tensor) and value.dim() == 0
-        assert not value.requires_grad and torch.isfinite(value)
+def test_metrics_are_detached_scalars_and_td_abs_per_sample():
+    _, metrics = update(make(), make_batch(b=8))
+    assert set(metrics) == {"losses/critic_loss", "losses/actor_loss", "losses/q_values",
+                            "td_abs"}
+    for key, value in metrics.items():
+        assert isinstance(value, torch.Tensor) and not value.requires_grad
+        assert value.shape == ((8,) if key == "td_abs" else ()), key
+        assert torch.all(torch.isfinite(value))
+
+
+def weighted_case(weights):
+    """(metrics of update, q, y) for a batch carrying these importance weights."""
+    state0, batch = make(gamma=0.9), make_batch()
+    batch["weights"] = weights
+    with torch.no_grad():
+        q = state0.critic(batch["obs"], batch["action"])
+    y = batch["reward"] + 0.9 * (1 - batch["terminated"]) * next_q(state0, batch)
+    _, metrics = update(make(gamma=0.9), batch)
+    return metrics, q, y
+
+
+def test_importance_weights_scale_the_critic_loss():
+    weights = torch.linspace(0.1, 1.0, 8)
+    metrics, q, y = weighted_case(weights)
+    manual = (weights * (q - y) ** 2).mean()
+    assert not torch.allclose(manual, ((q - y) ** 2).mean())  # the weights matter here
+    assert torch.allclose(metrics["losses/critic_loss"], manual)
+
+
+def test_unit_weights_equal_the_unweighted_update():
+    batch = make_batch()
+    plain_state, plain = update(make(gamma=0.9), batch)
+    weighted_state, weighted = update(make(gamma=0.9), {**batch, "weights": torch.ones(8)})
+    assert torch.allclose(weighted["losses/critic_loss"], plain["losses/critic_loss"])
+    assert_all_close(weighted_state.critic.parameters(), plain_state.critic.parameters())
+
+
+def test_td_abs_is_the_absolute_td_error_before_the_step():
+    metrics, q, y = weighted_case(torch.linspace(0.1, 1.0, 8))
+    assert torch.allclose(metrics["td_abs"], (y - q).abs(), rtol=1e-5, atol=1e-6)
 
 
 def test_learns_a_one_step_problem():

@@ -107,7 +107,7 @@ def test_update_takes_read_only_numpy_and_counts_steps():
         metrics = learner.update(make_batch(i))
     assert learner.learner_steps == 3
     assert learner.policy_version == 0  # updating does not publish
-    assert all(torch.isfinite(v) and not v.requires_grad for v in metrics.values())
+    assert all(bool(torch.isfinite(v).all()) and not v.requires_grad for v in metrics.values())
 
 
 def test_publish_bumps_version_and_ships_a_detached_copy():
