@@ -107,11 +107,12 @@ class EnvWorker:
         self.env, self.channel = open_env(self.cfg, env_id, self.seed + self.restarts,
                                           self.log_folder)
         spec = read_spec(self.env, self.cfg.env)
-        if hasattr(self, "behavior") and spec != (self.behavior, self.obs_size,
+        if hasattr(self, "behavior") and spec != (self.behavior, self.obs_sizes,
                                                   self.action_size):
             raise ValueError(f"worker {self.worker_id}: the restarted env has another spec "
                              f"{spec}; restart the run")
-        self.behavior, self.obs_size, self.action_size = spec
+        self.behavior, self.obs_sizes, self.action_size = spec
+        self.obs_size = sum(self.obs_sizes)
         self._steps = self.env.get_steps(self.behavior)
         self._last: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # id -> (obs, action)
         self._return: dict[int, float] = {}
@@ -247,8 +248,8 @@ def open_env(cfg: EnvConfig, worker_id: int, seed: int, log_folder: str | None):
     return env, channel
 
 
-def read_spec(env, env_path: str) -> tuple[str, int, int]:
-    """(behavior name, observation size, action size) of the env's single behavior."""
+def read_spec(env, env_path: str) -> tuple[str, tuple[int, ...], int]:
+    """(behavior name, vector observation sizes, action size) of the env's one behavior."""
     names = list(env.behavior_specs)
     if len(names) != 1:
         raise ValueError(f"{env_path} has {len(names)} behaviors ({names}); drone-ddpg trains "
@@ -261,7 +262,7 @@ def read_spec(env, env_path: str) -> tuple[str, int, int]:
     if spec.action_spec.discrete_size or not spec.action_spec.continuous_size:
         raise ValueError(f"behavior {names[0]} needs continuous actions only, got "
                          f"{spec.action_spec}")
-    return names[0], sum(s[0] for s in shapes), spec.action_spec.continuous_size
+    return names[0], tuple(s[0] for s in shapes), spec.action_spec.continuous_size
 
 
 def flat_obs(obs_list: list[np.ndarray]) -> np.ndarray:

@@ -51,8 +51,8 @@ class EnvWorkerActor:
 
     def spec(self) -> dict:
         w = self.worker
-        return {"obs_size": w.obs_size, "action_size": w.action_size, "behavior": w.behavior,
-                "node": self.node}
+        return {"obs_size": w.obs_size, "obs_sizes": w.obs_sizes, "action_size": w.action_size,
+                "behavior": w.behavior, "node": self.node}
 
     def run(self, replay, learner, loop: LoopConfig) -> int:
         """Collect and push until `stop()`; returns this worker's env steps."""

@@ -18,7 +18,7 @@ from learner.checkpoint import check_sizes, load_checkpoint, save_checkpoint
 from runner.config import Config
 from runner.distributed_metrics import Monitor
 from runner.fleet import Fleet, RunAborted, loop_config, resources  # noqa: F401  (re-exported)
-from runner.results import save_config
+from runner.results import export_policy, save_config
 from runner.state import load_replay, save_replay
 
 
@@ -61,6 +61,9 @@ def test(cfg: Config, fleet: Fleet, monitor: Monitor) -> None:
 def make_saver(cfg: Config, fleet: Fleet, monitor: Monitor, path: str):
     def save(phase: str) -> None:
         state = ray.get(fleet.learner.state_dict.remote())
+        spec = fleet.specs[0]
+        export_policy(monitor.run_dir, spec["behavior"], spec["obs_sizes"],
+                      spec["action_size"], cfg.learner.hidden_size, state["actor"])
         if cfg.run.save_replay:
             save_replay(path, ray.get(fleet.replay.state_dict.remote()))
         save_checkpoint(path, {"learner": state, "env_steps": monitor.env_steps,

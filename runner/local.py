@@ -18,7 +18,14 @@ from learner.checkpoint import check_sizes, load_checkpoint, save_checkpoint
 from learner.learner import Learner
 from replay.buffer import ReplayBuffer
 from runner.config import Config
-from runner.results import EpisodeStats, Metrics, RunError, save_config, write_atomic
+from runner.results import (
+    EpisodeStats,
+    Metrics,
+    RunError,
+    export_policy,
+    save_config,
+    write_atomic,
+)
 from runner.state import load_replay, save_replay, to_numpy, to_torch
 
 
@@ -164,8 +171,12 @@ def report(run: Run, phase: str, losses: dict, rate: RateMeter, steps: int | Non
 def save(run: Run, phase: str) -> None:
     if run.cfg.run.save_replay:
         save_replay(run.checkpoint_path, run.replay.state_dict())
+    learner = run.learner.state_dict()
+    worker = run.workers[0]
+    export_policy(run.run_dir, worker.behavior, worker.obs_sizes, worker.action_size,
+                  run.cfg.learner.hidden_size, learner["actor"])
     save_checkpoint(run.checkpoint_path, {
-        "learner": run.learner.state_dict(),
+        "learner": learner,
         "env_steps": run.env_steps,
         "train_episodes": run.train.count,
         "phase": phase,

@@ -3,6 +3,7 @@
 Layout:
     config.yaml              the effective configuration
     checkpoints/latest.pt    written atomically (learner/checkpoint.py)
+    <Behavior>.onnx          the actor for Unity, rewritten with every checkpoint
     events.out.tfevents.*    TensorBoard: charts/, losses/, perf/
     episodes.csv             one row per finished episode (phase, env_steps, return, ...)
     env_logs/Player-<k>.log  each env process's log
@@ -64,6 +65,18 @@ def write_atomic(path: str, text: str) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def export_policy(run_dir: str, behavior: str, obs_sizes, action_size: int,
+                  hidden_size: int, actor_weights: dict) -> str:
+    """Write the actor as <run_dir>/<Behavior>.onnx for Unity's inference; returns the path."""
+    from learner.export import export_onnx, onnx_filename
+    from learner.networks import Actor
+
+    actor = Actor(sum(obs_sizes), action_size, hidden_size)
+    actor.load_state_dict(actor_weights)
+    return export_onnx(actor, list(obs_sizes), action_size,
+                       os.path.join(run_dir, onnx_filename(behavior)))
 
 
 def save_config(run_dir: str, cfg) -> None:
