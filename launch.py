@@ -9,6 +9,7 @@ input ends with one line on stderr naming the problem and the fix, and exit stat
 from __future__ import annotations
 
 import os
+import signal
 import sys
 
 import envs  # noqa: F401  (protobuf fast path before mlagents_envs)
@@ -34,6 +35,14 @@ def env_problem(cfg) -> str | None:
     return None
 
 
+def stop_on_sigterm() -> None:
+    """SIGTERM (a scheduler, `kill`) ends the run the way Ctrl-C does: checkpoint, close."""
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+
+
 def main(argv: list[str]) -> int:
     from runner.config import parse, validate
     from runner.results import RunError, prepare_run_dir
@@ -49,6 +58,7 @@ def main(argv: list[str]) -> int:
     except (ValueError, RunError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    stop_on_sigterm()
     return train_and_report(cfg, run_dir)
 
 
@@ -93,6 +103,7 @@ def run_ray(cfg, run_dir: str):
                  configure_logging=True, logging_level="warning")
     else:
         ray.init(address=cfg.run.address, log_to_driver=True, logging_level="warning")
+    stop_on_sigterm()  # after ray.init, which may install its own handler
     try:
         return run_distributed(cfg, os.path.abspath(run_dir))
     finally:

@@ -111,6 +111,11 @@ class EnvWorkerActor:
     def stop(self) -> None:
         self.stopping.set()
 
+    def env_pid(self) -> int | None:
+        """The env process's pid (fault tests and the soak benchmark kill it)."""
+        process = getattr(self.worker.env, "_process", None)  # the stock client's Popen
+        return None if process is None else process.pid
+
     def test(self, weights_ref: list, version: int, num_steps: int) -> list[Episode]:
         """Greedy episodes for `num_steps` env steps with the given weights."""
         self.worker.set_weights(ray.get(weights_ref[0]), version)

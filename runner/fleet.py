@@ -136,15 +136,24 @@ class Fleet:
     def stop_loops(self) -> None:
         """Stop the workers first, let the learner take what their last data allows."""
         alive = [self.workers[k] for k in self.worker_runs]
-        ray.get([w.stop.remote() for w in alive])
+        ray.wait([w.stop.remote() for w in alive], num_returns=len(alive), timeout=30)
         ray.wait(list(self.worker_runs.values()), num_returns=len(self.worker_runs),
                  timeout=30)
         self.worker_runs.clear()
         if self.learner_run is not None:
-            ray.get(self.learner.stop.remote())
+            try:
+                ray.get(self.learner.stop.remote())
+            except RayActorError:
+                return  # it died: there is nothing to stop (the caller reports it)
             ray.wait([self.learner_run], timeout=30)
 
     def close(self) -> None:
-        """Close every env (a dead actor's env already exited with its parent)."""
+        """Close every env (a dead actor's env already exited with its parent), then
+        release every actor, so their names and resources are free for the next run."""
         refs = [w.close.remote() for w in self.workers]
         ray.wait(refs, num_returns=len(refs), timeout=30)
+        for actor in [*self.workers, self.replay, self.learner]:
+            try:
+                ray.kill(actor, no_restart=True)
+            except RayActorError:
+                pass

@@ -1,0 +1,106 @@
+"""Ctrl-C, SIGTERM and SIGKILL of the driver: a checkpoint survives, nothing is orphaned,
+and --resume reaches the same total env steps."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from tests.helpers import drone_pids, wait_until
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def ray_daemons() -> set[int]:
+    """Pids of Ray's raylet and GCS server processes."""
+    pids = set()
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                cmd = f.read().decode(errors="replace")
+        except OSError:
+            continue
+        if "raylet" in cmd or "gcs_server" in cmd:
+            pids.add(int(entry))
+    return pids
+
+
+def start(results, run_id: str, port: int, *extra):
+    args = [sys.executable, "launch.py", "--run-id", run_id, "--results-dir", str(results),
+            "--base-port", str(port), "--learning-starts", "300", "--batch-size", "32",
+            "--max-step", "80", "--checkpoint-interval", "400", "--log-interval", "0.5", *extra]
+    # A session of its own: a Ctrl-C in a terminal reaches the whole process group.
+    return subprocess.Popen(args, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+
+
+def wait_for_line(proc, marker: str, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    for line in proc.stdout:
+        if marker in line:
+            return
+        if time.monotonic() > deadline:
+            break
+    proc.kill()
+    raise AssertionError(f"never saw {marker!r}; stderr: {proc.stderr.read()[-2000:]}")
+
+
+def our_drones(port: int, workers: int = 2) -> list[int]:
+    return [p for k in range(workers) for p in drone_pids(port + k)]
+
+
+@pytest.mark.parametrize("mode, sig, phase", [
+    ("local", signal.SIGINT, "train"),
+    ("local", signal.SIGTERM, "test"),
+    ("ray", signal.SIGINT, "train"),
+    ("ray", signal.SIGTERM, "train"),
+])
+def test_interrupt_saves_closes_and_exits_cleanly(tmp_path, mode, sig, phase):
+    port = {"local": 5900, "ray": 5920}[mode] + (sig == signal.SIGTERM) * 5
+    daemons_before = ray_daemons()
+    steps = ["--train-steps", "1000", "--test-steps", "100000"] if phase == "test" else \
+        ["--train-steps", "100000"]
+    proc = start(tmp_path, "intr", port, "--mode", mode, *steps)
+    wait_for_line(proc, "[test]" if phase == "test" else "learner_steps 1")
+    time.sleep(1.0)
+    if sig == signal.SIGINT:
+        os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
+    else:
+        proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=90)
+    assert proc.returncode == 130, err[-2000:]
+    assert "Traceback" not in err, err[-3000:]
+    assert "checkpoint saved" in out
+    payload = torch.load(tmp_path / "intr" / "checkpoints" / "latest.pt", weights_only=True)
+    assert payload["env_steps"] > 300
+    assert wait_until(lambda: our_drones(port) == [], timeout=5)
+    assert wait_until(lambda: ray_daemons() <= daemons_before, timeout=15)
+
+
+def test_sigkill_of_the_driver_then_resume_reaches_the_total(tmp_path):
+    proc = start(tmp_path, "killed", 5940, "--mode", "local", "--num-workers", "1",
+                 "--train-steps", "3000", "--test-steps", "200")
+    checkpoint = tmp_path / "killed" / "checkpoints" / "latest.pt"
+    assert wait_until(checkpoint.exists, timeout=120)
+    wait_for_line(proc, "learner_steps")
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    # the env notices its parent is gone and exits by itself
+    assert wait_until(lambda: our_drones(5940, 1) == [], timeout=5)
+    saved = torch.load(checkpoint, weights_only=True)["env_steps"]
+    assert 0 < saved < 3000
+    resumed = subprocess.run(
+        [sys.executable, "launch.py", "--run-id", "killed", "--results-dir", str(tmp_path),
+         "--resume", "--mode", "local", "--num-workers", "1", "--base-port", "5940",
+         "--train-steps", "3000", "--test-steps", "200", "--learning-starts", "300",
+         "--batch-size", "32", "--max-step", "80"],
+        cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "Traceback" not in resumed.stderr
+    summary = json.loads((tmp_path / "killed" / "summary.json").read_text())
+    assert summary["env_steps"] >= 3000 and summary["test"]["episodes"] > 0

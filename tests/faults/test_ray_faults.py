@@ -1,0 +1,71 @@
+"""Ray mode under actor failures: a worker actor's death is survived; the learner's stops
+the run cleanly, and --resume continues from the last checkpoint."""
+
+import dataclasses
+import os
+import signal
+import threading
+import time
+
+import pytest
+import ray
+
+from runner.distributed import RunAborted, run_distributed
+from tests.helpers import drone_pids
+from tests.test_distributed import tiny
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="warning")
+    yield
+    ray.shutdown()
+
+
+def later(seconds: float, action) -> threading.Thread:
+    """Run `action` in the background after `seconds` (the driver blocks in run_distributed)."""
+    def run():
+        time.sleep(seconds)
+        action()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_killed_worker_actor_is_restarted_and_training_goes_on(local_ray, tmp_path):
+    cfg, run_dir = tiny(tmp_path, "wdeath", 5800, num_workers=2, train_steps=5000)
+
+    def kill_worker():
+        victim = ray.get_actor("drone-ddpg-wdeath-worker-0")
+        env_pid = ray.get(victim.env_pid.remote())
+        ray.kill(victim, no_restart=False)  # its process dies; Ray restarts the actor
+        kill_worker.env_pid = env_pid
+
+    later(6.0, kill_worker)
+    summary = run_distributed(cfg, run_dir)
+    worker0 = summary["workers"][0]
+    assert worker0["actor_restarts"] == 1
+    assert summary["env_steps"] >= 5000 and summary["test"]["episodes"] > 0
+    # the dead actor's env process exited with its parent: nothing orphaned
+    assert kill_worker.env_pid not in drone_pids()
+
+
+def test_learner_death_aborts_in_one_line_and_resume_finishes(local_ray, tmp_path):
+    cfg, run_dir = tiny(tmp_path, "ldeath", 5820, num_workers=1, train_steps=6000)
+    cfg.run = dataclasses.replace(cfg.run, checkpoint_interval=1000)
+    checkpoint = os.path.join(run_dir, "checkpoints", "latest.pt")
+
+    def kill_learner_after_a_checkpoint():
+        deadline = time.monotonic() + 60
+        while not os.path.exists(checkpoint) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        ray.kill(ray.get_actor("drone-ddpg-ldeath-learner"), no_restart=True)
+
+    later(0.0, kill_learner_after_a_checkpoint)
+    with pytest.raises(RunAborted, match="learner") as aborted:
+        run_distributed(cfg, run_dir)
+    assert "\n" not in str(aborted.value) and "--resume" in str(aborted.value)
+    cfg.run = dataclasses.replace(cfg.run, resume=True)
+    summary = run_distributed(cfg, run_dir)
+    assert summary["env_steps"] >= 6000 and summary["learner_steps"] > 0
