@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import sys
 
 import envs  # noqa: F401  (protobuf fast path before mlagents_envs)
@@ -35,6 +36,31 @@ def env_problem(cfg) -> str | None:
     return None
 
 
+def device_problem(cfg) -> str | None:
+    """--device cuda on a machine (or fresh local Ray) without a GPU."""
+    if cfg.learner.device != "cuda" or (cfg.run.mode == "ray" and cfg.run.address):
+        return None  # on a cluster the GPU may be on another node: checked after joining
+    import torch
+
+    if not torch.cuda.is_available():
+        return "--device cuda but no CUDA device is available here; use --device auto or cpu"
+    return None
+
+
+def address_problem(address: str | None, timeout_s: float = 5.0) -> str | None:
+    """An unreachable `host:port` fails here within `timeout_s`, before Ray retries for
+    minutes."""
+    if not address or address == "auto" or ":" not in address:
+        return None
+    host, _, port = address.rpartition(":")
+    try:
+        with socket.create_connection((host.removeprefix("ray://"), int(port)), timeout_s):
+            return None
+    except (OSError, ValueError) as err:
+        return (f"cannot reach the Ray cluster at {address} ({err}); start it with `ray start "
+                "--head` or fix --address")
+
+
 def stop_on_sigterm() -> None:
     """SIGTERM (a scheduler, `kill`) ends the run the way Ctrl-C does: checkpoint, close."""
     def interrupt(signum, frame):
@@ -50,7 +76,8 @@ def main(argv: list[str]) -> int:
     try:
         cfg = parse(argv)
         validate(cfg)
-        problem = env_problem(cfg)
+        problem = env_problem(cfg) or device_problem(cfg) or (
+            cfg.run.mode == "ray" and address_problem(cfg.run.address))
         if problem:
             raise ValueError(problem)
         run_dir = prepare_run_dir(cfg.run.results_dir, cfg.run.run_id, cfg.run.resume,
@@ -64,6 +91,7 @@ def main(argv: list[str]) -> int:
 
 def train_and_report(cfg, run_dir: str) -> int:
     from learner.checkpoint import CheckpointError
+    from runner.fleet import RunAborted
     from runner.local import run_local
     from mlagents_envs.exception import UnityException, UnityWorkerInUseException
 
@@ -76,7 +104,7 @@ def train_and_report(cfg, run_dir: str) -> int:
     except UnityException as err:  # the env did not start or stopped answering
         print(f"error: env {cfg.env.env!r}: {str(err).splitlines()[0]}", file=sys.stderr)
         return 2
-    except (CheckpointError, ValueError) as err:
+    except (CheckpointError, ValueError, RayUnreachable, RunAborted) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -91,6 +119,10 @@ def train_and_report(cfg, run_dir: str) -> int:
     return 0
 
 
+class RayUnreachable(Exception):
+    """Ray could not be joined as asked; the message is one line."""
+
+
 def run_ray(cfg, run_dir: str):
     """Start (or join) Ray, train on it, and always shut it down."""
     import ray
@@ -102,7 +134,16 @@ def run_ray(cfg, run_dir: str):
         ray.init(address="local", include_dashboard=False, log_to_driver=True,
                  configure_logging=True, logging_level="warning")
     else:
-        ray.init(address=cfg.run.address, log_to_driver=True, logging_level="warning")
+        try:
+            ray.init(address=cfg.run.address, log_to_driver=True, logging_level="warning")
+        except (ConnectionError, RuntimeError) as err:
+            raise RayUnreachable(f"cannot join the Ray cluster at {cfg.run.address!r} "
+                                 f"({str(err).splitlines()[0]}); start it with `ray start "
+                                 "--head` or fix --address") from None
+        if cfg.learner.device == "cuda" and not ray.cluster_resources().get("GPU"):
+            ray.shutdown()
+            raise RayUnreachable("--device cuda but the Ray cluster has no GPU; use --device "
+                                 "auto or cpu")
     stop_on_sigterm()  # after ray.init, which may install its own handler
     try:
         return run_distributed(cfg, os.path.abspath(run_dir))

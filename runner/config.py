@@ -6,7 +6,12 @@ given on the command line override them.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import difflib
+import io
+import re
+import sys
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -106,10 +111,45 @@ def parse(argv: list[str]) -> Config:
             break
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
-    return tyro.cli(Config, default=PRESETS[preset](), args=rest,
-                    config=(tyro.conf.OmitArgPrefixes,),
-                    description=f"{Config.__doc__}\n\n--preset NAME: start from a preset "
-                                f"({', '.join(PRESETS)}); other flags override it.")
+    errors, output = io.StringIO(), io.StringIO()
+    try:
+        with contextlib.redirect_stderr(errors), contextlib.redirect_stdout(output):
+            return tyro.cli(Config, default=PRESETS[preset](), args=rest,
+                            config=(tyro.conf.OmitArgPrefixes,),
+                            description=f"{Config.__doc__}\n\n--preset NAME: start from a "
+                                        f"preset ({', '.join(PRESETS)}); other flags "
+                                        "override it.")
+    except SystemExit as done:
+        if not done.code:  # --help: show it
+            sys.stdout.write(output.getvalue())
+            raise
+        raise ValueError(one_line_cli_error(errors.getvalue() + output.getvalue())) from None
+
+
+def flag_names() -> list[str]:
+    """Every --flag the CLI accepts (field names of the component configs)."""
+    names = ["--help", "--preset"]
+    for part in dataclasses.fields(Config):
+        names += [f"--{f.name.replace('_', '-')}" for f in dataclasses.fields(part.type
+                  if isinstance(part.type, type) else part.default_factory)]
+    return names
+
+
+def one_line_cli_error(text: str) -> str:
+    """tyro's boxed message as one line, with a suggestion for a mistyped flag."""
+    # Box borders come as Unicode or ASCII (|, +, -) depending on the terminal.
+    lines = [re.sub(r"[│╭╮╰╯─]+", " ", line).strip().strip("|+").strip()
+             for line in text.splitlines()]
+    lines = [line for line in lines if re.search(r"[^\s+|=-]", line)
+             and "For full helptext" not in line]
+    # The first line is the box title; the message below it may wrap over several lines.
+    message = " ".join(lines[1:]) or (lines[0] if lines else "invalid arguments")
+    unknown = re.findall(r"--[\w-]+", message) if "Unrecognized" in message else []
+    if unknown:
+        close = difflib.get_close_matches(unknown[0], flag_names(), n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        return f"unknown flag {unknown[0]}{hint}; see --help for every flag"
+    return f"{message[0].lower()}{message[1:]}; see --help"
 
 
 def validate(cfg: Config) -> None:

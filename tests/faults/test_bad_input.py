@@ -1,0 +1,105 @@
+"""Bad input gets one line naming the problem and the fix, a non-zero exit, no traceback."""
+
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from learner.checkpoint import save_checkpoint
+from learner.learner import Learner, LearnerConfig
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def one_line(*args, timeout=120) -> str:
+    done = subprocess.run([sys.executable, "launch.py", *args], cwd=REPO, capture_output=True,
+                          text=True, timeout=timeout)
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert done.returncode != 0 and "Traceback" not in done.stderr, done.stderr[-2000:]
+    assert len(lines) == 1 and lines[0].startswith("error: "), done.stderr
+    return lines[0]
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["--bogus-flag", "1"], "unknown flag --bogus-flag"),
+    (["--batch-sise", "64"], "did you mean --batch-size?"),
+    (["--device", "tpu"], "invalid choice 'tpu' for argument '--device'"),
+    (["--train-steps", "many"], "--train-steps"),
+    (["--preset", "nope"], "unknown preset 'nope'"),
+    (["--learning-starts", "900", "--buffer-size", "500", "--batch-size", "64"],
+     "learning would never start"),
+])
+def test_cli_mistakes(args, expected):
+    assert expected in one_line(*args)
+
+
+def test_cuda_without_a_gpu(tmp_path):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU: --device cuda is valid here")
+    assert "no CUDA device" in one_line("--device", "cuda", "--results-dir", str(tmp_path))
+
+
+def test_results_dir_not_writable(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    line = one_line("--results-dir", str(blocker / "results"), "--mode", "local")
+    assert "writable --results-dir" in line
+
+
+def test_unreachable_ray_address_fails_fast(tmp_path):
+    started = time.monotonic()
+    line = one_line("--address", "127.0.0.1:6399", "--results-dir", str(tmp_path))
+    assert "cannot reach the Ray cluster at 127.0.0.1:6399" in line
+    assert time.monotonic() - started < 30
+
+
+def make_run(tmp_path, name: str, payload_bytes: bytes | None = None, payload=None) -> str:
+    """A run folder whose checkpoint holds exactly what a test wants."""
+    path = tmp_path / name / "checkpoints" / "latest.pt"
+    path.parent.mkdir(parents=True)
+    (tmp_path / name / "config.yaml").write_text("{}\n")
+    if payload_bytes is not None:
+        path.write_bytes(payload_bytes)
+    else:
+        save_checkpoint(str(path), payload)
+    return name
+
+
+def good_payload(obs_size: int = 9) -> dict:
+    learner = Learner(obs_size, 3, LearnerConfig())
+    return {"learner": learner.state_dict(), "env_steps": 10, "train_episodes": 0,
+            "phase": "train", "wall_s": 1.0, "noise": [{}], "worker_rng": [None]}
+
+
+def checkpoint_cases(tmp_path):
+    good = tmp_path / "good.pt"
+    save_checkpoint(str(good), good_payload())
+    data = good.read_bytes()
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"model": torch.zeros(3)}, foreign)
+    return {
+        "truncated": (data[: len(data) // 2], None),
+        "corrupt": (os.urandom(4096), None),
+        "foreign": (foreign.read_bytes(), None),
+        "version": (None, good_payload()),
+        "sizes": (None, good_payload(obs_size=12)),
+    }
+
+
+@pytest.mark.parametrize("case", ["truncated", "corrupt", "foreign", "version", "sizes"])
+def test_bad_checkpoints(tmp_path, case):
+    raw, payload = checkpoint_cases(tmp_path)[case]
+    run = make_run(tmp_path, case, payload_bytes=raw, payload=payload)
+    if case == "version":  # a file from another drone-ddpg version
+        path = tmp_path / case / "checkpoints" / "latest.pt"
+        saved = torch.load(path, weights_only=True)
+        saved["format_version"] = 99
+        torch.save(saved, path)
+    line = one_line("--run-id", run, "--results-dir", str(tmp_path), "--inference",
+                    "--mode", "local", "--num-workers", "1", "--base-port", "6100")
+    assert "checkpoint" in line.lower() or "obs_size" in line
+    if case == "sizes":
+        assert "12" in line and "9" in line
