@@ -131,8 +131,10 @@ def run_ray(cfg, run_dir: str):
 
     if cfg.run.address is None:
         # address="local": a fresh instance; a bare init() could join a stale cluster.
+        # Loopback as the node address; no dashboard (docs/security.md: what listens where).
         ray.init(address="local", include_dashboard=False, log_to_driver=True,
-                 configure_logging=True, logging_level="warning")
+                 configure_logging=True, logging_level="warning",
+                 _node_ip_address="127.0.0.1")
     else:
         try:
             ray.init(address=cfg.run.address, log_to_driver=True, logging_level="warning")
