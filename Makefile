@@ -10,7 +10,9 @@ MLAGENTS := mlagents-envs==1.1.0
 PB3_DEPS := protobuf==3.20.3 "grpcio>=1.60" "numpy>=2.0" cloudpickle pyyaml filelock Pillow
 ARGS ?=
 
-.PHONY: install install-pb3 run test bench clean
+RUN ?= drone
+
+.PHONY: install install-pb3 run test bench plot clean
 
 install: $(VENV)/.installed
 
@@ -37,6 +39,9 @@ run: install
 
 test: install install-pb3
 	$(PY) -m pytest $(ARGS)
+
+plot: install
+	$(PY) launch.py plot --run-id $(RUN)
 
 bench: install install-pb3
 	$(PY) bench/env_throughput.py $(ARGS)

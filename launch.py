@@ -1,4 +1,5 @@
-"""drone-ddpg's one entry point: `python launch.py [--preset NAME] [flags]`.
+"""drone-ddpg's one entry point: `python launch.py [CONFIG.yaml] [--preset NAME] [flags]`,
+and `python launch.py plot --run-id X` for a run's learning curve.
 
 `--mode ray` (the default) runs env workers, replay and learner as Ray actors: on a fresh
 local Ray instance, or on an existing cluster with `--address auto|host:port`.
@@ -70,6 +71,10 @@ def stop_on_sigterm() -> None:
 
 
 def main(argv: list[str]) -> int:
+    if argv[:1] == ["plot"]:  # launch.py plot --run-id X: the run's learning curve
+        from runner.plot import main as plot
+
+        return plot(argv[1:])
     from runner.config import parse, validate
     from runner.results import RunError, prepare_run_dir
 
@@ -91,7 +96,8 @@ def main(argv: list[str]) -> int:
 
 def train_and_report(cfg, run_dir: str) -> int:
     from learner.checkpoint import CheckpointError
-    from runner.fleet import RunAborted
+    from runner.report import end_of_run_table
+    from runner.results import RunAborted
     from runner.local import run_local
     from mlagents_envs.exception import UnityException, UnityWorkerInUseException
 
@@ -112,11 +118,13 @@ def train_and_report(cfg, run_dir: str) -> int:
         return 130
     if summary is None:
         return 0
-    test, train = summary["test"], summary["train"]
-    print(f"done: {summary['env_steps']} env steps, {summary['learner_steps']} updates in "
-          f"{summary['wall_s']:.0f} s; train success {train['success_rate']}, test success "
-          f"{test['success_rate']} over {test['episodes']} episodes; results in {run_dir}")
+    print(end_of_run_table(summary, run_dir, onnx_path(run_dir)))
     return 0
+
+
+def onnx_path(run_dir: str) -> str | None:
+    found = sorted(f for f in os.listdir(run_dir) if f.endswith(".onnx"))
+    return os.path.join(run_dir, found[0]) if found else None
 
 
 class RayUnreachable(Exception):

@@ -43,6 +43,8 @@ class EnvConfig:
     """episode step limit passed to the bundled headless Drone, 0 = none; other envs: unused"""
     env_args: list[str] = field(default_factory=list)
     """extra arguments passed to the env executable"""
+    graphics: bool = False
+    """render the env (Unity builds); off by default, as mlagents-learn's --no-graphics"""
     timeout_wait: int = 60
     """seconds to wait for the env to answer before it counts as hung and is restarted"""
     max_lifetime_restarts: int = 10
@@ -235,7 +237,8 @@ def open_env(cfg: EnvConfig, worker_id: int, seed: int, log_folder: str | None):
     if cfg.env == DRONE_EXECUTABLE:
         args += ["--max-step", str(cfg.max_step)]
     env = LocalUnityEnvironment(file_name=cfg.env, worker_id=worker_id,
-                                base_port=cfg.base_port, seed=seed, no_graphics=True,
+                                base_port=cfg.base_port, seed=seed,
+                                no_graphics=not cfg.graphics,
                                 timeout_wait=cfg.timeout_wait, additional_args=args,
                                 side_channels=[channel], log_folder=log_folder,
                                 num_areas=cfg.num_areas)

@@ -1,10 +1,11 @@
 """The plain (Ray-free) learner: owns networks, optimizers, device and counters."""
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Annotated, Literal
 
 import numpy as np
 import torch
+import tyro
 
 from learner import ddpg
 from learner.checkpoint import check_sizes
@@ -24,8 +25,9 @@ class LearnerConfig:
     """critic Adam learning rate"""
     hidden_size: int = 128
     """units per hidden layer (actor and critic)"""
-    device: Literal["auto", "cpu", "cuda"] = "auto"
-    """learner device; auto = cuda when available"""
+    device: Annotated[Literal["auto", "cpu", "cuda"],
+                      tyro.conf.arg(aliases=("--torch-device",))] = "auto"
+    """learner device; auto = cuda when available (alias --torch-device)"""
     torch_threads: int = 1
     """torch intra-op threads on CPU, 0 = torch's default (more only fight the envs for cores)"""
 

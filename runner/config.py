@@ -10,10 +10,11 @@ import contextlib
 import dataclasses
 import difflib
 import io
+import os
 import re
 import sys
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Annotated, Literal
 
 import tyro
 
@@ -21,6 +22,8 @@ from actors.env_worker import EnvConfig
 from actors.noise import NoiseConfig
 from learner.learner import LearnerConfig
 from replay.buffer import ReplayConfig
+from runner.config_file import apply as config_file_apply
+from runner.config_file import load_yaml
 
 
 @dataclass
@@ -35,8 +38,8 @@ class RunConfig:
     """ray: env workers, replay and learner as Ray actors; local: all in this process, no Ray"""
     address: str | None = None
     """Ray cluster to join ('auto' or host:port); none starts a fresh local Ray instance"""
-    num_workers: int = 2
-    """env worker processes, each with its own env on worker id 0..N-1"""
+    num_workers: Annotated[int, tyro.conf.arg(aliases=("--num-envs",))] = 2
+    """env worker processes, each with its own env on worker id 0..N-1 (alias --num-envs)"""
     train_steps: int = 50_000
     """env steps (agent transitions) to train for"""
     test_steps: int = 10_000
@@ -97,9 +100,31 @@ PRESETS = {"default": Config, "seed": seed_preset}
 
 
 def parse(argv: list[str]) -> Config:
-    """`[--preset NAME] [flags]` -> Config; flags override the preset's values."""
-    preset = "default"
+    """`[CONFIG.yaml] [--preset NAME] [flags]` -> Config.
+
+    Later sources win: the preset (or the defaults), then the config file, then on
+    --resume/--inference the run's own saved configuration.yaml, then the flags."""
     rest = list(argv)
+    config_file = rest.pop(0) if rest and not rest[0].startswith("-") else None
+    base = PRESETS[pop_preset(rest)]()
+    if config_file:
+        base = config_file_apply(base, load_yaml(config_file), config_file)
+    cfg = cli(base, rest)
+    saved = os.path.join(cfg.run.results_dir, cfg.run.run_id, "configuration.yaml")
+    if (cfg.run.resume or cfg.run.inference) and not config_file and os.path.exists(saved):
+        data = load_yaml(saved)
+        for key in RUN_CONTROL:  # how this session was started is the flags' business
+            data.get("run", {}).pop(key, None)
+        cfg = cli(config_file_apply(Config(), data, saved), rest)
+    return cfg
+
+
+RUN_CONTROL = ("resume", "inference", "force")
+
+
+def pop_preset(rest: list[str]) -> str:
+    """Remove `--preset NAME` from `rest`; returns the name ('default' when absent)."""
+    preset = "default"
     for i, arg in enumerate(rest):
         if arg == "--preset" and i + 1 < len(rest):
             preset = rest[i + 1]
@@ -111,14 +136,16 @@ def parse(argv: list[str]) -> Config:
             break
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+    return preset
+
+
+def cli(base: Config, args: list[str]) -> Config:
+    """tyro over `base`, its errors reduced to one line (--help is shown as it is)."""
     errors, output = io.StringIO(), io.StringIO()
     try:
         with contextlib.redirect_stderr(errors), contextlib.redirect_stdout(output):
-            return tyro.cli(Config, default=PRESETS[preset](), args=rest,
-                            config=(tyro.conf.OmitArgPrefixes,),
-                            description=f"{Config.__doc__}\n\n--preset NAME: start from a "
-                                        f"preset ({', '.join(PRESETS)}); other flags "
-                                        "override it.")
+            return tyro.cli(Config, default=base, args=args, config=(tyro.conf.OmitArgPrefixes,),
+                            description=DESCRIPTION)
     except SystemExit as done:
         if not done.code:  # --help: show it
             sys.stdout.write(output.getvalue())
@@ -126,12 +153,18 @@ def parse(argv: list[str]) -> Config:
         raise ValueError(one_line_cli_error(errors.getvalue() + output.getvalue())) from None
 
 
+DESCRIPTION = (f"{Config.__doc__}\n\nlaunch.py [CONFIG.yaml] [--preset NAME] [flags]: a config "
+               f"file (configs/*.yaml) or a preset ({', '.join(PRESETS)}) sets the starting "
+               "values; flags override them.")
+
+
 def flag_names() -> list[str]:
-    """Every --flag the CLI accepts (field names of the component configs)."""
-    names = ["--help", "--preset"]
+    """Every --flag the CLI accepts: field names, their --no- forms, and the aliases."""
+    names = ["--help", "--preset", "--num-envs", "--torch-device"]
     for part in dataclasses.fields(Config):
-        names += [f"--{f.name.replace('_', '-')}" for f in dataclasses.fields(part.type
-                  if isinstance(part.type, type) else part.default_factory)]
+        for f in dataclasses.fields(part.default_factory()):
+            flag = f.name.replace("_", "-")
+            names += [f"--{flag}", f"--no-{flag}"] if f.type in (bool, "bool") else [f"--{flag}"]
     return names
 
 

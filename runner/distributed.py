@@ -17,7 +17,8 @@ import ray
 from learner.checkpoint import check_sizes, load_checkpoint, save_checkpoint
 from runner.config import Config
 from runner.distributed_metrics import Monitor
-from runner.fleet import Fleet, RunAborted, loop_config, resources  # noqa: F401  (re-exported)
+from runner.fleet import Fleet, loop_config, resources  # noqa: F401  (re-exported)
+from runner.results import RunAborted
 from runner.results import export_policy, save_config
 from runner.state import load_replay, save_replay
 
@@ -38,6 +39,7 @@ def train(cfg: Config, fleet: Fleet, monitor: Monitor, save) -> None:
         fleet.stop_loops()
     catch_up(fleet.replay)
     monitor.poll(fleet)
+    monitor.end_training()
 
 
 def catch_up(replay, timeout_s: float = 10.0) -> None:

@@ -16,7 +16,8 @@ import ray
 from ray.exceptions import GetTimeoutError, RayActorError
 
 from runner.config import Config
-from runner.fleet import RunAborted
+from runner.progress import Progress
+from runner.results import RunAborted
 from runner.results import EpisodeStats, Metrics, write_atomic
 
 
@@ -40,6 +41,8 @@ class Monitor:
         self.bases = {k: {"env_steps": 0, "restarts": 0, "weight_updates": 0} for k in self.workers}
         self.last_seen: dict[int, dict] = {}
         self.last = (time.monotonic(), 0, 0)
+        self.shown: dict = {}
+        self.progress = Progress(cfg.run.train_steps, "train", interval_s=cfg.run.log_interval)
         print(f"ray: {len(specs)} workers on {len({s['node'] for s in specs})} node(s); "
               f"resources {resources}", flush=True)
 
@@ -47,6 +50,7 @@ class Monitor:
         self.base_steps = self.env_steps = env_steps
         self.train.count = train_episodes
         self.metrics.wall_before = wall_s
+        self.last = (time.monotonic(), env_steps, 0)
 
     def wall_s(self) -> float:
         return self.metrics.wall_s()
@@ -66,6 +70,7 @@ class Monitor:
             self._record(d)
         if self.metrics.line_due():
             self.report()
+        self.progress.update(self.env_steps, self.shown)
 
     def _drain(self, workers) -> list[dict]:
         """What every live worker has to say; a dead or restarting one is skipped."""
@@ -88,6 +93,9 @@ class Monitor:
         self.last_seen[d["worker_id"]] = stats.copy()
         self.train.add(d["episodes"])
         self.metrics.episodes(d["episodes"], self.env_steps, d["worker_id"], "train")
+        if d["episodes"]:  # a point per batch of episodes: a curve, not dots
+            self.metrics.scalars({"charts/success_rate": self.train.summary()["success_rate"]},
+                                 self.env_steps)
 
     def worker_restarted(self, k: int) -> None:
         """Worker k's actor came back from zero: keep its totals counting up."""
@@ -96,6 +104,7 @@ class Monitor:
         self.workers[k]["actor_restarts"] += 1
 
     def report(self) -> None:
+        """TensorBoard scalars now; the progress line shows them from here on."""
         now = time.monotonic()
         t0, e0, l0 = self.last
         steps = self.learner["learner_steps"]
@@ -103,24 +112,19 @@ class Monitor:
         sps, ups = (self.env_steps - e0) / dt, (steps - l0) / dt
         self.last = (now, self.env_steps, steps)
         stats = self.train.summary()
+        restarts = sum(w["restarts"] for w in self.workers.values())
         values = {"perf/env_steps_per_s": sps, "charts/SPS": sps,
                   "perf/learner_updates_per_s": ups,
                   "perf/samples_per_insert": self.replay.get("samples_per_insert"),
                   "perf/policy_lag": self.learner.get("policy_lag"),
                   "perf/replay_size": self.replay.get("size"),
-                  "perf/env_restarts": sum(w["restarts"] for w in self.workers.values()),
-                  "charts/success_rate": stats["success_rate"], **self.learner["losses"]}
+                  "perf/env_restarts": restarts, **self.learner["losses"]}
         values.update({f"perf/worker_{k}_env_steps": w["env_steps"]
                        for k, w in self.workers.items()})
         self.metrics.scalars(values, self.env_steps)
-        ret, success, lag = stats["mean_return"], stats["success_rate"], values["perf/policy_lag"]
-        spi = values["perf/samples_per_insert"]
-        print(f"[train] env_steps {self.env_steps}/{self.cfg.run.train_steps}  {sps:.0f} steps/s"
-              f"  {ups:.0f} updates/s  learner_steps {steps}  episodes {stats['episodes']}  "
-              f"return {'-' if ret is None else f'{ret:+.2f}'}  "
-              f"success {'-' if success is None else f'{success:.2f}'}  "
-              f"spi {'-' if spi is None else f'{spi:.0f}'}  "
-              f"lag {'-' if lag is None else f'{lag:.1f}'}", flush=True)
+        self.shown = {"steps_per_s": sps, "updates_per_s": ups,
+                      "mean_return": stats["mean_return"], "success_rate": stats["success_rate"],
+                      "policy_lag": values["perf/policy_lag"], "env_restarts": restarts}
 
     def write_summary(self) -> dict:
         summary = {
@@ -138,5 +142,9 @@ class Monitor:
         write_atomic(os.path.join(self.run_dir, "summary.json"), json.dumps(summary, indent=2))
         return summary
 
+    def end_training(self) -> None:
+        self.progress.close()
+
     def close(self) -> None:
+        self.progress.close()
         self.metrics.close()

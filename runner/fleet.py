@@ -18,12 +18,9 @@ from actors.ray_worker import EnvWorkerActor, LoopConfig
 from learner.ray_learner import LearnerActor
 from replay.ray_replay import ReplayActor
 from runner.config import Config
+from runner.results import RunAborted
 
 WORKER_MAX_RESTARTS = 5
-
-
-class RunAborted(Exception):
-    """A part of the run that cannot be replaced died; one line says what and what next."""
 
 
 def resources(num_workers: int) -> dict:

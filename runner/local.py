@@ -18,6 +18,7 @@ from learner.checkpoint import check_sizes, load_checkpoint, save_checkpoint
 from learner.learner import Learner
 from replay.buffer import ReplayBuffer
 from runner.config import Config
+from runner.progress import Progress
 from runner.results import (
     EpisodeStats,
     Metrics,
@@ -90,6 +91,9 @@ def collect(run: Run, mode: str, stats: EpisodeStats, store: bool) -> int:
         stats.add(rollout.episodes)
         run.metrics.episodes(rollout.episodes, run.env_steps + gathered, worker.worker_id,
                              phase="train" if store else "test")
+        if store and rollout.episodes:  # a point per batch of episodes: a curve, not dots
+            run.metrics.scalars({"charts/success_rate": stats.summary()["success_rate"]},
+                                run.env_steps + gathered)
     return gathered
 
 
@@ -115,15 +119,19 @@ def train(run: Run) -> None:
     cfg = run.cfg
     next_checkpoint = run.env_steps + cfg.run.checkpoint_interval
     rate = RateMeter(run.env_steps, run.learner.learner_steps)
-    while run.env_steps < cfg.run.train_steps:
-        warmup = run.env_steps < cfg.replay.learning_starts and cfg.run.warmup_actions == "random"
-        run.env_steps += collect(run, "random" if warmup else "explore", run.train, store=True)
-        losses = learn(run)
-        if run.env_steps >= next_checkpoint:
-            save(run, phase="train")
-            next_checkpoint = run.env_steps + cfg.run.checkpoint_interval
-        if run.metrics.line_due():
-            report(run, "train", losses, rate)
+    values: dict = {}
+    with Progress(cfg.run.train_steps, "train", interval_s=cfg.run.log_interval) as progress:
+        while run.env_steps < cfg.run.train_steps:
+            warmup = (run.env_steps < cfg.replay.learning_starts
+                      and cfg.run.warmup_actions == "random")
+            run.env_steps += collect(run, "random" if warmup else "explore", run.train, True)
+            losses = learn(run)
+            if run.env_steps >= next_checkpoint:
+                save(run, phase="train")
+                next_checkpoint = run.env_steps + cfg.run.checkpoint_interval
+            if run.metrics.line_due():
+                values = report(run, "train", losses, rate)
+            progress.update(run.env_steps, values)
     save(run, phase="test")
 
 
@@ -131,10 +139,13 @@ def test(run: Run) -> None:
     """Greedy policy, nothing stored, for `test_steps` env steps."""
     done = 0
     rate = RateMeter(0, run.learner.learner_steps)
-    while done < run.cfg.run.test_steps:
-        done += collect(run, "greedy", run.test, store=False)
-        if run.metrics.line_due():
-            report(run, "test", {}, rate, steps=done)
+    values: dict = {}
+    with Progress(run.cfg.run.test_steps, "test", interval_s=run.cfg.run.log_interval) as progress:
+        while done < run.cfg.run.test_steps:
+            done += collect(run, "greedy", run.test, store=False)
+            if run.metrics.line_due():
+                values = report(run, "test", {}, rate, steps=done)
+            progress.update(done, values)
 
 
 class RateMeter:
@@ -151,21 +162,19 @@ class RateMeter:
         return (env_steps - e0) / dt, (learner_steps - l0) / dt
 
 
-def report(run: Run, phase: str, losses: dict, rate: RateMeter, steps: int | None = None) -> None:
+def report(run: Run, phase: str, losses: dict, rate: RateMeter, steps: int | None = None) -> dict:
+    """Log the rates and losses to TensorBoard; returns what the progress line shows."""
     steps = run.env_steps if steps is None else steps
     sps, ups = rate.read(steps, run.learner.learner_steps)
     stats = (run.train if phase == "train" else run.test).summary()
+    restarts = sum(w.restarts for w in run.workers)
     if phase == "train":
-        run.metrics.scalars({"charts/SPS": sps, "charts/success_rate": stats["success_rate"],
-                             "perf/learner_updates_per_s": ups,
+        run.metrics.scalars({"charts/SPS": sps, "perf/learner_updates_per_s": ups,
+                             "perf/env_restarts": restarts,
                              **{k: v.item() for k, v in losses.items()
                                 if k.startswith("losses/")}}, run.env_steps)
-    total = run.cfg.run.train_steps if phase == "train" else run.cfg.run.test_steps
-    ret, success = stats["mean_return"], stats["success_rate"]
-    print(f"[{phase}] env_steps {steps}/{total}  {sps:.0f} steps/s  "
-          f"learner_steps {run.learner.learner_steps}  episodes {stats['episodes']}  "
-          f"return {'-' if ret is None else f'{ret:+.2f}'}  "
-          f"success {'-' if success is None else f'{success:.2f}'}", flush=True)
+    return {"steps_per_s": sps, "updates_per_s": ups, "mean_return": stats["mean_return"],
+            "success_rate": stats["success_rate"], "env_restarts": restarts}
 
 
 def save(run: Run, phase: str) -> None:

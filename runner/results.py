@@ -1,7 +1,7 @@
 """The run folder `<results-dir>/<run-id>/`: config, checkpoints, TensorBoard, summary.
 
 Layout:
-    config.yaml              the effective configuration
+    configuration.yaml       the effective configuration (reloaded on --resume)
     checkpoints/latest.pt    written atomically (learner/checkpoint.py)
     <Behavior>.onnx          the actor for Unity, rewritten with every checkpoint
     events.out.tfevents.*    TensorBoard: charts/, losses/, perf/
@@ -12,7 +12,6 @@ Layout:
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import shutil
 import tempfile
@@ -20,13 +19,16 @@ import time
 from collections import deque
 
 import numpy as np
-import yaml
 
 from actors.env_worker import Episode
 
 
 class RunError(Exception):
     """A problem with the run folder, stated in one line with its fix."""
+
+
+class RunAborted(Exception):
+    """A part of the run that cannot be replaced died; one line says what and what next."""
 
 
 def prepare_run_dir(results_dir: str, run_id: str, resume: bool, force: bool,
@@ -80,8 +82,9 @@ def export_policy(run_dir: str, behavior: str, obs_sizes, action_size: int,
 
 
 def save_config(run_dir: str, cfg) -> None:
-    write_atomic(os.path.join(run_dir, "config.yaml"),
-                 yaml.safe_dump(dataclasses.asdict(cfg), sort_keys=False))
+    from runner.config_file import as_yaml
+
+    write_atomic(os.path.join(run_dir, "configuration.yaml"), as_yaml(cfg))
 
 
 class EpisodeStats:
@@ -134,6 +137,10 @@ class Metrics:
         for e in episodes:
             self.writer.add_scalar(f"{prefix}/episodic_return", e.episode_return, env_steps)
             self.writer.add_scalar(f"{prefix}/episodic_length", e.length, env_steps)
+            if phase == "train":  # mlagents-learn's names, for existing dashboards
+                self.writer.add_scalar("Environment/Cumulative Reward", e.episode_return,
+                                       env_steps)
+                self.writer.add_scalar("Environment/Episode Length", e.length, env_steps)
             self.episode_log.write(f"{phase},{env_steps},{wall:.2f},{worker},{e.agent_id},"
                                    f"{e.episode_return:.4f},{e.length},{int(e.success)},"
                                    f"{int(e.interrupted)}\n")

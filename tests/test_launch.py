@@ -46,7 +46,7 @@ def test_smoke_run_writes_every_output(tiny_run):
     done, run_dir = tiny_run
     assert done.returncode == 0, done.stderr[-3000:]
     assert "RAY_IMPORTED False" in done.stdout
-    assert (run_dir / "config.yaml").is_file()
+    assert (run_dir / "configuration.yaml").is_file()
     assert (run_dir / "My Behavior.onnx").is_file()  # the Unity hand-off, every checkpoint
     payload = torch.load(run_dir / "checkpoints" / "latest.pt", weights_only=True)
     for key in ("actor", "critic", "actor_target", "critic_target", "actor_opt", "critic_opt"):

@@ -1,0 +1,129 @@
+"""Training progress on the console: a live bar on a terminal, plain lines in logs.
+
+A terminal gets a tqdm bar (env steps out of the budget, the rates and results in its
+postfix). Anything else (CI, `tee`, a log file) gets one plain line every `interval_s`
+seconds and a last one on close, since a redrawn bar turns a log into noise.
+
+tqdm rather than rich.progress: tqdm is already in the venv, has no dependencies and
+falls back cleanly on odd streams; rich is not installed (tyro no longer pulls it in).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Callable, TextIO
+
+# key -> (label, format); the order is the order on the line.
+_FIELDS = (
+    ("steps_per_s", "steps/s", "{:.0f}"),
+    ("updates_per_s", "updates/s", "{:.0f}"),
+    ("mean_return", "return", "{:+.2f}"),
+    ("success_rate", "success", "{:.2f}"),
+    ("policy_lag", "lag", "{:.1f}"),
+    ("env_restarts", "restarts", "{:.0f}"),
+)
+
+# The rate and ETA tqdm would compute itself are left out: the postfix carries ours.
+_BAR_FORMAT = ("{desc} {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} "
+               "[{elapsed}<{remaining}]{postfix}")
+
+
+def format_values(values: dict) -> str:
+    """'850 steps/s  812 updates/s  return +2.31 ...'; '-' for a missing or None value."""
+    parts = []
+    for key, label, fmt in _FIELDS:
+        value = values.get(key)
+        text = "-" if value is None else fmt.format(value)
+        # Rates read best as "850 steps/s", results as "return +2.31".
+        parts.append(f"{text} {label}" if label.endswith("/s") else f"{label} {text}")
+    return "  ".join(parts)
+
+
+class Progress:
+    """Progress of one phase (train or test) towards `total_steps` env steps."""
+
+    def __init__(self, total_steps: int, phase: str, stream: TextIO = sys.stdout,
+                 interval_s: float = 10.0, live: bool | None = None,
+                 clock: Callable[[], float] = time.monotonic):
+        self.total = int(total_steps)
+        self.phase = phase
+        self.stream = stream
+        self.interval_s = interval_s
+        self.clock = clock
+        self.live = _isatty(stream) if live is None else live
+        self.env_steps = 0
+        self.values: dict = {}
+        self._last_line = clock()
+        self._closed = False
+        self._started = False
+        self._bar = self._make_bar() if self.live else None
+
+    def _make_bar(self):
+        from tqdm import tqdm
+
+        return tqdm(total=self.total, desc=f"[{self.phase}]", unit="step", file=self.stream,
+                    dynamic_ncols=True, bar_format=_BAR_FORMAT, unit_scale=True)
+
+    def update(self, env_steps: int, values: dict) -> None:
+        """Record the phase's env steps so far and the latest values; draw if due."""
+        if self._closed:
+            return
+        self.env_steps = int(env_steps)
+        self.values = dict(values)
+        if self._bar is not None:
+            self._update_bar()
+        elif self.clock() - self._last_line >= self.interval_s:
+            self._last_line = self.clock()
+            self._print_line()
+
+    def _update_bar(self) -> None:
+        bar = self._bar
+        if not self._started:
+            # A resumed run starts part-way: count from there, or tqdm's rate and ETA
+            # would take the steps of earlier sessions as done in no time.
+            bar.initial = bar.n = bar.last_print_n = self.env_steps
+            self._started = True
+        bar.set_postfix_str(format_values(self.values), refresh=False)
+        # tqdm throttles its own redraws, so every call can go through.
+        bar.update(self.env_steps - bar.n)
+
+    def write(self, text: str) -> None:
+        """Print a message without tearing the live bar."""
+        if self._bar is not None:
+            self._bar.write(text, file=self.stream)
+        else:
+            print(text, file=self.stream, flush=True)
+
+    def line(self) -> str:
+        """The plain progress line for the current state."""
+        pct = 100.0 * self.env_steps / self.total if self.total > 0 else 100.0
+        return (f"[{self.phase}] {self.env_steps}/{self.total} env steps ({pct:.0f}%)  "
+                f"{format_values(self.values)}")
+
+    def _print_line(self) -> None:
+        print(self.line(), file=self.stream, flush=True)
+
+    def close(self) -> None:
+        """Finish the bar, or print the final plain line; safe to call twice."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._bar is not None:
+            self._bar.set_postfix_str(format_values(self.values), refresh=False)
+            self._bar.close()
+        else:
+            self._print_line()
+
+    def __enter__(self) -> Progress:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _isatty(stream) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):  # no isatty, or a closed stream
+        return False

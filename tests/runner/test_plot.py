@@ -1,0 +1,62 @@
+"""The learning-curve PNG, from a small fake run folder."""
+
+import json
+import os
+
+import pytest
+from PIL import Image
+
+from runner.plot import PNG_NAME, PlotError, main, plot_run
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture
+def run_dir(tmp_path):
+    from torch.utils.tensorboard import SummaryWriter
+
+    path = tmp_path / "fake-run"
+    writer = SummaryWriter(str(path))
+    for i in range(40):
+        writer.add_scalar("charts/episodic_return", -10 + i * 0.4, 100 * (i + 1))
+    for i, rate in enumerate((0.1, 0.5, 0.8)):
+        writer.add_scalar("charts/success_rate", rate, 1000 * (i + 1))
+    for value in (4.0, 5.0, 6.0):
+        writer.add_scalar("test/episodic_return", value, 4001)
+    writer.close()
+    summary = {"env_steps": 4000, "wall_s": 12.5,
+               "test": {"episodes": 3, "mean_return": 5.0, "success_rate": 0.67}}
+    (path / "summary.json").write_text(json.dumps(summary))
+    return str(path)
+
+
+def test_plot_run_writes_a_png(run_dir):
+    path = plot_run(run_dir)
+    assert path == os.path.join(run_dir, PNG_NAME)
+    with open(path, "rb") as f:
+        assert f.read(8) == PNG_MAGIC
+    with Image.open(path) as image:
+        image.verify()
+    with Image.open(path) as image:
+        assert image.width > 0 and image.height > 0
+
+
+def test_main_prints_the_path(run_dir, capsys):
+    results, run_id = os.path.split(run_dir)
+    assert main(["--run-id", run_id, "--results-dir", results]) == 0
+    assert capsys.readouterr().out.strip() == os.path.join(run_dir, PNG_NAME)
+
+
+def test_missing_run_dir_is_one_line(tmp_path, capsys):
+    with pytest.raises(PlotError) as err:
+        plot_run(str(tmp_path / "nope"))
+    assert "\n" not in str(err.value) and "--run-id" in str(err.value)
+    assert main(["--run-id", "nope", "--results-dir", str(tmp_path)]) == 1
+    assert capsys.readouterr().err.count("\n") == 1
+
+
+def test_run_without_events_is_one_line(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(PlotError, match="no TensorBoard events") as err:
+        plot_run(str(tmp_path / "empty"))
+    assert "\n" not in str(err.value)

@@ -1,0 +1,95 @@
+"""Progress: plain lines at the interval off a terminal, a live bar on one."""
+
+import io
+
+from runner.progress import Progress
+
+
+class FakeClock:
+    def __init__(self):
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class FakeTTY(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+FULL = {"steps_per_s": 850, "updates_per_s": 812.4, "mean_return": 2.314,
+        "success_rate": 0.85, "policy_lag": 3.21, "env_restarts": 0}
+
+
+def lines(stream: io.StringIO) -> list[str]:
+    return stream.getvalue().splitlines()
+
+
+def test_plain_lines_only_at_the_interval():
+    out, clock = io.StringIO(), FakeClock()
+    progress = Progress(50000, "train", stream=out, interval_s=10.0, clock=clock)
+    assert not progress.live  # a StringIO is no terminal
+    progress.update(1000, FULL)
+    clock.now += 9.9
+    progress.update(5000, FULL)
+    assert lines(out) == []
+    clock.now += 0.2
+    progress.update(12000, FULL)
+    assert lines(out) == ["[train] 12000/50000 env steps (24%)  850 steps/s  812 updates/s  "
+                          "return +2.31  success 0.85  lag 3.2  restarts 0"]
+    clock.now += 1.0
+    progress.update(13000, FULL)  # the interval restarts from the last line
+    assert len(lines(out)) == 1
+
+
+def test_close_prints_a_final_line_once():
+    out, clock = io.StringIO(), FakeClock()
+    progress = Progress(2000, "test", stream=out, clock=clock)
+    progress.update(2000, {"mean_return": -1.5})
+    progress.close()
+    progress.close()
+    assert len(lines(out)) == 1
+    assert lines(out)[0].startswith("[test] 2000/2000 env steps (100%)")
+    assert "return -1.50" in lines(out)[0]
+
+
+def test_unknown_values_show_a_dash():
+    out, clock = io.StringIO(), FakeClock()
+    progress = Progress(100, "train", stream=out, interval_s=1.0, clock=clock)
+    clock.now += 1.0
+    progress.update(10, {"steps_per_s": None, "success_rate": None})
+    line = lines(out)[0]
+    for token in ("- steps/s", "- updates/s", "return -", "success -", "lag -", "restarts -"):
+        assert token in line
+
+
+def test_live_bar_on_a_terminal_does_not_crash():
+    out = FakeTTY()
+    progress = Progress(1000, "train", stream=out)
+    assert progress.live
+    for steps in (0, 100, 500, 1000):
+        progress.update(steps, FULL)
+    progress.write("worker 0: restarted")
+    progress.update(1000, {})
+    progress.close()
+    text = out.getvalue()
+    assert "[train]" in text and "worker 0: restarted" in text
+    assert "steps/s" in text
+
+
+def test_zero_budget_does_not_divide_by_zero():
+    out = io.StringIO()
+    with Progress(0, "test", stream=out, clock=FakeClock()) as progress:
+        progress.update(0, {})
+    assert "(100%)" in out.getvalue()
+
+
+def test_live_bar_of_a_resumed_run_counts_from_its_first_update():
+    out = FakeTTY()
+    progress = Progress(50000, "train", stream=out)
+    progress.update(30000, FULL)
+    progress.update(31000, FULL)
+    assert progress._bar.n == 31000 and progress._bar.initial == 30000
+    progress.close()
+    assert "31.0k/50.0k" in out.getvalue()

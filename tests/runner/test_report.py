@@ -1,0 +1,35 @@
+"""The end-of-run table: every result and every path."""
+
+import os
+
+from runner.report import end_of_run_table
+
+SUMMARY = {
+    "env_steps": 50000, "learner_steps": 45000, "policy_version": 45000, "wall_s": 200.0,
+    "train": {"episodes": 263, "mean_return": 0.65, "mean_length": 359.1, "success_rate": 0.7},
+    "test": {"episodes": 16, "mean_return": -2.0029, "mean_length": 645.7,
+             "success_rate": 0.375},
+}
+
+
+def test_table_has_every_item_and_path():
+    run_dir = os.path.join("results", "my-run")
+    table = end_of_run_table(SUMMARY, run_dir, os.path.join(run_dir, "Drone.onnx"))
+    for text in ("env steps", "50000", "wall time", "200.0 s", "steps/s", "250",
+                 "updates/s", "225", "train success", "0.70", "test success", "0.38",
+                 "test mean return", "-2.00",
+                 os.path.join(run_dir, "checkpoints", "latest.pt"),
+                 os.path.join(run_dir, "Drone.onnx"), "tensorboard --logdir results"):
+        assert text in table, text
+
+
+def test_measured_rates_win_over_averages():
+    summary = dict(SUMMARY, perf={"env_steps_per_s": 999.0, "updates_per_s": 777.0})
+    table = end_of_run_table(summary, "results/r", None)
+    assert "999" in table and "777" in table and "run average" not in table
+
+
+def test_missing_values_and_onnx_read_as_dashes():
+    table = end_of_run_table({}, "results/r", None)
+    assert "not exported" in table and "no episodes" in table
+    assert "results/r/checkpoints/latest.pt" in table
