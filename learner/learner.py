@@ -7,7 +7,7 @@ import numpy as np
 import torch
 import tyro
 
-from learner import ddpg
+from learner import ddpg, fast
 from learner.checkpoint import check_sizes
 
 
@@ -28,6 +28,13 @@ class LearnerConfig:
     device: Annotated[Literal["auto", "cpu", "cuda"],
                       tyro.conf.arg(aliases=("--torch-device",))] = "auto"
     """learner device; auto = cuda when available (alias --torch-device)"""
+    device_replay: bool = True
+    """ray mode: train from a replay shard on the learner's device, fed in chunks (off: sample
+    batches from the replay actor, the plain reference path)"""
+    compile: bool = False
+    """torch.compile the update (pays off on GPU; slower than eager on this CPU)"""
+    cudagraphs: bool = False
+    """capture the whole update in a CUDA graph (needs --device cuda or a GPU with auto)"""
     torch_threads: int = 1
     """torch intra-op threads on CPU, 0 = torch's default (more only fight the envs for cores)"""
 
@@ -54,6 +61,8 @@ class Learner:
         self.action_size = action_size
         self.device = resolve_device(cfg.device)
         self.state = ddpg.make_state(obs_size, action_size, cfg, self.device)
+        self.update_fn = fast.make_update_fn(self.state, compile=cfg.compile,
+                                             cudagraphs=cfg.cudagraphs)
         self.learner_steps = 0
         self.policy_version = 0
 
@@ -68,7 +77,11 @@ class Learner:
             for key in ddpg.BATCH_KEYS
             if key in batch
         }
-        self.state, metrics = ddpg.update(self.state, tensors)
+        return self.update_tensors(tensors)
+
+    def update_tensors(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """One update on tensors already on the device (the device-replay path)."""
+        metrics = self.update_fn({k: batch[k] for k in ddpg.BATCH_KEYS if k in batch})
         self.learner_steps += 1
         return metrics
 
@@ -128,4 +141,7 @@ class Learner:
         torch.set_rng_state(d["torch_rng_state"].cpu())
         if d.get("cuda_rng_state") is not None and self.device.type == "cuda":
             torch.cuda.set_rng_state(d["cuda_rng_state"].cpu(), self.device)
+        # Loading optimizer state replaces the tensors a compiled or captured update holds.
+        self.update_fn = fast.make_update_fn(self.state, compile=self.cfg.compile,
+                                             cudagraphs=self.cfg.cudagraphs)
 

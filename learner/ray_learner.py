@@ -1,11 +1,15 @@
 """The learner as a Ray actor: a thin wrapper that feeds the plain `Learner` from the replay
 actor and publishes its weights.
 
-Feeding: every request asks the replay for up to `max_batches` batches at once, so one
-~1 ms actor call serves several updates, and `in_flight` requests are outstanding so the
-next batches are on their way while this one trains. Publishing: every `publish_interval`
-updates the actor weights go into the object store once (`ray.put`) with a new
-`policy_version`; env workers fetch the reference when they choose, never blocking us.
+Feeding (default, `--device-replay`): the learner keeps its own replay shard on its
+device, fetches the rows inserted since its cursor in chunks of up to 4096 with one call
+in flight, draws indices on the device, and does as many updates per fetched chunk as
+samples-per-insert allows. Plain path (`--no-device-replay`, the reference): each request
+asks the replay actor for up to 8 batches, 2 requests in flight.
+
+Publishing: every `publish_interval` updates the actor weights go into the object store
+once (`ray.put`) with a new `policy_version`; env workers fetch the reference when they
+choose, never blocking us.
 The actor is threaded (max_concurrency > 1): `run` trains in one thread while `progress`,
 `latest_weights`, `state_dict` and `stop` answer from others, under one lock.
 """
@@ -17,21 +21,33 @@ import time
 
 import numpy as np
 import ray
+import torch
 
+from learner.device_replay import DeviceReplay, Feed
 from learner.learner import Learner, LearnerConfig
-from replay.server import split_batches
+from replay.buffer import ReplayConfig
+from replay.rate_limiter import RateLimiter
+from replay.server import default_tolerance, split_batches
 
 
 @ray.remote(max_concurrency=4)
 class LearnerActor:
     """Owns the `Learner` inside the Ray cluster (on the GPU when it was given one)."""
 
-    def __init__(self, obs_size: int, action_size: int, cfg: LearnerConfig, batch_size: int,
-                 publish_interval: int, seed: int):
+    def __init__(self, obs_size: int, action_size: int, cfg: LearnerConfig,
+                 replay_cfg: ReplayConfig, updates_per_step: float, publish_interval: int,
+                 seed: int):
         import envs  # noqa: F401  (protobuf fast path in this worker process)
 
         self.learner = Learner(obs_size, action_size, cfg, seed=seed)
-        self.batch_size = batch_size
+        self.batch_size = replay_cfg.batch_size
+        self.feed = None
+        if cfg.device_replay:
+            min_size = max(replay_cfg.batch_size, replay_cfg.learning_starts)
+            self.feed = Feed(DeviceReplay(obs_size, action_size, replay_cfg.buffer_size,
+                                          self.learner.device, seed=seed),
+                             RateLimiter(updates_per_step, min_size,
+                                         default_tolerance(updates_per_step)))
         self.publish_interval = publish_interval
         self.lock = threading.Lock()
         self.stopping = threading.Event()
@@ -56,8 +72,44 @@ class LearnerActor:
         version, ref = self.latest
         return (version, ref) if version > known_version else None
 
-    def run(self, replay, max_batches: int = 8, in_flight: int = 2) -> int:
-        """Train from `replay` until `stop()`; returns the number of updates done.
+    def run(self, replay) -> int:
+        """Train from `replay` until `stop()`; returns the number of updates done."""
+        if self.feed is not None:
+            return self.run_device_replay(replay)
+        return self.run_sampled(replay)
+
+    def run_device_replay(self, replay, fetch_rows: int = 4096, max_chunk: int = 64) -> int:
+        """Fetch new rows into the device shard in the background; train on the shard as
+        many updates as samples-per-insert allows, sampling indices on the device."""
+        pending, last_fetch = None, 0.0
+        while not self.stopping.is_set():
+            if pending is not None and ray.wait([pending], timeout=0)[0]:
+                self.feed.ingest(ray.get(pending))
+                pending = None
+            if pending is None and time.monotonic() - last_fetch >= 0.01:  # spare the replay
+                pending = replay.fetch.remote(self.feed.cursor, fetch_rows,
+                                              self.feed.limiter.updates_done)
+                last_fetch = time.monotonic()
+            allowed = 0 if self.paused.is_set() else min(self.feed.updates_allowed(), max_chunk)
+            if allowed:
+                self._train_device(allowed)
+            else:
+                time.sleep(0.002)
+        return self.learner.learner_steps
+
+    def _train_device(self, n: int) -> None:
+        with self.lock:
+            versions = []
+            for _ in range(n):
+                batch = self.feed.replay.sample(self.batch_size)
+                metrics = self.learner.update_tensors(batch)
+                versions.append(batch["policy_version"])
+            self.feed.record_updates(n)
+            sampled = torch.cat(versions).double().mean().item()  # one sync per chunk
+            self._after_updates(metrics, self.learner.policy_version - sampled)
+
+    def run_sampled(self, replay, max_batches: int = 8, in_flight: int = 2) -> int:
+        """The plain path: batches sampled by the replay actor, 8 per call, 2 calls out.
 
         Sampled batches count as updates in the replay's rate limiter, so every batch that
         arrives is trained on, and no new request goes out while paused."""
@@ -84,12 +136,16 @@ class LearnerActor:
         with self.lock:
             for batch in split_batches(stacked, self.batch_size):
                 metrics = self.learner.update(batch)
-            lag = self.learner.policy_version - stacked["policy_version"].astype(np.float64)
-            self.lag_sum += float(lag.mean())
-            self.lag_batches += 1
-            if self.learner.learner_steps - self.last_publish >= self.publish_interval:
-                self._publish()
-            self.losses = metrics
+            sampled = float(stacked["policy_version"].astype(np.float64).mean())
+            self._after_updates(metrics, self.learner.policy_version - sampled)
+
+    def _after_updates(self, metrics: dict, lag: float) -> None:
+        """Policy lag bookkeeping and weight publication (the caller holds the lock)."""
+        self.lag_sum += lag
+        self.lag_batches += 1
+        if self.learner.learner_steps - self.last_publish >= self.publish_interval:
+            self._publish()
+        self.losses = metrics
 
     def progress(self) -> dict:
         """Counters and the latest losses; policy lag averaged since the last call."""

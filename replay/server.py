@@ -129,6 +129,14 @@ class ReplayServer:
         past = self.limiter.inserted - self.limiter.min_size
         return self._sampled_rows / past if past > 0 else None
 
+    def fetch(self, cursor: int, max_rows: int, updates_done: int):
+        """Rows inserted since `cursor`, for a learner that keeps its own replay shard on its
+        device; `updates_done` keeps this limiter (worker back-off, stats) in step with it.
+        Returns (rows, new cursor, total inserted)."""
+        from learner.device_replay import server_fetch
+
+        return server_fetch(self, cursor, max_rows, updates_done)
+
     def stats(self) -> dict:
         """Counters for the driver's logs."""
         return {

@@ -71,8 +71,8 @@ class Fleet:
         self.learner = LearnerActor.options(name=f"{name}-learner",
                                             num_cpus=self.res["learner_cpus"],
                                             num_gpus=self.res["learner_gpus"]).remote(
-            obs, act, cfg.learner, cfg.replay.batch_size, cfg.run.publish_interval,
-            cfg.run.seed)
+            obs, act, cfg.learner, cfg.replay, cfg.run.updates_per_step,
+            cfg.run.publish_interval, cfg.run.seed)
         self.learner_run = None
         self.worker_runs: dict[int, ray.ObjectRef] = {}
         self.actor_restarts = [0] * cfg.run.num_workers

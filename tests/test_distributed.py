@@ -61,8 +61,8 @@ def test_learner_falls_back_to_cpu_without_gpu(local_ray):
     from learner.learner import LearnerConfig
     from learner.ray_learner import LearnerActor
 
-    learner = LearnerActor.options(num_cpus=0.1).remote(9, 3, LearnerConfig(device="auto"), 32,
-                                                        10, 0)
+    learner = LearnerActor.options(num_cpus=0.1).remote(9, 3, LearnerConfig(device="auto"),
+                                                        ReplayConfig(batch_size=32), 1.0, 10, 0)
     assert ray.get(learner.device.remote()) == "cpu"
     ray.kill(learner)
 
@@ -71,3 +71,15 @@ def test_resources_fit_this_instance(local_ray):
     res = resources(num_workers=3)
     total = res["learner_cpus"] + res["replay_cpus"] + 3 * res["worker_cpus"]
     assert total <= 2.0 and res["worker_cpus"] > 0 and res["learner_gpus"] == 0.0
+
+
+def test_plain_sampled_path_holds_the_ratio_too(local_ray, tmp_path):
+    """--no-device-replay: the reference path, batches sampled by the replay actor."""
+    import dataclasses
+
+    cfg, run_dir = tiny(tmp_path, "plain", 5540, num_workers=2, train_steps=2500)
+    cfg.learner = dataclasses.replace(cfg.learner, device_replay=False)
+    summary = run_distributed(cfg, run_dir)
+    target = cfg.run.updates_per_step * cfg.replay.batch_size
+    assert summary["perf"]["samples_per_insert"] == pytest.approx(target, rel=0.10)
+    assert summary["learner_steps"] > 0 and summary["policy_version"] > 2
