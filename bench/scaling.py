@@ -7,7 +7,10 @@
 2. Learner efficiency: updates/s of the learner actor fed by the replay actor (workers
    stopped once the replay holds data, so they take no CPU from it) against a bare loop of
    the same `update` on pre-sampled tensors in this process: what Ray costs the learner.
-3. End to end: wall-clock seconds until the rolling training success rate (last 50
+3. Replay actor capacity: insert calls/s (chunks of 32 transitions, 4 calls in flight
+   from this driver) and fetch calls/s (the learner's device-replay feed), to model where
+   one replay actor saturates (docs/scaling.md).
+4. End to end: wall-clock seconds until the rolling training success rate (last 50
    episodes) reaches 0.8, for `--mode ray --num-workers 2` (defaults) against the seed
    preset in local mode (the seed script's setup, single process).
 
@@ -31,6 +34,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
+import numpy as np  # noqa: E402
 import ray  # noqa: E402
 import torch  # noqa: E402
 
@@ -133,6 +137,40 @@ def system_updates_per_s(seconds: float, port: int) -> float:
         shutdown(actors, learner, loops)
 
 
+def replay_capacity(seconds: float) -> dict:
+    """Calls/s one replay actor serves: chunked inserts, and learner fetches."""
+    from replay.ray_replay import ReplayActor
+
+    cfg = Config()
+    replay = ReplayActor.remote(9, 3, cfg.replay, 1.0, seed=0)
+    rows = 32
+    chunk = {"obs": np.zeros((rows, 9), np.float32), "action": np.zeros((rows, 3), np.float32),
+             "reward": np.zeros(rows, np.float32), "next_obs": np.zeros((rows, 9), np.float32),
+             "terminated": np.zeros(rows, np.float32)}
+    inserts = calls_per_s(lambda: replay.insert.remote(chunk, 0), seconds)
+    cursor = [0]
+
+    def fetch():
+        return replay.fetch.remote(cursor[0], 4096, 0)
+
+    fetches = calls_per_s(fetch, seconds)
+    ray.kill(replay)
+    return {"insert_calls_per_s": inserts, "insert_rows_per_s": inserts * rows,
+            "fetch_calls_per_s": fetches}
+
+
+def calls_per_s(call, seconds: float, in_flight: int = 4) -> float:
+    pending = [call() for _ in range(in_flight)]
+    n, t0 = 0, time.monotonic()
+    while time.monotonic() - t0 < seconds:
+        ready, pending = ray.wait(pending, num_returns=1)
+        ray.get(ready)
+        pending.append(call())
+        n += 1
+    ray.get(pending)
+    return n / (time.monotonic() - t0)
+
+
 def time_to_success(args: list[str], run_id: str, train_steps: int) -> dict:
     """Wall seconds from launch until the rolling training success rate reaches 0.8."""
     results = os.path.join(RESULTS, "runs")
@@ -164,6 +202,7 @@ def measure(args) -> dict:
                 print(f"{n} workers, learner {'running' if on else 'paused'}: "
                       f"{rate:.0f} env steps/s", flush=True)
         out["system_updates_per_s"] = system_updates_per_s(args.seconds, 5690)
+        out["replay_actor"] = replay_capacity(min(args.seconds, 5.0))
     finally:
         ray.shutdown()
     out["bare_updates_per_s"] = bare_updates_per_s(args.seconds)

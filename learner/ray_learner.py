@@ -34,20 +34,15 @@ from replay.server import default_tolerance, split_batches
 class LearnerActor:
     """Owns the `Learner` inside the Ray cluster (on the GPU when it was given one)."""
 
-    def __init__(self, obs_size: int, action_size: int, cfg: LearnerConfig,
-                 replay_cfg: ReplayConfig, updates_per_step: float, publish_interval: int,
-                 seed: int):
+    def __init__(self, cfg: LearnerConfig, replay_cfg: ReplayConfig, updates_per_step: float,
+                 publish_interval: int, seed: int):
+        """Light: the process starts (torch imports) while the env workers start; the
+        networks come with `setup`, once the env has told us its sizes."""
         import envs  # noqa: F401  (protobuf fast path in this worker process)
 
-        self.learner = Learner(obs_size, action_size, cfg, seed=seed)
+        self.cfg, self.replay_cfg, self.seed = cfg, replay_cfg, seed
+        self.updates_per_step = updates_per_step
         self.batch_size = replay_cfg.batch_size
-        self.feed = None
-        if cfg.device_replay:
-            min_size = max(replay_cfg.batch_size, replay_cfg.learning_starts)
-            self.feed = Feed(DeviceReplay(obs_size, action_size, replay_cfg.buffer_size,
-                                          self.learner.device, seed=seed),
-                             RateLimiter(updates_per_step, min_size,
-                                         default_tolerance(updates_per_step)))
         self.publish_interval = publish_interval
         self.lock = threading.Lock()
         self.stopping = threading.Event()
@@ -55,8 +50,20 @@ class LearnerActor:
         self.losses: dict[str, float] = {}
         self.lag_sum = 0.0
         self.lag_batches = 0
-        self.latest: tuple[int, list] = (0, [])
+
+    def setup(self, obs_size: int, action_size: int) -> str:
+        """Build the learner (and its device replay shard); returns its device."""
+        self.learner = Learner(obs_size, action_size, self.cfg, seed=self.seed)
+        self.feed = None
+        if self.cfg.device_replay:
+            rc = self.replay_cfg
+            min_size = max(rc.batch_size, rc.learning_starts)
+            self.feed = Feed(DeviceReplay(obs_size, action_size, rc.buffer_size,
+                                          self.learner.device, seed=self.seed),
+                             RateLimiter(self.updates_per_step, min_size,
+                                         default_tolerance(self.updates_per_step)))
         self._publish()
+        return str(self.learner.device)
 
     def device(self) -> str:
         return str(self.learner.device)

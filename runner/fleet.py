@@ -63,16 +63,18 @@ class Fleet:
                 cfg.env, cfg.noise, cfg.learner.hidden_size, k, cfg.run.seed,
                 f"{run_dir}/env_logs", cfg.run.num_workers, restarts)
             for k in range(cfg.run.num_workers)]
+        # Started now, so its process comes up while the envs do; sized by `setup` below.
+        self.learner = LearnerActor.options(name=f"{name}-learner",
+                                            num_cpus=self.res["learner_cpus"],
+                                            num_gpus=self.res["learner_gpus"]).remote(
+            cfg.learner, cfg.replay, cfg.run.updates_per_step, cfg.run.publish_interval,
+            cfg.run.seed)
         self.specs = ray.get([w.spec.remote() for w in self.workers])
         obs, act = self.specs[0]["obs_size"], self.specs[0]["action_size"]
         self.replay = ReplayActor.options(name=f"{name}-replay",
                                           num_cpus=self.res["replay_cpus"]).remote(
             obs, act, cfg.replay, cfg.run.updates_per_step, seed=cfg.run.seed)
-        self.learner = LearnerActor.options(name=f"{name}-learner",
-                                            num_cpus=self.res["learner_cpus"],
-                                            num_gpus=self.res["learner_gpus"]).remote(
-            obs, act, cfg.learner, cfg.replay, cfg.run.updates_per_step,
-            cfg.run.publish_interval, cfg.run.seed)
+        ray.get(self.learner.setup.remote(obs, act))
         self.learner_run = None
         self.worker_runs: dict[int, ray.ObjectRef] = {}
         self.actor_restarts = [0] * cfg.run.num_workers

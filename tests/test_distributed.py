@@ -61,8 +61,9 @@ def test_learner_falls_back_to_cpu_without_gpu(local_ray):
     from learner.learner import LearnerConfig
     from learner.ray_learner import LearnerActor
 
-    learner = LearnerActor.options(num_cpus=0.1).remote(9, 3, LearnerConfig(device="auto"),
+    learner = LearnerActor.options(num_cpus=0.1).remote(LearnerConfig(device="auto"),
                                                         ReplayConfig(batch_size=32), 1.0, 10, 0)
+    assert ray.get(learner.setup.remote(9, 3)) == "cpu"
     assert ray.get(learner.device.remote()) == "cpu"
     ray.kill(learner)
 
