@@ -12,7 +12,7 @@ ARGS ?=
 
 RUN ?= drone
 
-.PHONY: install install-pb3 run test bench plot clean
+.PHONY: install install-pb3 run test bench plot readme-flags clean
 
 install: $(VENV)/.installed
 
@@ -42,6 +42,9 @@ test: install install-pb3
 
 plot: install
 	$(PY) launch.py plot --run-id $(RUN)
+
+readme-flags: install
+	$(PY) tools/readme_flags.py
 
 bench: install install-pb3
 	$(PY) bench/env_throughput.py $(ARGS)

@@ -19,9 +19,9 @@ import envs  # noqa: F401  (protobuf fast path before mlagents_envs)
 
 def env_problem(cfg) -> str | None:
     """A one-line complaint about --env, or None when it looks launchable."""
-    from envs.drone import DRONE_EXECUTABLE
+    from envs.drone import is_bundled
 
-    if cfg.env.env == DRONE_EXECUTABLE:
+    if is_bundled(cfg.env.env):
         return None
     base = cfg.env.env
     for suffix in (".x86_64", ".x86"):

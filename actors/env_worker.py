@@ -21,7 +21,7 @@ from actors.env_process import (
     free_worker_id,
 )
 from actors.noise import NoiseConfig, explore, make_noise
-from envs.drone import DRONE_EXECUTABLE
+from envs.drone import BUNDLED, env_path, is_bundled
 from learner.networks import Actor
 from mlagents_envs.base_env import ActionTuple
 from mlagents_envs.side_channel.engine_configuration_channel import EngineConfigurationChannel
@@ -31,8 +31,8 @@ from mlagents_envs.side_channel.engine_configuration_channel import EngineConfig
 class EnvConfig:
     """The env each worker runs."""
 
-    env: str = DRONE_EXECUTABLE
-    """path to the env executable without extension (default: the bundled headless Drone)"""
+    env: str = BUNDLED
+    """path to the env executable without extension; bundled-drone = the headless Drone"""
     num_areas: int = 1
     """training areas (agents) per env process, sent to the env as num_areas"""
     base_port: int = 5005
@@ -234,9 +234,9 @@ def open_env(cfg: EnvConfig, worker_id: int, seed: int, log_folder: str | None):
     """Start the env process and connect; returns (env, engine configuration channel)."""
     channel = EngineConfigurationChannel()
     args = list(cfg.env_args)
-    if cfg.env == DRONE_EXECUTABLE:
+    if is_bundled(cfg.env):
         args += ["--max-step", str(cfg.max_step)]
-    env = LocalUnityEnvironment(file_name=cfg.env, worker_id=worker_id,
+    env = LocalUnityEnvironment(file_name=env_path(cfg.env), worker_id=worker_id,
                                 base_port=cfg.base_port, seed=seed,
                                 no_graphics=not cfg.graphics,
                                 timeout_wait=cfg.timeout_wait, additional_args=args,

@@ -44,7 +44,7 @@ from learner import ddpg  # noqa: E402
 from learner.learner import Learner  # noqa: E402
 from replay.buffer import ReplayBuffer  # noqa: E402
 from runner.config import Config  # noqa: E402
-from runner.distributed import loop_config, start  # noqa: E402
+from runner.fleet import Fleet  # noqa: E402
 
 RESULTS = os.path.join(ROOT, "bench", "results")
 
@@ -58,35 +58,28 @@ def config(workers: int, updates_per_step: float, port: int) -> Config:
     return cfg
 
 
-def running(cfg: Config):
-    """Start every actor and both loops; returns (workers, replay, learner, loops)."""
-    workers, replay, learner, _, _ = start(cfg, tempfile.mkdtemp(prefix="scaling-"))
-    loops = [learner.run.remote(replay)]
-    loops += [w.run.remote(replay, learner, loop_config(cfg)) for w in workers]
-    return workers, replay, learner, loops
+def running(cfg: Config) -> Fleet:
+    """Every actor started, with its loop running."""
+    fleet = Fleet(cfg, tempfile.mkdtemp(prefix="scaling-"))
+    fleet.start_loops()
+    return fleet
 
 
-def shutdown(workers, learner, loops) -> None:
-    ray.get([w.stop.remote() for w in workers])
-    learner.stop.remote()
-    ray.get(loops)
-    ray.get([w.close.remote() for w in workers])
-    for actor in [*workers, learner]:
-        ray.kill(actor)
+def inserted(fleet: Fleet) -> int:
+    return ray.get(fleet.replay.stats.remote())["inserted"]
 
 
 def env_rate(workers: int, learner_on: bool, seconds: float, port: int) -> float:
     """Transitions inserted per second, after a warm-up that passes learning_starts."""
-    cfg = config(workers, 1.0 if learner_on else 0.0, port)
-    actors, replay, learner, loops = running(cfg)
+    fleet = running(config(workers, 1.0 if learner_on else 0.0, port))
     try:
-        wait_for(lambda: ray.get(replay.stats.remote())["inserted"] > 2000, 60)
-        t0, n0 = time.monotonic(), ray.get(replay.stats.remote())["inserted"]
+        wait_for(lambda: inserted(fleet) > 2000, 60)
+        t0, n0 = time.monotonic(), inserted(fleet)
         time.sleep(seconds)
-        n1 = ray.get(replay.stats.remote())["inserted"]
-        return (n1 - n0) / (time.monotonic() - t0)
+        return (inserted(fleet) - n0) / (time.monotonic() - t0)
     finally:
-        shutdown(actors, learner, loops)
+        fleet.stop_loops()
+        fleet.close()
 
 
 def wait_for(predicate, timeout: float) -> None:
@@ -121,20 +114,20 @@ def bare_updates_per_s(seconds: float) -> float:
 
 
 def system_updates_per_s(seconds: float, port: int) -> float:
-    """The learner actor fed by the replay actor, with the env workers stopped."""
-    cfg = config(1, 1000.0, port)  # a huge ratio: the limiter never holds the learner
-    actors, replay, learner, loops = running(cfg)
+    """The learner actor fed through the replay actor, with the env workers stopped."""
+    fleet = running(config(1, 1000.0, port))  # a huge ratio: the limiter never holds it back
     try:
-        wait_for(lambda: ray.get(replay.stats.remote())["inserted"] > 3000, 90)
-        ray.get([w.stop.remote() for w in actors])
-        ray.get(loops[1:])
+        wait_for(lambda: inserted(fleet) > 3000, 90)
+        ray.get([w.stop.remote() for w in fleet.workers])
+        ray.get(list(fleet.worker_runs.values()))
         time.sleep(2.0)  # warm-up with the CPU to itself
-        t0, u0 = time.monotonic(), ray.get(learner.progress.remote())["learner_steps"]
+        t0, u0 = time.monotonic(), ray.get(fleet.learner.progress.remote())["learner_steps"]
         time.sleep(seconds)
-        u1 = ray.get(learner.progress.remote())["learner_steps"]
+        u1 = ray.get(fleet.learner.progress.remote())["learner_steps"]
         return (u1 - u0) / (time.monotonic() - t0)
     finally:
-        shutdown(actors, learner, loops)
+        fleet.stop_loops()
+        fleet.close()
 
 
 def replay_capacity(seconds: float) -> dict:

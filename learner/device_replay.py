@@ -111,7 +111,10 @@ class DeviceReplay:
         if key not in rows:
             return torch.zeros(keep, dtype=dtype)
         np_dtype = np.int64 if key in _INT_FIELDS else np.float32
-        host = torch.from_numpy(np.ascontiguousarray(rows[key][n - keep :], dtype=np_dtype))
+        array = np.ascontiguousarray(rows[key][n - keep :], dtype=np_dtype)
+        if not array.flags.writeable:  # arrays from ray.get are read-only; torch wants its own
+            array = array.copy()
+        host = torch.from_numpy(array)
         # pin_memory() copies into the caching host allocator, which keeps the block alive
         # until the non-blocking copy that reads it has finished.
         return host.pin_memory() if self._pin else host

@@ -7,4 +7,15 @@ speaking the real ML-Agents protocol so the stock `mlagents_envs` client drives 
 import os
 
 DRONE_EXECUTABLE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "Drone")
+# What --env says for it: a name that reads the same wherever the repo is.
+BUNDLED = "bundled-drone"
+
+
+def is_bundled(env: str) -> bool:
+    return env in (BUNDLED, DRONE_EXECUTABLE)
+
+
+def env_path(env: str) -> str:
+    """The path to launch for an --env value (the bundled Drone's executable for its name)."""
+    return DRONE_EXECUTABLE if env == BUNDLED else env
 BEHAVIOR_NAME = "My Behavior?team=0"
