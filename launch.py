@@ -38,14 +38,17 @@ def env_problem(cfg) -> str | None:
 
 
 def device_problem(cfg) -> str | None:
-    """--device cuda on a machine (or fresh local Ray) without a GPU."""
-    if cfg.learner.device != "cuda" or (cfg.run.mode == "ray" and cfg.run.address):
+    """--device cuda or --cudagraphs on a machine (or fresh local Ray) without a GPU."""
+    wants_gpu = cfg.learner.device == "cuda" or cfg.learner.cudagraphs
+    if not wants_gpu or (cfg.run.mode == "ray" and cfg.run.address):
         return None  # on a cluster the GPU may be on another node: checked after joining
     import torch
 
-    if not torch.cuda.is_available():
-        return "--device cuda but no CUDA device is available here; use --device auto or cpu"
-    return None
+    if torch.cuda.is_available():
+        return None
+    if cfg.learner.cudagraphs:
+        return "--cudagraphs needs a CUDA device and none is available here; drop --cudagraphs"
+    return "--device cuda but no CUDA device is available here; use --device auto or cpu"
 
 
 def address_problem(address: str | None, timeout_s: float = 5.0) -> str | None:

@@ -10,6 +10,8 @@
 
 from __future__ import annotations
 
+import re
+
 import ray
 from ray.exceptions import RayActorError, RayTaskError
 
@@ -102,13 +104,24 @@ class Fleet:
         return restarted
 
     def _learner_ended(self, ref) -> None:
+        self._check_replay()  # a dead replay ends the learner's loop: name the real culprit
         try:
             ray.get(ref)
             reason = "its loop ended early"
-        except (RayActorError, RayTaskError) as err:
-            reason = str(err).strip().splitlines()[0][:200]
+        except RayActorError:
+            reason = "its process is gone"
+        except RayTaskError as err:
+            cause = getattr(err, "cause", err)
+            reason = f"{type(cause).__name__}: {one_line(cause)}"
         raise RunAborted(f"the learner actor died ({reason}); --resume continues from the "
                          "last checkpoint")
+
+    def _check_replay(self) -> None:
+        try:
+            ray.get(self.replay.stats.remote(), timeout=10)
+        except (RayActorError, ray.exceptions.GetTimeoutError):
+            raise RunAborted("the replay actor died; --resume continues from the last "
+                             "checkpoint") from None
 
     def _worker_ended(self, k: int, ref) -> bool:
         try:
@@ -127,8 +140,7 @@ class Fleet:
                                                              loop_config(self.cfg))
             return True
         except RayTaskError as err:
-            print(f"worker {k} stopped: {str(err.cause if hasattr(err, 'cause') else err)}"
-                  .splitlines()[0][:300], flush=True)
+            print(f"worker {k} stopped: {one_line(getattr(err, 'cause', err))}", flush=True)
             del self.worker_runs[k]
             return False
 
@@ -156,3 +168,9 @@ class Fleet:
                 ray.kill(actor, no_restart=True)
             except RayActorError:
                 pass
+
+
+def one_line(error: BaseException) -> str:
+    """An exception's first line, without the terminal colours Ray adds."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(error)).strip()
+    return (text.splitlines() or [""])[0][:300]

@@ -123,7 +123,8 @@ class Metrics:
         self.writer = SummaryWriter(run_dir)
         path = os.path.join(run_dir, "episodes.csv")
         new = not os.path.exists(path)
-        self.episode_log = open(path, "a", encoding="utf-8")  # appends on --resume
+        # Appends on --resume; line-buffered so `tail -f` and a crash see every episode.
+        self.episode_log = open(path, "a", encoding="utf-8", buffering=1)
         if new:
             self.episode_log.write(EPISODE_COLUMNS)
         self.log_interval = log_interval

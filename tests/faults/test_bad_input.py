@@ -40,6 +40,7 @@ def test_cuda_without_a_gpu(tmp_path):
     if torch.cuda.is_available():
         pytest.skip("this machine has a GPU: --device cuda is valid here")
     assert "no CUDA device" in one_line("--device", "cuda", "--results-dir", str(tmp_path))
+    assert "drop --cudagraphs" in one_line("--cudagraphs", "--results-dir", str(tmp_path))
 
 
 def test_results_dir_not_writable(tmp_path):

@@ -26,24 +26,40 @@ def later(seconds: float, action) -> threading.Thread:
     """Run `action` in the background after `seconds` (the driver blocks in run_distributed)."""
     def run():
         time.sleep(seconds)
-        action()
+        try:
+            action()
+        except Exception as err:  # surfaced by the test's own assertions
+            thread.error = err
+            raise
+
 
     thread = threading.Thread(target=run, daemon=True)
+    thread.error = None
     thread.start()
     return thread
 
 
 def test_killed_worker_actor_is_restarted_and_training_goes_on(local_ray, tmp_path):
-    cfg, run_dir = tiny(tmp_path, "wdeath", 5800, num_workers=2, train_steps=5000)
+    cfg, run_dir = tiny(tmp_path, "wdeath", 5800, num_workers=2, train_steps=8000)
+    def inserted() -> int:
+        try:
+            replay = ray.get_actor("drone-ddpg-wdeath-replay")
+        except ValueError:  # not created yet
+            return 0
+        return ray.get(replay.stats.remote())["inserted"]
 
     def kill_worker():
+        # Mid-training: after 1000 of the 8000 env steps.
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and inserted() < 1000:
+            time.sleep(0.1)
         victim = ray.get_actor("drone-ddpg-wdeath-worker-0")
-        env_pid = ray.get(victim.env_pid.remote())
+        kill_worker.env_pid = ray.get(victim.env_pid.remote())
         ray.kill(victim, no_restart=False)  # its process dies; Ray restarts the actor
-        kill_worker.env_pid = env_pid
 
-    later(6.0, kill_worker)
+    killer = later(0.0, kill_worker)
     summary = run_distributed(cfg, run_dir)
+    assert killer.error is None, killer.error
     worker0 = summary["workers"][0]
     assert worker0["actor_restarts"] == 1
     assert summary["env_steps"] >= 5000 and summary["test"]["episodes"] > 0
@@ -69,3 +85,11 @@ def test_learner_death_aborts_in_one_line_and_resume_finishes(local_ray, tmp_pat
     cfg.run = dataclasses.replace(cfg.run, resume=True)
     summary = run_distributed(cfg, run_dir)
     assert summary["env_steps"] >= 6000 and summary["learner_steps"] > 0
+
+
+def test_replay_death_aborts_in_one_line(local_ray, tmp_path):
+    cfg, run_dir = tiny(tmp_path, "rdeath", 5840, num_workers=1, train_steps=50_000)
+    later(8.0, lambda: ray.kill(ray.get_actor("drone-ddpg-rdeath-replay"), no_restart=True))
+    with pytest.raises(RunAborted, match="replay") as aborted:
+        run_distributed(cfg, run_dir)
+    assert "\n" not in str(aborted.value) and "--resume" in str(aborted.value)
