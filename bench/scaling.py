@@ -44,7 +44,7 @@ from learner import ddpg  # noqa: E402
 from learner.learner import Learner  # noqa: E402
 from replay.buffer import ReplayBuffer  # noqa: E402
 from runner.config import Config  # noqa: E402
-from runner.fleet import Fleet  # noqa: E402
+from runner.ray_fleet import Fleet  # noqa: E402
 
 RESULTS = os.path.join(ROOT, "bench", "results")
 

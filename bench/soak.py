@@ -30,7 +30,7 @@ import ray  # noqa: E402
 import envs  # noqa: E402,F401
 from runner.config import Config  # noqa: E402
 from runner.distributed_metrics import Monitor  # noqa: E402
-from runner.fleet import Fleet  # noqa: E402
+from runner.ray_fleet import Fleet  # noqa: E402
 
 RESULTS = os.path.join(ROOT, "bench", "results")
 RESTART_DEADLINE_S = 15.0

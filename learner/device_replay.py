@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from replay.buffer import ReplayBuffer
+from replay.buffer import ReplayBuffer, ring_span
 from replay.rate_limiter import RateLimiter
 
 _INT_FIELDS = ("policy_version",)
@@ -81,9 +81,7 @@ class DeviceReplay:
         if n == 0:
             return
         cap = self.capacity
-        keep = min(n, cap)
-        start = (self._ptr + n - keep) % cap
-        first = min(keep, cap - start)
+        keep, start, first = ring_span(self._ptr, n, cap)
         for key, dst in self._data.items():
             src = self._to_staging(rows, key, n, keep)
             dst[start : start + first].copy_(src[:first], non_blocking=self._pin)

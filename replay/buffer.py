@@ -90,11 +90,7 @@ class ReplayBuffer:
         if n == 0:
             return
         cap = self._capacity
-        # Rows that would be overwritten within this same chunk are never written; the kept
-        # rows land in the slots they would have reached had every row been written in turn.
-        keep = min(n, cap)
-        start = (self._ptr + n - keep) % cap
-        first = min(keep, cap - start)
+        keep, start, first = ring_span(self._ptr, n, cap)
         for key, arr in self._data.items():
             src = rows[key][n - keep :]
             arr[start : start + first] = src[:first]
@@ -181,3 +177,12 @@ class ReplayBuffer:
         self._size = size
         self._total_added = int(state["total_added"])
         self.rng.bit_generator.state = state["rng_state"]
+
+
+def ring_span(ptr: int, n: int, capacity: int) -> tuple[int, int, int]:
+    """Where a chunk of `n` rows goes in a ring at write pointer `ptr`: (rows kept, first
+    slot, rows before the wrap). Rows that would be overwritten within the same chunk are
+    never written; the kept ones land where writing every row in turn would put them."""
+    keep = min(n, capacity)
+    start = (ptr + n - keep) % capacity
+    return keep, start, min(keep, capacity - start)

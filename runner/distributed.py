@@ -2,7 +2,7 @@
 
 The workers and the learner run their own loops (actors/ray_worker.py,
 learner/ray_learner.py); the replay actor's rate limiter holds the update-to-data ratio.
-The driver only watches (runner/fleet.py keeps the loops alive): every `log_interval`
+The driver only watches (runner/ray_fleet.py keeps the loops alive): every `log_interval`
 seconds it drains the workers' episodes, reads the counters, logs them, and checkpoints
 every `checkpoint_interval` env steps. When the budget is spent it stops the loops, saves,
 and tests the final policy on every worker. The run folder is the same as local mode's.
@@ -17,9 +17,9 @@ import ray
 from learner.checkpoint import check_sizes, load_checkpoint, save_checkpoint
 from runner.config import Config
 from runner.distributed_metrics import Monitor
-from runner.fleet import Fleet, loop_config, resources  # noqa: F401  (re-exported)
-from runner.results import RunAborted
-from runner.results import export_policy, save_config
+from runner.ray_fleet import Fleet
+from runner.results import RunAborted, export_policy, save_config
+from runner.session import run_session
 from runner.state import load_replay, save_replay
 
 
@@ -82,26 +82,11 @@ def run_distributed(cfg: Config, run_dir: str) -> dict | None:
     path = f"{run_dir}/checkpoints/latest.pt"
     save = make_saver(cfg, fleet, monitor, path)
     try:
-        phase = restore(path, cfg, fleet, monitor) if cfg.run.resume or cfg.run.inference \
-            else "train"
-        finished = monitor.env_steps >= cfg.run.train_steps
-        if cfg.run.resume and phase == "done" and finished:
-            print(f"run {cfg.run.run_id!r} already finished ({monitor.env_steps} env steps): "
-                  "raise --train-steps to train it further, or use --inference to test it")
+        if not run_session(cfg, restore=lambda: restore(path, cfg, fleet, monitor),
+                           train=lambda: train(cfg, fleet, monitor, save),
+                           test=lambda: test(cfg, fleet, monitor), save=save,
+                           env_steps=lambda: monitor.env_steps, stop=fleet.stop_loops):
             return None
-        try:
-            if not cfg.run.inference and not finished:
-                train(cfg, fleet, monitor, save)
-            test(cfg, fleet, monitor)
-        except KeyboardInterrupt:
-            if not cfg.run.inference:
-                fleet.stop_loops()
-                save("test" if monitor.env_steps >= cfg.run.train_steps else "train")
-                print(f"interrupted: checkpoint saved at {monitor.env_steps} env steps; pass "
-                      "--resume to continue", flush=True)
-            raise
-        if not cfg.run.inference:
-            save("done")
         return monitor.write_summary()
     finally:
         fleet.close()

@@ -19,6 +19,7 @@ from learner.learner import Learner
 from replay.buffer import ReplayBuffer
 from runner.config import Config
 from runner.progress import Progress
+from runner.session import run_session
 from runner.results import (
     EpisodeStats,
     Metrics,
@@ -235,25 +236,10 @@ def run_local(cfg: Config, run_dir: str) -> dict | None:
     save_config(run_dir, cfg)
     run = build(cfg, run_dir)
     try:
-        phase = restore(run) if cfg.run.resume or cfg.run.inference else "train"
-        finished = run.env_steps >= cfg.run.train_steps
-        if cfg.run.resume and phase == "done" and finished:
-            print(f"run {cfg.run.run_id!r} already finished ({run.env_steps} env steps): raise "
-                  "--train-steps to train it further, or use --inference to test it again")
+        if not run_session(cfg, restore=lambda: restore(run), train=lambda: train(run),
+                           test=lambda: test(run), save=lambda phase: save(run, phase),
+                           env_steps=lambda: run.env_steps):
             return None
-        try:
-            if not cfg.run.inference and not finished:
-                train(run)
-            test(run)
-        except KeyboardInterrupt:
-            if not cfg.run.inference:  # keep what was learned: --resume continues from here
-                trained = run.env_steps >= cfg.run.train_steps
-                save(run, phase="test" if trained else "train")
-                print(f"interrupted: checkpoint saved at {run.env_steps} env steps; pass "
-                      "--resume to continue", flush=True)
-            raise
-        if not cfg.run.inference:
-            save(run, phase="done")
         return write_summary(run)
     finally:
         close(run)

@@ -6,7 +6,8 @@ import pytest
 import ray
 
 from runner.config import Config, RunConfig, validate
-from runner.distributed import resources, run_distributed
+from runner.distributed import run_distributed
+from runner.ray_fleet import resources
 from actors.env_worker import EnvConfig
 from replay.buffer import ReplayConfig
 

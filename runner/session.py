@@ -1,0 +1,36 @@
+"""The train-then-test flow that local mode and Ray mode share.
+
+Resume or inference first restores; a resumed run that had already finished says so and
+stops; Ctrl-C or SIGTERM (which launch.py turns into KeyboardInterrupt) in any phase saves
+a checkpoint before it propagates, so `--resume` continues from that point.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+
+def run_session(cfg, restore: Callable[[], str], train: Callable[[], None],
+                test: Callable[[], None], save: Callable[[str], None],
+                env_steps: Callable[[], int], stop: Callable[[], None] = lambda: None) -> bool:
+    """Run the phases; returns False when --resume finds the run already finished."""
+    phase = restore() if cfg.run.resume or cfg.run.inference else "train"
+    finished = env_steps() >= cfg.run.train_steps
+    if cfg.run.resume and phase == "done" and finished:
+        print(f"run {cfg.run.run_id!r} already finished ({env_steps()} env steps): raise "
+              "--train-steps to train it further, or use --inference to test it again")
+        return False
+    try:
+        if not cfg.run.inference and not finished:
+            train()
+        test()
+    except KeyboardInterrupt:
+        if not cfg.run.inference:  # keep what was learned
+            stop()
+            save("test" if env_steps() >= cfg.run.train_steps else "train")
+            print(f"interrupted: checkpoint saved at {env_steps()} env steps; pass --resume "
+                  "to continue", flush=True)
+        raise
+    if not cfg.run.inference:
+        save("done")
+    return True
