@@ -129,3 +129,13 @@ def check_sizes(
                 f"checkpoint has {key} {have!r} but this run has {key} {want}; "
                 "resume with the env and network sizes it was trained with, or start a new run"
             )
+
+
+def tree_map(fn, tree):
+    """`fn` applied to every leaf of nested dicts, lists and tuples (e.g. to move or
+    convert every tensor of a state dict)."""
+    if isinstance(tree, dict):
+        return {k: tree_map(fn, v) for k, v in tree.items()}
+    if isinstance(tree, (list, tuple)):
+        return type(tree)(tree_map(fn, v) for v in tree)
+    return fn(tree)

@@ -23,6 +23,7 @@ import numpy as np
 import ray
 import torch
 
+from learner.checkpoint import tree_map
 from learner.device_replay import DeviceReplay, Feed
 from learner.learner import Learner, LearnerConfig
 from replay.buffer import ReplayConfig
@@ -175,18 +176,10 @@ class LearnerActor:
     def state_dict(self) -> dict:
         """The learner's state on the CPU: the driver that saves it may have no GPU."""
         with self.lock:
-            return to_cpu(self.learner.state_dict())
+            return tree_map(lambda x: x.cpu() if isinstance(x, torch.Tensor) else x,
+                            self.learner.state_dict())
 
     def load_state_dict(self, state: dict) -> None:
         with self.lock:
             self.learner.load_state_dict(state)
             self._publish()
-
-
-def to_cpu(tree):
-    """Every tensor in a nested dict/list moved to the CPU."""
-    if isinstance(tree, dict):
-        return {k: to_cpu(v) for k, v in tree.items()}
-    if isinstance(tree, list):
-        return [to_cpu(v) for v in tree]
-    return tree.cpu() if hasattr(tree, "cpu") else tree

@@ -92,10 +92,8 @@ class Monitor:
         stats["episodes"] += len(d["episodes"])
         self.last_seen[d["worker_id"]] = stats.copy()
         self.train.add(d["episodes"])
-        self.metrics.episodes(d["episodes"], self.env_steps, d["worker_id"], "train")
-        if d["episodes"]:  # a point per batch of episodes: a curve, not dots
-            self.metrics.scalars({"charts/success_rate": self.train.summary()["success_rate"]},
-                                 self.env_steps)
+        self.metrics.episodes(d["episodes"], self.env_steps, d["worker_id"], "train",
+                              stats=self.train)
 
     def worker_restarted(self, k: int) -> None:
         """Worker k's actor came back from zero: keep its totals counting up."""

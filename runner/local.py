@@ -91,10 +91,7 @@ def collect(run: Run, mode: str, stats: EpisodeStats, store: bool) -> int:
         gathered += rollout.num_transitions
         stats.add(rollout.episodes)
         run.metrics.episodes(rollout.episodes, run.env_steps + gathered, worker.worker_id,
-                             phase="train" if store else "test")
-        if store and rollout.episodes:  # a point per batch of episodes: a curve, not dots
-            run.metrics.scalars({"charts/success_rate": stats.summary()["success_rate"]},
-                                run.env_steps + gathered)
+                             phase="train" if store else "test", stats=stats)
     return gathered
 
 

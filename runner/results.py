@@ -132,7 +132,13 @@ class Metrics:
         self.started = time.monotonic()
         self.wall_before = 0.0  # wall time of earlier sessions, set on --resume
 
-    def episodes(self, episodes: list[Episode], env_steps: int, worker: int, phase: str) -> None:
+    def episodes(self, episodes: list[Episode], env_steps: int, worker: int, phase: str,
+                 stats: EpisodeStats | None = None) -> None:
+        """Log finished episodes; with the phase's `stats`, a success-rate point per batch
+        of training episodes (a curve, not a few dots)."""
+        if phase == "train" and episodes and stats is not None:
+            self.writer.add_scalar("charts/success_rate", stats.summary()["success_rate"],
+                                   env_steps)
         prefix = "charts" if phase == "train" else "test"
         wall = self.wall_s()
         for e in episodes:

@@ -11,29 +11,18 @@ import os
 import numpy as np
 import torch
 
-from learner.checkpoint import load_checkpoint, save_checkpoint
+from learner.checkpoint import load_checkpoint, save_checkpoint, tree_map
 
 
 def to_torch(tree):
     """numpy arrays -> tensors, recursively through dicts, lists and tuples."""
-    if isinstance(tree, np.ndarray):
-        return torch.from_numpy(np.ascontiguousarray(tree))
-    if isinstance(tree, dict):
-        return {k: to_torch(v) for k, v in tree.items()}
-    if isinstance(tree, (list, tuple)):
-        return type(tree)(to_torch(v) for v in tree)
-    return tree
+    return tree_map(lambda x: torch.from_numpy(np.ascontiguousarray(x))
+                    if isinstance(x, np.ndarray) else x, tree)
 
 
 def to_numpy(tree):
     """tensors -> numpy arrays, recursively (the inverse of `to_torch`)."""
-    if isinstance(tree, torch.Tensor):
-        return tree.numpy()
-    if isinstance(tree, dict):
-        return {k: to_numpy(v) for k, v in tree.items()}
-    if isinstance(tree, (list, tuple)):
-        return type(tree)(to_numpy(v) for v in tree)
-    return tree
+    return tree_map(lambda x: x.numpy() if isinstance(x, torch.Tensor) else x, tree)
 
 
 def replay_path(checkpoint_path: str) -> str:
