@@ -69,7 +69,11 @@ class EnvWorkerActor:
             with self.lock:
                 self.new_episodes.extend(rollout.episodes)
             if pending_insert is not None:
-                self._honour_backoff(ray.get(pending_insert), replay, loop.max_backoff_s)
+                reply = ray.get(pending_insert)
+                if reply.get("full"):  # the run's env-step budget is spent
+                    pending_insert = None
+                    break
+                self._honour_backoff(reply, replay, loop.max_backoff_s)
             pending_insert = replay.insert.remote(rollout.transitions, self.worker.worker_id)
             since_sync += rollout.env_steps
             if since_sync >= loop.sync_interval:

@@ -78,6 +78,7 @@ class ReplayServer:
         if tolerance is None:
             tolerance = default_tolerance(updates_per_step)
         self.limiter = RateLimiter(updates_per_step, min_size, tolerance)
+        self.budget: int | None = None
         self._sampled_batches = 0
         self._sampled_rows = 0
         self._backoffs = 0  # inserts answered with backoff=True
@@ -95,7 +96,13 @@ class ReplayServer:
         self._worker_rows[worker_id] = self._worker_rows.get(worker_id, 0) + n
         backoff = self.limiter.inserts_should_wait()
         self._backoffs += backoff
-        return {"backoff": backoff}
+        return {"backoff": backoff, "full": self.budget is not None
+                and self.limiter.inserted >= self.budget}
+
+    def set_budget(self, rows: int | None) -> None:
+        """Once `rows` transitions are in, `insert` answers full=True: workers then stop, so a
+        run ends within a chunk or two of its env-step budget, not a driver poll later."""
+        self.budget = rows
 
     def insert_should_wait(self) -> dict:
         """The backoff answer `insert` gives, without inserting: for a worker that waits."""

@@ -24,7 +24,8 @@ from runner.state import load_replay, save_replay
 
 
 def train(cfg: Config, fleet: Fleet, monitor: Monitor, save) -> None:
-    fleet.start_loops()
+    # The replay counts its own inserts; what earlier sessions did is in base_steps.
+    fleet.start_loops(budget=cfg.run.train_steps - monitor.base_steps)
     next_checkpoint = monitor.env_steps + cfg.run.checkpoint_interval
     try:
         while monitor.env_steps < cfg.run.train_steps:

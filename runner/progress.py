@@ -102,7 +102,10 @@ class Progress:
                 f"{format_values(self.values)}")
 
     def _print_line(self) -> None:
-        print(self.line(), file=self.stream, flush=True)
+        line = self.line()
+        if line != getattr(self, "_last_printed", None):  # no echo of a line just printed
+            print(line, file=self.stream, flush=True)
+            self._last_printed = line
 
     def close(self) -> None:
         """Finish the bar, or print the final plain line; safe to call twice."""

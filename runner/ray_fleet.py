@@ -80,8 +80,12 @@ class Fleet:
         self.learner_run = None
         self.worker_runs: dict[int, ray.ObjectRef] = {}
         self.actor_restarts = [0] * cfg.run.num_workers
+        self.dropped: list[int] = []  # workers given up on (their env or actor kept failing)
 
-    def start_loops(self) -> None:
+    def start_loops(self, budget: int | None = None) -> None:
+        """Start the learner's and the workers' loops; the workers stop by themselves once
+        the replay holds `budget` transitions."""
+        ray.get(self.replay.set_budget.remote(budget))
         self.learner_run = self.learner.run.remote(self.replay)
         for k, worker in enumerate(self.workers):
             self.worker_runs[k] = worker.run.remote(self.replay, self.learner,
@@ -98,7 +102,7 @@ class Fleet:
             if ray.wait([ref], timeout=0)[0]:
                 if self._worker_ended(k, ref):
                     restarted.append(k)
-        if not self.worker_runs:
+        if not self.worker_runs and self.dropped:
             raise RunAborted("every env worker has stopped (see the lines above); fix the env, "
                              "then --resume continues from the last checkpoint")
         return restarted
@@ -126,13 +130,14 @@ class Fleet:
     def _worker_ended(self, k: int, ref) -> bool:
         try:
             ray.get(ref)
-            del self.worker_runs[k]  # it returned: only after stop()
+            del self.worker_runs[k]  # it returned: stop(), or the budget is spent
             return False
         except RayActorError:
             self.actor_restarts[k] += 1
             if self.actor_restarts[k] > WORKER_MAX_RESTARTS:
                 print(f"worker {k}: its actor died too often; continuing without it", flush=True)
                 del self.worker_runs[k]
+                self.dropped.append(k)
                 return False
             print(f"worker {k}: its actor died; Ray restarted it and it carries on with the "
                   "current weights", flush=True)
@@ -142,6 +147,7 @@ class Fleet:
         except RayTaskError as err:
             print(f"worker {k} stopped: {one_line(getattr(err, 'cause', err))}", flush=True)
             del self.worker_runs[k]
+            self.dropped.append(k)
             return False
 
     def stop_loops(self) -> None:

@@ -41,6 +41,9 @@ def two_worker_run(local_ray, tmp_path_factory):
 def test_both_workers_contribute_and_get_new_weights(two_worker_run):
     cfg, summary, run_dir = two_worker_run
     assert summary["env_steps"] >= cfg.run.train_steps
+    # Workers stop on the replay's "full" answer: at most ~2 chunks each past the budget.
+    chunk = cfg.run.chunk_steps * cfg.env.num_areas
+    assert summary["env_steps"] <= cfg.run.train_steps + 2 * 2 * chunk + chunk
     assert len(summary["workers"]) == 2
     for worker in summary["workers"]:
         assert worker["inserted"] > 0 and worker["env_steps"] > 0 and worker["episodes"] > 0

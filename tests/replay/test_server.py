@@ -174,3 +174,13 @@ def test_state_round_trip_continues_identically():
         for key in out_a:
             np.testing.assert_array_equal(out_a[key], out_b[key])
     assert b.stats() == a.stats()
+
+
+def test_insert_says_full_once_the_budget_is_in():
+    server = ReplayServer(4, 2, ReplayConfig(buffer_size=1000, batch_size=8, learning_starts=8),
+                          1.0)
+    assert server.insert(make_chunk(50), worker_id=0)["full"] is False  # no budget: never
+    server.set_budget(120)
+    assert server.insert(make_chunk(50), worker_id=0)["full"] is False  # 100 < 120
+    assert server.insert(make_chunk(50), worker_id=1)["full"] is True  # 150 >= 120
+    assert server.stats()["inserted"] == 150  # the last chunk is stored all the same
