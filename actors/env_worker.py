@@ -20,6 +20,7 @@ from actors.env_process import (
     RestartPolicy,
     free_worker_id,
 )
+from actors.experience import Experience, ExperienceConfig, stack_rows
 from actors.noise import NoiseConfig, explore, make_noise
 from envs.drone import BUNDLED, env_path, is_bundled
 from learner.networks import Actor
@@ -84,7 +85,8 @@ class EnvWorker:
 
     def __init__(self, cfg: EnvConfig, noise: NoiseConfig, hidden_size: int = 128,
                  worker_id: int = 0, seed: int = 0, log_folder: str | None = None,
-                 id_stride: int = 1, restarts: RestartPolicy | None = None):
+                 id_stride: int = 1, restarts: RestartPolicy | None = None,
+                 experience: ExperienceConfig | None = None):
         self.cfg = cfg
         self.worker_id = worker_id  # our index; the env's ML-Agents worker id may differ
         self.seed = seed
@@ -100,6 +102,8 @@ class EnvWorker:
         self.policy.requires_grad_(False)
         self.policy_version = 0
         self.noise = make_noise(noise, self.action_size, self.rng)
+        self.experience = Experience(experience or ExperienceConfig(), self.obs_size,
+                                     self.action_size, hidden_size)
         self.env_steps = 0
         self.episodes = 0
 
@@ -132,11 +136,14 @@ class EnvWorker:
         self.restarts += 1
         if hasattr(self, "noise"):
             self.noise.reset(np.array(list(self._last)))
+            self.experience.reset()
         self._open()
 
-    def set_weights(self, weights: dict[str, torch.Tensor], policy_version: int) -> None:
-        """Adopt the learner's actor weights."""
-        self.policy.load_state_dict(weights)
+    def set_weights(self, weights: dict[str, dict], policy_version: int) -> None:
+        """Adopt the learner's weights: {"actor": state_dict, optional "critic": state_dict}
+        (the critic comes with prioritized replay, for the initial priorities)."""
+        self.policy.load_state_dict(weights["actor"])
+        self.experience.set_critic(weights.get("critic"))
         self.policy_version = policy_version
 
     def act(self, obs: np.ndarray, agent_ids: np.ndarray, mode: str) -> np.ndarray:
@@ -159,9 +166,15 @@ class EnvWorker:
         self.env_steps += num_steps
         self.episodes += len(episodes)
         if not chunks:  # num_steps == 0, e.g. --test-steps 0
-            chunks = [stack_rows([], self.obs_size, self.action_size, self.policy_version)]
+            chunks = [self._empty()]
         transitions = {k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]}
+        if mode != "greedy":  # greedy (test) rows are never stored
+            transitions = self.experience.add_priorities(transitions, self.policy)
         return Rollout(transitions, episodes, num_steps)
+
+    def _empty(self) -> dict[str, np.ndarray]:
+        return self.experience.transitions(
+            stack_rows([], self.obs_size, self.action_size, self.policy_version))
 
     def _step(self, mode: str) -> tuple[dict[str, np.ndarray], list[Episode]]:
         decision, _ = self._steps
@@ -175,8 +188,9 @@ class EnvWorker:
             self._steps = self.env.get_steps(self.behavior)
         except ENV_FAULTS as err:
             self._restart(err)
-            return stack_rows([], self.obs_size, self.action_size, self.policy_version), []
-        return self._transitions(*self._steps)
+            return self._empty(), []
+        step, ended = self._transitions(*self._steps)
+        return self.experience.transitions(step), ended
 
     def _transitions(self, decision, terminal) -> tuple[dict[str, np.ndarray], list[Episode]]:
         rows, ended = [], []
@@ -185,19 +199,22 @@ class EnvWorker:
             if agent not in self._last:
                 continue
             reward, interrupted = float(terminal.reward[i]), bool(terminal.interrupted[i])
-            rows.append(self._row(agent, reward, flat_obs(terminal.obs)[i], not interrupted))
+            rows.append(self._row(agent, reward, flat_obs(terminal.obs)[i], not interrupted,
+                                  True))
             ended.append(self._finish(agent, reward, interrupted))
         next_obs = flat_obs(decision.obs)
         for i, agent in enumerate(decision.agent_id.tolist()):
             if agent in self._last:  # a continuing episode; otherwise a new one starts here
-                rows.append(self._row(agent, float(decision.reward[i]), next_obs[i], False))
+                rows.append(self._row(agent, float(decision.reward[i]), next_obs[i], False,
+                                      False))
         return stack_rows(rows, self.obs_size, self.action_size, self.policy_version), ended
 
-    def _row(self, agent: int, reward: float, next_obs: np.ndarray, terminated: bool):
+    def _row(self, agent: int, reward: float, next_obs: np.ndarray, terminated: bool,
+             episode_end: bool):
         obs, action = self._last.pop(agent)
         self._return[agent] = self._return.get(agent, 0.0) + reward
         self._length[agent] = self._length.get(agent, 0) + 1
-        return obs, action, reward, next_obs, float(terminated)
+        return agent, obs, action, reward, next_obs, float(terminated), episode_end
 
     def _finish(self, agent: int, reward: float, interrupted: bool) -> Episode:
         self.noise.reset(np.array([agent]))
@@ -274,17 +291,3 @@ def flat_obs(obs_list: list[np.ndarray]) -> np.ndarray:
         return obs_list[0].astype(np.float32, copy=False)
     return np.concatenate(obs_list, axis=1).astype(np.float32, copy=False)
 
-
-def stack_rows(rows, obs_size: int, action_size: int, policy_version: int) -> dict:
-    n = len(rows)
-    if n == 0:
-        return {"obs": np.zeros((0, obs_size), np.float32),
-                "action": np.zeros((0, action_size), np.float32),
-                "reward": np.zeros(0, np.float32), "next_obs": np.zeros((0, obs_size), np.float32),
-                "terminated": np.zeros(0, np.float32),
-                "policy_version": np.zeros(0, np.int64)}
-    obs, action, reward, next_obs, terminated = zip(*rows)
-    return {"obs": np.stack(obs), "action": np.stack(action),
-            "reward": np.asarray(reward, np.float32), "next_obs": np.stack(next_obs),
-            "terminated": np.asarray(terminated, np.float32),
-            "policy_version": np.full(n, policy_version, np.int64)}

@@ -142,6 +142,10 @@ class NStep:
             "discount": discount.astype(np.float32),
         }
 
+    def reset(self) -> None:
+        """Drop every open window (the episodes they belong to are gone, e.g. an env restart)."""
+        self._a = {}
+
     def state_dict(self) -> dict:
         """Open windows and slot bookkeeping (copies), for resuming mid-episode."""
         return {"n": self.n, "gamma": self.gamma, **{k: v.copy() for k, v in self._a.items()}}

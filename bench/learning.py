@@ -12,6 +12,9 @@ bench/results/learning.json, per preset:
 Wall times come from one machine in one sitting, so their ratio is meaningful even when
 the machine is busy; absolute times are not. Run: `.venv/bin/python bench/learning.py
 [--presets default seed] [--seeds 0] [--train-steps N]`.
+
+`--compare-replay` instead compares uniform/prioritized replay with 1-step/3-step returns
+(bench/replay_compare.py): `.venv/bin/python bench/learning.py --compare-replay --seeds 0 1 2`.
 """
 
 from __future__ import annotations
@@ -46,13 +49,16 @@ def steps_to_threshold(episodes_csv: str, window: int = WINDOW, threshold: float
     return (None, None) if with_wall else None
 
 
-def run_one(preset: str, seed: int, train_steps: int, test_steps: int, port: int) -> dict:
-    run_id = f"learning-{preset}-seed{seed}"
+def run_one(preset: str, seed: int, train_steps: int, test_steps: int, port: int,
+            extra: list[str] | None = None, run_id: str | None = None) -> dict:
+    """One local-mode run of `preset` (plus `extra` flags); its results, episodes.csv path
+    included."""
+    run_id = run_id or f"learning-{preset}-seed{seed}"
     runs = os.path.join(RESULTS, "runs")
     cmd = [sys.executable, os.path.join(ROOT, "launch.py"), "--preset", preset, "--mode",
            "local", "--run-id", run_id, "--results-dir", runs, "--force", "--seed", str(seed),
            "--train-steps", str(train_steps), "--test-steps", str(test_steps),
-           "--base-port", str(port), "--log-interval", "60"]
+           "--base-port", str(port), "--log-interval", "60", *(extra or [])]
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
     if done.returncode != 0:
         raise SystemExit(f"{preset} seed {seed} failed: {done.stderr.strip()[-500:]}")
@@ -69,6 +75,7 @@ def run_one(preset: str, seed: int, train_steps: int, test_steps: int, port: int
             os.path.join(run_dir, "episodes.csv")),
         "wall_s": summary["wall_s"],
         "env_steps": summary["env_steps"], "learner_steps": summary["learner_steps"],
+        "episodes_csv": os.path.join(run_dir, "episodes.csv"),
     }
 
 
@@ -89,13 +96,29 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--presets", nargs="+", default=["default", "seed"])
     p.add_argument("--seeds", nargs="+", type=int, default=[0])
-    p.add_argument("--train-steps", type=int, default=50_000)
-    p.add_argument("--test-steps", type=int, default=10_000)
+    p.add_argument("--train-steps", type=int, default=None,
+                   help="env steps to train (default 50000; 20000 with --compare-replay)")
+    p.add_argument("--test-steps", type=int, default=None,
+                   help="env steps to test (default 10000; 2000 with --compare-replay)")
+    p.add_argument("--compare-replay", action="store_true",
+                   help="compare uniform/PER x 1-step/3-step (bench/replay_compare.py)")
+    p.add_argument("--jobs", type=int, default=1, help="--compare-replay: runs at a time")
+    p.add_argument("--grid", type=int, default=1000,
+                   help="--compare-replay: env steps between points of the success curves")
     args = p.parse_args()
+    compare = args.compare_replay
+    args.train_steps = args.train_steps or (20_000 if compare else 50_000)
+    args.test_steps = args.test_steps if args.test_steps is not None else (
+        2_000 if compare else 10_000)
+    if compare:
+        from replay_compare import compare_replay
+
+        return compare_replay(args)
     rows = []
     for seed in args.seeds:
         for i, preset in enumerate(args.presets):
             rows.append(run_one(preset, seed, args.train_steps, args.test_steps, 5400 + 10 * i))
+            del rows[-1]["episodes_csv"]
             print(f"finished {preset} seed {seed} in {rows[-1]['wall_s']:.0f} s", flush=True)
     print(f"\n{args.train_steps} train env steps, {args.test_steps} test env steps each\n")
     print_table(rows)

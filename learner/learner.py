@@ -93,15 +93,17 @@ class Learner:
 
     def actor_weights(self) -> dict[str, torch.Tensor]:
         """A CPU copy of the actor's state_dict, safe to ship to env workers."""
-        # copy=True: on a CPU learner .to("cpu") alone would alias the live parameters.
-        return {
-            k: v.detach().to("cpu", copy=True) for k, v in self.state.actor.state_dict().items()
-        }
+        return _cpu_copy(self.state.actor)
 
-    def publish_weights(self) -> tuple[dict[str, torch.Tensor], int]:
-        """Bump policy_version and return (actor weights, the new version)."""
+    def publish_weights(self, critic: bool = False) -> tuple[dict[str, dict], int]:
+        """Bump policy_version; return ({"actor": weights[, "critic": weights]}, version).
+
+        critic: include the critic, for workers that compute initial replay priorities."""
         self.policy_version += 1
-        return self.actor_weights(), self.policy_version
+        weights = {"actor": self.actor_weights()}
+        if critic:
+            weights["critic"] = _cpu_copy(self.state.critic)
+        return weights, self.policy_version
 
     def state_dict(self) -> dict:
         """Everything needed to resume bit-for-bit; only weights_only-loadable types."""
@@ -145,3 +147,7 @@ class Learner:
         self.update_fn = fast.make_update_fn(self.state, compile=self.cfg.compile,
                                              cudagraphs=self.cfg.cudagraphs)
 
+
+def _cpu_copy(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    # copy=True: on a CPU learner .to("cpu") alone would alias the live parameters.
+    return {k: v.detach().to("cpu", copy=True) for k, v in module.state_dict().items()}

@@ -22,17 +22,34 @@ class ReplayConfig:
     """transitions per learner update"""
     learning_starts: int = 5_000
     """env steps before the first update (actions are uniform random until then)"""
+    n_step: int = 1
+    """n-step returns, computed on the env workers; 1 = plain 1-step TD targets"""
+    prioritized: bool = False
+    """proportional prioritized replay (sum tree) with worker-computed initial priorities"""
+    per_alpha: float = 0.6
+    """prioritized replay: priority exponent (0 = uniform)"""
+    per_beta: float = 0.4
+    """prioritized replay: importance-weight exponent at the start, annealed to 1"""
+    per_beta_steps: int = 0
+    """prioritized replay: learner updates over which beta reaches 1; 0 = the whole run"""
 
     def __post_init__(self) -> None:
-        if self.buffer_size < 1 or self.batch_size < 1 or self.learning_starts < 0:
-            raise ValueError(
-                f"replay needs buffer_size >= 1, batch_size >= 1, learning_starts >= 0; got "
-                f"{self.buffer_size}, {self.batch_size}, {self.learning_starts}"
-            )
+        checks = [
+            (self.buffer_size >= 1, "--buffer-size must be >= 1"),
+            (self.batch_size >= 1, "--batch-size must be >= 1"),
+            (self.learning_starts >= 0, "--learning-starts must be >= 0"),
+            (self.n_step >= 1, f"--n-step must be >= 1, got {self.n_step}"),
+            (self.per_alpha >= 0, f"--per-alpha must be >= 0, got {self.per_alpha}"),
+            (0 <= self.per_beta <= 1, f"--per-beta must be in [0, 1], got {self.per_beta}"),
+            (self.per_beta_steps >= 0, "--per-beta-steps must be >= 0 (0 = the whole run)"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(message)
 
 
 # Fields whose values must be finite: one NaN here poisons every later critic update.
-_FINITE_FIELDS = ("obs", "action", "reward", "next_obs")
+_FINITE_FIELDS = ("obs", "action", "reward", "next_obs", "discount")
 
 
 class ReplayBuffer:
@@ -40,7 +57,9 @@ class ReplayBuffer:
 
     FIELDS = ("obs", "action", "reward", "next_obs", "terminated", "policy_version")
 
-    def __init__(self, obs_size: int, action_size: int, capacity: int, seed: int = 0):
+    def __init__(self, obs_size: int, action_size: int, capacity: int, seed: int = 0,
+                 discount: bool = False):
+        """discount: also store each transition's bootstrap discount (n-step returns)."""
         if obs_size < 1 or action_size < 1 or capacity < 1:
             raise ValueError(
                 f"obs_size, action_size and capacity must be >= 1, "
@@ -58,6 +77,9 @@ class ReplayBuffer:
             "terminated": ((), np.float32),
             "policy_version": ((), np.int64),
         }
+        if discount:
+            self._specs["discount"] = ((), np.float32)
+        self.fields = tuple(self._specs)
         self._data = {k: np.zeros((capacity, *s), dtype=t) for k, (s, t) in self._specs.items()}
         self._ptr = 0  # next slot to write
         self._size = 0
@@ -101,11 +123,11 @@ class ReplayBuffer:
 
     def _validate(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Check keys, shapes and values; return the fields as arrays of the stored dtypes."""
-        unknown = sorted(set(batch) - set(self.FIELDS))
+        unknown = sorted(set(batch) - set(self.fields))
         if unknown:
-            raise ValueError(f"unknown replay field(s) {unknown}; expected {list(self.FIELDS)}")
-        for key in self.FIELDS[:-1]:
-            if key not in batch:
+            raise ValueError(f"unknown replay field(s) {unknown}; expected {list(self.fields)}")
+        for key in self.fields:
+            if key != "policy_version" and key not in batch:
                 raise ValueError(f"replay batch is missing field {key!r}")
         # N comes from obs; every other field must then agree with it.
         n = np.shape(batch["obs"])[0] if np.ndim(batch["obs"]) == 2 else None
@@ -123,14 +145,17 @@ class ReplayBuffer:
                 )
             rows[key] = value.astype(dtype, copy=False)
         for key in _FINITE_FIELDS:
-            if not np.all(np.isfinite(rows[key])):
+            if key in rows and not np.all(np.isfinite(rows[key])):
                 raise ValueError(f"replay field {key!r} contains NaN or Inf")
         if not np.all((rows["terminated"] == 0) | (rows["terminated"] == 1)):
             raise ValueError("replay field 'terminated' must be 0 or 1")
         return rows
 
-    def sample(self, batch_size: int) -> dict[str, np.ndarray]:
-        """`batch_size` transitions drawn uniformly with replacement from the filled slots."""
+    def sample(self, batch_size: int, updates: int = 1) -> dict[str, np.ndarray]:
+        """`batch_size` transitions drawn uniformly with replacement from the filled slots.
+
+        updates: learner updates the draw feeds; unused here (the prioritized buffer anneals
+        its importance weights by it)."""
         if self._size == 0:
             raise ValueError("cannot sample from an empty replay buffer")
         if batch_size < 1:
@@ -166,6 +191,10 @@ class ReplayBuffer:
             )
         size = int(state["size"])
         for key, arr in self._data.items():
+            if key not in state:
+                raise ValueError(f"the saved replay has no {key!r} field (it was saved with "
+                                 "another --n-step); resume with the run's --n-step, or "
+                                 "without --save-replay")
             value = np.asarray(state[key])
             if value.shape != (size, *arr.shape[1:]):
                 raise ValueError(

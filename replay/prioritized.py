@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from replay.buffer import ReplayBuffer
+from replay.buffer import ReplayBuffer, ReplayConfig
 from replay.sum_tree import SumTree
 
 
@@ -22,8 +22,8 @@ class PrioritizedReplayBuffer(ReplayBuffer):
 
     def __init__(self, obs_size: int, action_size: int, capacity: int, seed: int = 0,
                  alpha: float = 0.6, beta: float = 0.4, beta_steps: int = 100_000,
-                 eps: float = 1e-6):
-        super().__init__(obs_size, action_size, capacity, seed)
+                 eps: float = 1e-6, discount: bool = False):
+        super().__init__(obs_size, action_size, capacity, seed, discount)
         if alpha < 0 or not 0 <= beta <= 1 or beta_steps < 1 or eps <= 0:
             raise ValueError(f"need alpha >= 0, 0 <= beta <= 1, beta_steps >= 1, eps > 0; got "
                              f"{alpha}, {beta}, {beta_steps}, {eps}")
@@ -130,11 +130,34 @@ class PrioritizedReplayBuffer(ReplayBuffer):
         return state
 
     def load_state_dict(self, state: dict) -> None:
-        """Restore a `state_dict()`, rebuilding the sum tree from the saved priorities."""
+        """Restore a `state_dict()`, rebuilding the sum tree from the saved priorities.
+
+        A uniform buffer's state (a run resumed with --prioritized added) loads too: every
+        row then starts at priority 1, as new rows do in an empty buffer.
+        """
         super().load_state_dict(state)
         size = self._size
         self.tree = SumTree(self.capacity)
-        self.tree.update(np.arange(size), np.asarray(state["priorities"], np.float64))
         self._generation[:] = 0
+        if "priorities" not in state:
+            self.tree.update(np.arange(size), np.ones(size))
+            self._generation[:size] = 1
+            self._updates = 0
+            return
+        self.tree.update(np.arange(size), np.asarray(state["priorities"], np.float64))
         self._generation[:size] = state["generations"]
         self._updates = int(state["per_updates"])
+
+
+def make_buffer(obs_size: int, action_size: int, cfg: ReplayConfig, seed: int = 0
+                ) -> ReplayBuffer:
+    """The buffer `cfg` asks for: prioritized or uniform, with a discount field for n > 1.
+
+    cfg.per_beta_steps must be resolved (> 0) by then: 0 means "the run's updates", which
+    only the run knows (runner.config.resolve_replay)."""
+    discount = cfg.n_step > 1
+    if not cfg.prioritized:
+        return ReplayBuffer(obs_size, action_size, cfg.buffer_size, seed, discount)
+    return PrioritizedReplayBuffer(obs_size, action_size, cfg.buffer_size, seed,
+                                   alpha=cfg.per_alpha, beta=cfg.per_beta,
+                                   beta_steps=max(cfg.per_beta_steps, 1), discount=discount)

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from replay.buffer import ReplayBuffer, ReplayConfig
+from replay.buffer import ReplayConfig
+from replay.prioritized import PrioritizedReplayBuffer, make_buffer
 from replay.rate_limiter import RateLimiter
 
 # Rows pushed while the learner works through earlier ones: two chunks of the default 32 env
@@ -74,7 +75,7 @@ class ReplayServer:
                 f"({min_size}): the buffer could never be sampled"
             )
         self.cfg = cfg
-        self.buffer = ReplayBuffer(obs_size, action_size, cfg.buffer_size, seed=seed)
+        self.buffer = make_buffer(obs_size, action_size, cfg, seed=seed)
         if tolerance is None:
             tolerance = default_tolerance(updates_per_step)
         self.limiter = RateLimiter(updates_per_step, min_size, tolerance)
@@ -83,6 +84,7 @@ class ReplayServer:
         self._sampled_rows = 0
         self._backoffs = 0  # inserts answered with backoff=True
         self._worker_rows: dict[int, int] = {}
+        self._priority_updates = [0, 0]  # [applied, dropped as stale]
 
     def insert(self, chunk: dict[str, np.ndarray], worker_id: int) -> dict:
         """Store a chunk (always: data is never dropped); say whether the worker should pause.
@@ -113,7 +115,9 @@ class ReplayServer:
 
         None when the learner is ahead of the ratio or the buffer cannot be sampled yet. The
         n batches are recorded as n updates: whatever is handed out counts as consumed.
-        Includes `policy_version` so the learner can measure policy lag.
+        Includes `policy_version` so the learner can measure policy lag; prioritized replay
+        adds `weights`, `indices` and `generations` (send the latter back with the new |TD|s
+        to `update_priorities`).
         """
         if max_batches < 1 or batch_size < 1:
             raise ValueError(
@@ -125,11 +129,22 @@ class ReplayServer:
         if n == 0:
             return None
         # Uniform with replacement, so one draw of n * batch_size rows is n independent batches.
-        stacked = self.buffer.sample(n * batch_size)
+        stacked = self.buffer.sample(n * batch_size, updates=n)
         self.limiter.record_updates(n)
         self._sampled_batches += n
         self._sampled_rows += n * batch_size
         return stacked
+
+    def update_priorities(self, indices, td_abs, generations) -> int:
+        """New |TD| errors of sampled rows (prioritized replay); returns how many applied.
+
+        Rows overwritten since they were sampled keep their newer priority (generations)."""
+        if not isinstance(self.buffer, PrioritizedReplayBuffer):
+            raise ValueError("update_priorities needs a prioritized replay (--prioritized)")
+        applied = self.buffer.update_priorities(indices, td_abs, generations)
+        self._priority_updates[0] += applied
+        self._priority_updates[1] += len(indices) - applied
+        return applied
 
     def samples_per_insert(self) -> float | None:
         """Sampled rows per row inserted past min_size; None until some are."""
@@ -154,6 +169,9 @@ class ReplayServer:
             "samples_per_insert": self.samples_per_insert(),
             "backoffs": self._backoffs,
             "worker_inserted": dict(self._worker_rows),
+            "priority_updates": self._priority_updates[0],
+            "stale_priority_updates": self._priority_updates[1],
+            "per_beta": getattr(self.buffer, "beta", None),
         }
 
     def state_dict(self) -> dict:

@@ -19,6 +19,7 @@ from typing import Annotated, Literal
 import tyro
 
 from actors.env_worker import EnvConfig
+from actors.experience import ExperienceConfig
 from actors.noise import NoiseConfig
 from learner.learner import LearnerConfig
 from replay.buffer import ReplayConfig
@@ -81,6 +82,21 @@ class Config:
     noise: NoiseConfig = field(default_factory=NoiseConfig)
     replay: ReplayConfig = field(default_factory=ReplayConfig)
     learner: LearnerConfig = field(default_factory=LearnerConfig)
+
+
+def resolve_replay(cfg: Config) -> ReplayConfig:
+    """The replay config with --per-beta-steps 0 made concrete: the run's learner updates."""
+    if cfg.replay.per_beta_steps:
+        return cfg.replay
+    past_start = max(cfg.run.train_steps - cfg.replay.learning_starts, 0)
+    updates = int(cfg.run.updates_per_step * past_start)
+    return dataclasses.replace(cfg.replay, per_beta_steps=max(updates, 1))
+
+
+def experience_config(cfg: Config) -> ExperienceConfig:
+    """What the env workers make of their steps, from the replay and learner flags."""
+    return ExperienceConfig(n_step=cfg.replay.n_step, gamma=cfg.learner.gamma,
+                            priorities=cfg.replay.prioritized)
 
 
 def seed_preset() -> Config:

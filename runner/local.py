@@ -17,7 +17,8 @@ from actors.env_worker import EnvWorker
 from learner.checkpoint import check_sizes, load_checkpoint, save_checkpoint
 from learner.learner import Learner
 from replay.buffer import ReplayBuffer
-from runner.config import Config
+from replay.prioritized import make_buffer
+from runner.config import Config, experience_config, resolve_replay
 from runner.progress import Progress
 from runner.session import run_session
 from runner.results import (
@@ -57,10 +58,11 @@ def build(cfg: Config, run_dir: str) -> Run:
     try:
         for k in range(cfg.run.num_workers):
             workers.append(EnvWorker(cfg.env, cfg.noise, cfg.learner.hidden_size, worker_id=k,
-                                     seed=cfg.run.seed, log_folder=log_folder))
+                                     seed=cfg.run.seed, log_folder=log_folder,
+                                     experience=experience_config(cfg)))
         obs_size, action_size = workers[0].obs_size, workers[0].action_size
         learner = Learner(obs_size, action_size, cfg.learner, seed=cfg.run.seed)
-        replay = ReplayBuffer(obs_size, action_size, cfg.replay.buffer_size, seed=cfg.run.seed)
+        replay = make_buffer(obs_size, action_size, resolve_replay(cfg), seed=cfg.run.seed)
         metrics = Metrics(run_dir, cfg.run.log_interval)
     except BaseException:
         for worker in workers:
@@ -76,7 +78,7 @@ def close(run: Run) -> None:
 
 
 def sync_weights(run: Run) -> None:
-    weights, version = run.learner.publish_weights()
+    weights, version = run.learner.publish_weights(critic=run.cfg.replay.prioritized)
     for worker in run.workers:
         worker.set_weights(weights, version)
 
@@ -107,7 +109,11 @@ def updates_owed(run: Run) -> int:
 def learn(run: Run) -> dict:
     metrics: dict = {}
     for _ in range(updates_owed(run)):
-        metrics = run.learner.update(run.replay.sample(run.cfg.replay.batch_size))
+        batch = run.replay.sample(run.cfg.replay.batch_size)
+        metrics = run.learner.update(batch)
+        if "indices" in batch:  # prioritized: the new |TD| errors become the priorities
+            run.replay.update_priorities(batch["indices"], metrics["td_abs"].cpu().numpy(),
+                                         batch["generations"])
     if metrics:
         sync_weights(run)
     return metrics

@@ -106,7 +106,8 @@ def test_explore_clips_and_greedy_is_deterministic(make_worker):
 
 def test_set_weights_tags_transitions_with_the_policy_version(make_worker):
     worker = make_worker(num_areas=2)
-    worker.set_weights({k: v.clone() for k, v in worker.policy.state_dict().items()}, 7)
+    worker.set_weights({"actor": {k: v.clone() for k, v in
+                                  worker.policy.state_dict().items()}}, 7)
     t = worker.collect(3).transitions
     np.testing.assert_array_equal(t["policy_version"], 7)
 

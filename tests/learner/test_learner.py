@@ -115,11 +115,22 @@ def test_publish_bumps_version_and_ships_a_detached_copy():
     weights, version = learner.publish_weights()
     assert version == learner.policy_version == 1
     assert learner.publish_weights()[1] == 2
-    assert weights.keys() == learner.state.actor.state_dict().keys()
-    for key, value in weights.items():
+    assert weights.keys() == {"actor"}
+    assert weights["actor"].keys() == learner.state.actor.state_dict().keys()
+    for key, value in weights["actor"].items():
         assert value.device.type == "cpu" and not value.requires_grad
         value.add_(1.0)  # a worker mutating its copy must not touch the learner
         assert not torch.equal(value, learner.state.actor.state_dict()[key])
+
+
+def test_publish_with_critic_ships_a_copy_of_the_critic_too():
+    learner = make_learner()
+    weights, _ = learner.publish_weights(critic=True)
+    assert weights.keys() == {"actor", "critic"}
+    for key, value in weights["critic"].items():
+        assert value.device.type == "cpu"
+        value.add_(1.0)
+        assert not torch.equal(value, learner.state.critic.state_dict()[key])
 
 
 # --- checkpoints ----------------------------------------------------------------------------
