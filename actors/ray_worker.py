@@ -19,6 +19,7 @@ import ray
 
 from actors.env_process import RestartPolicy
 from actors.env_worker import EnvConfig, EnvWorker, Episode
+from actors.experience import ExperienceConfig
 from actors.noise import NoiseConfig
 
 
@@ -38,11 +39,12 @@ class EnvWorkerActor:
 
     def __init__(self, env_cfg: EnvConfig, noise_cfg: NoiseConfig, hidden_size: int,
                  worker_id: int, seed: int, log_folder: str | None, id_stride: int = 1,
-                 restarts: RestartPolicy | None = None):
+                 restarts: RestartPolicy | None = None,
+                 experience: ExperienceConfig | None = None):
         import envs  # noqa: F401  (protobuf fast path in this worker process)
 
         self.worker = EnvWorker(env_cfg, noise_cfg, hidden_size, worker_id, seed, log_folder,
-                                id_stride, restarts)
+                                id_stride, restarts, experience)
         self.lock = threading.Lock()
         self.stopping = threading.Event()
         self.new_episodes: list[Episode] = []

@@ -92,7 +92,7 @@ def print_table(rows: list[dict]) -> None:
               f"{fmt(r['env_steps_to_train_success_0.8'], 'd'):>12} {r['wall_s']:>7.0f}")
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--presets", nargs="+", default=["default", "seed"])
     p.add_argument("--seeds", nargs="+", type=int, default=[0])
@@ -110,7 +110,12 @@ def main() -> None:
     args.train_steps = args.train_steps or (20_000 if compare else 50_000)
     args.test_steps = args.test_steps if args.test_steps is not None else (
         2_000 if compare else 10_000)
-    if compare:
+    return args
+
+
+def main() -> None:
+    args = parse_args()
+    if args.compare_replay:
         from replay_compare import compare_replay
 
         return compare_replay(args)

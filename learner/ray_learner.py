@@ -7,6 +7,10 @@ in flight, draws indices on the device, and does as many updates per fetched chu
 samples-per-insert allows. Plain path (`--no-device-replay`, the reference): each request
 asks the replay actor for up to 8 batches, 2 requests in flight.
 
+Prioritized replay (`--prioritized`) always takes the plain path: the device shard samples
+uniformly. The new |TD| errors of each stacked sample go back to the replay actor in one
+`update_priorities` call, not awaited.
+
 Publishing: every `publish_interval` updates the actor weights go into the object store
 once (`ray.put`) with a new `policy_version`; env workers fetch the reference when they
 choose, never blocking us.
@@ -56,11 +60,12 @@ class LearnerActor:
         """Build the learner (and its device replay shard); returns its device."""
         self.learner = Learner(obs_size, action_size, self.cfg, seed=self.seed)
         self.feed = None
-        if self.cfg.device_replay:
-            rc = self.replay_cfg
+        rc = self.replay_cfg
+        if self.cfg.device_replay and not rc.prioritized:
             min_size = max(rc.batch_size, rc.learning_starts)
             self.feed = Feed(DeviceReplay(obs_size, action_size, rc.buffer_size,
-                                          self.learner.device, seed=self.seed),
+                                          self.learner.device, seed=self.seed,
+                                          discount=rc.n_step > 1),
                              RateLimiter(self.updates_per_step, min_size,
                                          default_tolerance(self.updates_per_step)))
         self._publish()
@@ -70,7 +75,7 @@ class LearnerActor:
         return str(self.learner.device)
 
     def _publish(self) -> None:
-        weights, version = self.learner.publish_weights()
+        weights, version = self.learner.publish_weights(critic=self.replay_cfg.prioritized)
         # A list keeps the ObjectRef a reference when it travels in a reply.
         self.latest = (version, [ray.put(weights)])
         self.last_publish = self.learner.learner_steps
@@ -132,18 +137,23 @@ class LearnerActor:
             ready, pending = ray.wait(pending, num_returns=1, timeout=0.1)
             stacked = ray.get(ready[0]) if ready else None
             if stacked is not None:
-                self._train(stacked)
+                self._train(stacked, replay)
             elif ready:  # the replay says we are ahead of the data: let it come
                 time.sleep(0.005)
         for stacked in ray.get(pending):
             if stacked is not None:
-                self._train(stacked)
+                self._train(stacked, replay)
         return self.learner.learner_steps
 
-    def _train(self, stacked: dict) -> None:
+    def _train(self, stacked: dict, replay) -> None:
         with self.lock:
+            td = []
             for batch in split_batches(stacked, self.batch_size):
                 metrics = self.learner.update(batch)
+                td.append(metrics["td_abs"])
+            if "indices" in stacked:  # prioritized: one call for the whole stacked sample
+                replay.update_priorities.remote(stacked["indices"], torch.cat(td).cpu().numpy(),
+                                                stacked["generations"])
             sampled = float(stacked["policy_version"].astype(np.float64).mean())
             self._after_updates(metrics, self.learner.policy_version - sampled)
 

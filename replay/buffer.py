@@ -190,11 +190,12 @@ class ReplayBuffer:
                 f"replay state has capacity {state['capacity']}, this buffer {self._capacity}"
             )
         size = int(state["size"])
+        if ("discount" in state) != ("discount" in self._data):
+            # n-step rewards with a 1-step discount (or the reverse) would be wrong targets.
+            raise ValueError("the saved replay was made with another --n-step (n > 1 stores a "
+                             "'discount' field); resume with the run's --n-step, or without "
+                             "--save-replay")
         for key, arr in self._data.items():
-            if key not in state:
-                raise ValueError(f"the saved replay has no {key!r} field (it was saved with "
-                                 "another --n-step); resume with the run's --n-step, or "
-                                 "without --save-replay")
             value = np.asarray(state[key])
             if value.shape != (size, *arr.shape[1:]):
                 raise ValueError(

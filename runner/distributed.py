@@ -77,7 +77,6 @@ def make_saver(cfg: Config, fleet: Fleet, monitor: Monitor, path: str):
 
 def run_distributed(cfg: Config, run_dir: str) -> dict | None:
     """Train then test on Ray (the caller has initialised Ray); returns the summary."""
-    save_config(run_dir, cfg)
     fleet = Fleet(cfg, run_dir)
     monitor = Monitor(cfg, run_dir, fleet.specs, fleet.res)
     path = f"{run_dir}/checkpoints/latest.pt"
@@ -86,7 +85,8 @@ def run_distributed(cfg: Config, run_dir: str) -> dict | None:
         if not run_session(cfg, restore=lambda: restore(path, cfg, fleet, monitor),
                            train=lambda: train(cfg, fleet, monitor, save),
                            test=lambda: test(cfg, fleet, monitor), save=save,
-                           env_steps=lambda: monitor.env_steps, stop=fleet.stop_loops):
+                           env_steps=lambda: monitor.env_steps, stop=fleet.stop_loops,
+                           started=lambda: save_config(run_dir, cfg)):
             return None
         return monitor.write_summary()
     finally:

@@ -116,6 +116,9 @@ class Monitor:
                   "perf/samples_per_insert": self.replay.get("samples_per_insert"),
                   "perf/policy_lag": self.learner.get("policy_lag"),
                   "perf/replay_size": self.replay.get("size"),
+                  "perf/per_beta": self.replay.get("per_beta"),  # None: uniform replay
+                  "perf/priority_updates": self.replay.get("priority_updates")
+                  if self.replay.get("per_beta") is not None else None,
                   "perf/env_restarts": restarts, **self.learner["losses"]}
         values.update({f"perf/worker_{k}_env_steps": w["env_steps"]
                        for k, w in self.workers.items()})
@@ -134,7 +137,10 @@ class Monitor:
             "test": self.test.summary(),
             "perf": {"samples_per_insert": self.replay.get("samples_per_insert"),
                      "replay_size": self.replay.get("size"),
-                     "policy_lag": self.learner.get("policy_lag")},
+                     "policy_lag": self.learner.get("policy_lag"),
+                     **({key: self.replay.get(key) for key in
+                         ("per_beta", "priority_updates", "stale_priority_updates")}
+                        if self.replay.get("per_beta") is not None else {})},
             "workers": [self.workers[k] for k in sorted(self.workers)],
         }
         write_atomic(os.path.join(self.run_dir, "summary.json"), json.dumps(summary, indent=2))

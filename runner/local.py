@@ -236,12 +236,12 @@ def write_summary(run: Run) -> dict:
 def run_local(cfg: Config, run_dir: str) -> dict | None:
     """Train then test (or only test, with --inference); returns the summary, or None
     when --resume finds the run already finished."""
-    save_config(run_dir, cfg)
     run = build(cfg, run_dir)
     try:
         if not run_session(cfg, restore=lambda: restore(run), train=lambda: train(run),
                            test=lambda: test(run), save=lambda phase: save(run, phase),
-                           env_steps=lambda: run.env_steps):
+                           env_steps=lambda: run.env_steps,
+                           started=lambda: save_config(run_dir, cfg)):
             return None
         return write_summary(run)
     finally:

@@ -19,7 +19,7 @@ from actors.env_process import RestartPolicy
 from actors.ray_worker import EnvWorkerActor, LoopConfig
 from learner.ray_learner import LearnerActor
 from replay.ray_replay import ReplayActor
-from runner.config import Config
+from runner.config import Config, experience_config, resolve_replay
 from runner.results import RunAborted
 
 WORKER_MAX_RESTARTS = 5
@@ -63,7 +63,7 @@ class Fleet:
                                    scheduling_strategy="SPREAD",
                                    max_restarts=WORKER_MAX_RESTARTS).remote(
                 cfg.env, cfg.noise, cfg.learner.hidden_size, k, cfg.run.seed,
-                f"{run_dir}/env_logs", cfg.run.num_workers, restarts)
+                f"{run_dir}/env_logs", cfg.run.num_workers, restarts, experience_config(cfg))
             for k in range(cfg.run.num_workers)]
         # Started now, so its process comes up while the envs do; sized by `setup` below.
         self.learner = LearnerActor.options(name=f"{name}-learner",
@@ -75,7 +75,7 @@ class Fleet:
         obs, act = self.specs[0]["obs_size"], self.specs[0]["action_size"]
         self.replay = ReplayActor.options(name=f"{name}-replay",
                                           num_cpus=self.res["replay_cpus"]).remote(
-            obs, act, cfg.replay, cfg.run.updates_per_step, seed=cfg.run.seed)
+            obs, act, resolve_replay(cfg), cfg.run.updates_per_step, seed=cfg.run.seed)
         ray.get(self.learner.setup.remote(obs, act))
         self.learner_run = None
         self.worker_runs: dict[int, ray.ObjectRef] = {}

@@ -12,9 +12,14 @@ from typing import Callable
 
 def run_session(cfg, restore: Callable[[], str], train: Callable[[], None],
                 test: Callable[[], None], save: Callable[[str], None],
-                env_steps: Callable[[], int], stop: Callable[[], None] = lambda: None) -> bool:
-    """Run the phases; returns False when --resume finds the run already finished."""
+                env_steps: Callable[[], int], stop: Callable[[], None] = lambda: None,
+                started: Callable[[], None] = lambda: None) -> bool:
+    """Run the phases; returns False when --resume finds the run already finished.
+
+    started: called once the run is restored (or fresh), e.g. to save its configuration: a
+    resume that fails to restore must leave the run's saved configuration as it was."""
     phase = restore() if cfg.run.resume or cfg.run.inference else "train"
+    started()
     finished = env_steps() >= cfg.run.train_steps
     if cfg.run.resume and phase == "done" and finished:
         print(f"run {cfg.run.run_id!r} already finished ({env_steps()} env steps): raise "

@@ -16,8 +16,14 @@ from learner.checkpoint import load_checkpoint, save_checkpoint, tree_map
 
 def to_torch(tree):
     """numpy arrays -> tensors, recursively through dicts, lists and tuples."""
-    return tree_map(lambda x: torch.from_numpy(np.ascontiguousarray(x))
-                    if isinstance(x, np.ndarray) else x, tree)
+    return tree_map(lambda x: torch.from_numpy(_writable(x)) if isinstance(x, np.ndarray)
+                    else x, tree)
+
+
+def _writable(x: np.ndarray) -> np.ndarray:
+    """A contiguous, writable array: arrays that came through Ray are read-only views."""
+    x = np.ascontiguousarray(x)
+    return x if x.flags.writeable else x.copy()
 
 
 def to_numpy(tree):

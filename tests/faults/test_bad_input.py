@@ -31,6 +31,8 @@ def one_line(*args, timeout=120) -> str:
     (["--preset", "nope"], "unknown preset 'nope'"),
     (["--learning-starts", "900", "--buffer-size", "500", "--batch-size", "64"],
      "learning would never start"),
+    (["--n-step", "0"], "--n-step must be >= 1"),
+    (["--per-beta", "2"], "--per-beta must be in [0, 1]"),
 ])
 def test_cli_mistakes(args, expected):
     assert expected in one_line(*args)

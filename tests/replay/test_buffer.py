@@ -287,3 +287,41 @@ def test_state_survives_weights_only_torch_checkpoint(tmp_path):
     for key in ReplayBuffer.FIELDS:
         np.testing.assert_array_equal(sa[key], sb[key])
         assert sa[key].dtype == sb[key].dtype
+
+
+# --- the n-step discount field ----------------------------------------------------------------
+
+
+def test_discount_field_is_stored_sampled_and_required_when_asked_for():
+    buf = ReplayBuffer(OBS, ACT, capacity=8, seed=0, discount=True)
+    assert buf.fields == (*ReplayBuffer.FIELDS, "discount")
+    with pytest.raises(ValueError, match="missing field 'discount'"):
+        buf.add(chunk(0, 3))
+    rows = {**chunk(0, 3), "discount": np.array([0.9, 0.0, 0.81], np.float32)}
+    buf.add(rows)
+    out = buf.sample(64)
+    # Each sampled row keeps its own discount (rows are told apart by their reward).
+    by_reward = dict(zip(rows["reward"].tolist(), rows["discount"].tolist()))
+    for r, d in zip(out["reward"].tolist(), out["discount"].tolist()):
+        assert by_reward[r] == pytest.approx(d)
+    with pytest.raises(ValueError, match="'discount' contains NaN"):
+        buf.add({**chunk(3, 1), "discount": np.array([np.nan], np.float32)})
+    with pytest.raises(ValueError, match="unknown replay field"):
+        ReplayBuffer(OBS, ACT, capacity=8).add(rows)
+
+
+def test_n_step_mismatch_on_load_is_one_clear_error():
+    plain = ReplayBuffer(OBS, ACT, capacity=8)
+    plain.add(chunk(0, 3))
+    with pytest.raises(ValueError, match="another --n-step"):
+        ReplayBuffer(OBS, ACT, capacity=8, discount=True).load_state_dict(plain.state_dict())
+    n_step = ReplayBuffer(OBS, ACT, capacity=8, discount=True)
+    n_step.add({**chunk(0, 3), "discount": np.full(3, 0.9, np.float32)})
+    with pytest.raises(ValueError, match="another --n-step"):
+        ReplayBuffer(OBS, ACT, capacity=8).load_state_dict(n_step.state_dict())
+
+
+def test_replay_config_rejects_bad_n_step_and_per_values():
+    for bad in ({"n_step": 0}, {"per_alpha": -1.0}, {"per_beta": 1.5}, {"per_beta_steps": -1}):
+        with pytest.raises(ValueError, match="--" + next(iter(bad)).replace("_", "-")):
+            ReplayConfig(**bad)

@@ -165,3 +165,27 @@ def test_state_dict_round_trip_continues_identically():
         np.testing.assert_array_equal(a[key], b[key], err_msg=key)
     # Generations survive too: an update from before the save is still recognised as stale.
     assert restored.update_priorities(a["indices"], a["weights"], a["generations"] - 1) == 0
+
+
+def test_make_buffer_builds_what_the_config_asks_for():
+    from replay.buffer import ReplayBuffer, ReplayConfig
+    from replay.prioritized import make_buffer
+
+    plain = make_buffer(OBS, ACT, ReplayConfig(buffer_size=16))
+    assert type(plain) is ReplayBuffer and "discount" not in plain.fields
+    per = make_buffer(OBS, ACT, ReplayConfig(buffer_size=16, n_step=3, prioritized=True,
+                                             per_alpha=0.5, per_beta=0.3, per_beta_steps=7))
+    assert isinstance(per, PrioritizedReplayBuffer) and "discount" in per.fields
+    assert (per.alpha, per.beta0, per.beta_steps) == (0.5, 0.3, 7)
+
+
+def test_uniform_state_loads_into_a_prioritized_buffer_at_priority_one():
+    from replay.buffer import ReplayBuffer
+
+    plain = ReplayBuffer(OBS, ACT, capacity=10, seed=0)
+    plain.add(chunk(0, 6))
+    buf = make()
+    buf.load_state_dict(plain.state_dict())  # a run resumed with --prioritized added
+    np.testing.assert_array_equal(buf.tree.priorities(np.arange(6)), 1.0)
+    out = buf.sample(4)
+    assert buf.update_priorities(out["indices"], np.full(4, 3.0), out["generations"]) == 4

@@ -184,3 +184,36 @@ def test_insert_says_full_once_the_budget_is_in():
     assert server.insert(make_chunk(50), worker_id=0)["full"] is False  # 100 < 120
     assert server.insert(make_chunk(50), worker_id=1)["full"] is True  # 150 >= 120
     assert server.stats()["inserted"] == 150  # the last chunk is stored all the same
+
+
+def test_prioritized_server_hands_out_weights_and_takes_priority_updates():
+    cfg = ReplayConfig(buffer_size=1000, batch_size=8, learning_starts=50, prioritized=True,
+                       per_beta=0.4, per_beta_steps=10)
+    srv = ReplayServer(OBS, ACT, cfg, updates_per_step=1.0, seed=3, tolerance=0)
+    srv.insert(make_chunk(60), worker_id=0)
+    out = srv.sample(max_batches=5, batch_size=8)
+    assert {"indices", "generations", "weights"} <= set(out) and len(out["weights"]) == 40
+    assert srv.stats()["per_beta"] == pytest.approx(0.4 + 0.6 * 5 / 10)  # 5 updates fed
+    td = np.linspace(0.1, 4.0, 40)
+    assert srv.update_priorities(out["indices"], td, out["generations"]) > 0
+    # A stale update (its rows rewritten since) is dropped and counted as such.
+    srv.insert(make_chunk(1000, seed=1), worker_id=0)
+    assert srv.update_priorities(out["indices"], td, out["generations"]) == 0
+    stats = srv.stats()
+    assert stats["stale_priority_updates"] == 40 and stats["priority_updates"] > 0
+
+
+def test_worker_priorities_ride_along_in_the_chunk():
+    cfg = ReplayConfig(buffer_size=100, batch_size=8, learning_starts=8, prioritized=True,
+                       per_alpha=1.0)
+    srv = ReplayServer(OBS, ACT, cfg, updates_per_step=1.0, seed=3)
+    srv.insert({**make_chunk(2), "priority": np.array([1.0, 3.0])}, worker_id=0)
+    p = srv.buffer.tree.priorities(np.arange(2))
+    assert p[1] / p[0] == pytest.approx(3.0, rel=1e-5)
+
+
+def test_uniform_server_refuses_priority_updates():
+    srv = server()
+    srv.insert(make_chunk(100), worker_id=0)
+    with pytest.raises(ValueError, match="--prioritized"):
+        srv.update_priorities(np.array([0]), np.array([1.0]), np.array([1]))
