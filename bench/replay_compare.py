@@ -124,6 +124,47 @@ def plot(summary: dict, grid: list[int], path: str) -> None:
     fig.savefig(path, dpi=110)
 
 
+def replay_cost(capacity: int = 200_000, batch: int = 256, chunk: int = 64,
+                reps: int = 300) -> dict:
+    """Microseconds per learner batch (sample, plus the priority update for PER) and per
+    worker chunk insert, uniform against PER on full 200k-row buffers, side by side."""
+    import time
+
+    import numpy as np
+
+    from replay.buffer import ReplayConfig
+    from replay.prioritized import make_buffer
+
+    rng = np.random.default_rng(0)
+
+    def rows(n):
+        return {"obs": rng.normal(size=(n, 9)).astype(np.float32),
+                "action": rng.uniform(-1, 1, (n, 3)).astype(np.float32),
+                "reward": rng.normal(size=n).astype(np.float32),
+                "next_obs": rng.normal(size=(n, 9)).astype(np.float32),
+                "terminated": np.zeros(n, np.float32), "discount": np.full(n, 0.9, np.float32)}
+
+    out = {}
+    for name, per in (("uniform", False), ("PER", True)):
+        buf = make_buffer(9, 3, ReplayConfig(buffer_size=capacity, n_step=3, prioritized=per,
+                                             per_beta_steps=10_000))
+        buf.add({**rows(capacity), **({"priority": rng.random(capacity)} if per else {})})
+        new, td = rows(chunk), rng.random(batch)
+        t0 = time.perf_counter()
+        for _ in range(reps):
+            b = buf.sample(batch)
+            if per:
+                buf.update_priorities(b["indices"], td, b["generations"])
+        t1 = time.perf_counter()
+        for _ in range(reps):
+            buf.add({**new, **({"priority": td[:chunk]} if per else {})})
+        t2 = time.perf_counter()
+        out[name] = {"batch_us": 1e6 * (t1 - t0) / reps, "insert_us": 1e6 * (t2 - t1) / reps}
+    out["ratio_batch"] = out["PER"]["batch_us"] / out["uniform"]["batch_us"]
+    out["ratio_insert"] = out["PER"]["insert_us"] / out["uniform"]["insert_us"]
+    return out
+
+
 def compare_replay(args) -> None:
     jobs = [(name, seed) for seed in args.seeds for name in VARIANTS]
     slots: queue.Queue = queue.Queue()
@@ -132,6 +173,11 @@ def compare_replay(args) -> None:
     with ThreadPoolExecutor(args.jobs) as pool:
         rows = list(pool.map(lambda job: run_variant(*job, args, slots), jobs))
     summary = summarise(rows)
+    cost = replay_cost()
+    print(f"\nreplay cost, 200k rows: batch of 256 (sample + priority update) "
+          f"{cost['uniform']['batch_us']:.0f} us uniform, {cost['PER']['batch_us']:.0f} us PER "
+          f"({cost['ratio_batch']:.2f}x); chunk insert of 64 {cost['uniform']['insert_us']:.0f}"
+          f" us vs {cost['PER']['insert_us']:.0f} us ({cost['ratio_insert']:.2f}x)")
     print(f"\n{args.train_steps} train env steps, {args.test_steps} test env steps, "
           f"seeds {args.seeds}")
     print_summary(summary)
@@ -142,7 +188,8 @@ def compare_replay(args) -> None:
     out = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
            "train_steps": args.train_steps, "test_steps": args.test_steps, "seeds": args.seeds,
            "window": WINDOW, "threshold": THRESHOLD, "jobs": args.jobs,
-           "nproc": os.cpu_count(), "grid": grid, "variants": summary, "runs": rows}
+           "nproc": os.cpu_count(), "grid": grid, "replay_cost": cost, "variants": summary,
+           "runs": rows}
     path = os.path.join(RESULTS, "replay_compare.json")
     with open(path, "w", encoding="utf-8") as f:
         json.dump(out, f, indent=2)

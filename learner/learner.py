@@ -29,8 +29,8 @@ class LearnerConfig:
                       tyro.conf.arg(aliases=("--torch-device",))] = "auto"
     """learner device; auto = cuda when available (alias --torch-device)"""
     device_replay: bool = True
-    """ray mode: train from a replay shard on the learner's device, fed in chunks (off: sample
-    batches from the replay actor, the plain reference path)"""
+    """ray mode: train from a replay shard on the learner's device, fed in chunks (off, or
+    with --prioritized: sample batches from the replay actor, the plain reference path)"""
     compile: bool = False
     """torch.compile the update (pays off on GPU; slower than eager on this CPU)"""
     cudagraphs: bool = False

@@ -61,8 +61,9 @@ class SumTree:
         self._min[nodes] = np.where(pri > 0, pri, np.inf)
         for _ in range(self._depth):
             # Parents are recomputed from both children, not patched with deltas: no float
-            # drift builds up, and parents shared by several updated leaves come out right.
-            nodes = np.unique(nodes >> 1)
+            # drift builds up, and a parent shared by several updated leaves gets the same
+            # value from each of its repeats, so no de-duplication is needed per level.
+            nodes = nodes >> 1
             left, right = 2 * nodes, 2 * nodes + 1
             self._sum[nodes] = self._sum[left] + self._sum[right]
             self._max[nodes] = np.maximum(self._max[left], self._max[right])
