@@ -4,8 +4,8 @@
 local` with the project's defaults plus the variant's flags, for the same env-step budget,
 then reads each run's episodes.csv:
 
-* the training success-rate curve: at every `--grid` env steps, the success rate of the
-  last 50 training episodes (mean, min and max over the seeds);
+* the training success-rate curve: the success rate of the training episodes that ended
+  in each interval of `--grid` env steps (mean, min and max over the seeds);
 * the env steps at which that rate first reached 0.8 (a full window of 50 is required);
 * the greedy test success after training, and the run's wall time.
 
@@ -32,18 +32,23 @@ VARIANTS = {
 }
 
 
-def success_curve(episodes_csv: str, grid: list[int], window: int = WINDOW) -> list:
-    """Success rate of the last `window` training episodes ended by each grid step (None
-    while fewer than `window` have ended)."""
+def success_curve(episodes_csv: str, grid: list[int]) -> list:
+    """Success rate of the training episodes that ended in each grid interval (the env
+    steps since the previous grid point); None for an interval where none ended.
+
+    By env steps, not by a window of episodes: early episodes run to the step limit, so a
+    50-episode window would fill at different steps on different seeds and the mean over
+    seeds would mix counts."""
     ends = []
     with open(episodes_csv, encoding="utf-8") as f:
         for row in csv.DictReader(f):
             if row["phase"] == "train":
                 ends.append((int(row["env_steps"]), int(row["success"])))
-    curve = []
-    for step in grid:
-        done = [s for t, s in ends if t <= step][-window:]
-        curve.append(sum(done) / window if len(done) == window else None)
+    curve, lo = [], 0
+    for hi in grid:
+        done = [s for t, s in ends if lo < t <= hi]
+        curve.append(sum(done) / len(done) if done else None)
+        lo = hi
     return curve
 
 
@@ -113,11 +118,12 @@ def plot(summary: dict, grid: list[int], path: str) -> None:
     for name, s in summary.items():
         pts = [(g, c) for g, c in zip(grid, s["curve"]) if c["mean"] is not None]
         x = [g for g, _ in pts]
-        line, = ax.plot(x, [c["mean"] for _, c in pts], label=f"{name} (n={s['curve'][-1]['n']})")
+        seeds = max(c["n"] for c in s["curve"])
+        line, = ax.plot(x, [c["mean"] for _, c in pts], label=f"{name} ({seeds} seeds)")
         ax.fill_between(x, [c["min"] for _, c in pts], [c["max"] for _, c in pts],
                         color=line.get_color(), alpha=0.15)
     ax.axhline(THRESHOLD, color="grey", lw=0.8, ls="--")
-    ax.set(xlabel="env steps", ylabel=f"training success (last {WINDOW} episodes)",
+    ax.set(xlabel="env steps", ylabel="training success (episodes ended in the interval)",
            title="Drone: replay variants, mean over seeds (band: min-max)", ylim=(0, 1.02))
     ax.legend(loc="lower right")
     fig.tight_layout()
@@ -172,6 +178,11 @@ def compare_replay(args) -> None:
         slots.put(k)
     with ThreadPoolExecutor(args.jobs) as pool:
         rows = list(pool.map(lambda job: run_variant(*job, args, slots), jobs))
+    report(rows, args)
+
+
+def report(rows: list[dict], args) -> None:
+    """Summarise the runs, measure the replay cost, print, plot and write the JSON."""
     summary = summarise(rows)
     cost = replay_cost()
     print(f"\nreplay cost, 200k rows: batch of 256 (sample + priority update) "
