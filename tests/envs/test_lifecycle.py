@@ -97,7 +97,14 @@ def test_editor_mode_started_by_hand():
         assert decision.obs[0].shape == (1, 9) and decision.obs[0][0, 3] > 0
         env.close()
         assert drone.wait(timeout=5) == 0
-        assert "closed by the trainer" in drone.stdout.read()
+        # The stock client's close() hands the stop message (status 400) to its servicer
+        # thread, then stops its gRPC server with no grace period, so the env sees either
+        # that message or the aborted call, depending on which thread wins. Both must make
+        # it stop at once with exit code 0; neither may be a crash.
+        log = drone.stdout.read()
+        assert ("stopping: closed by the trainer" in log
+                or "stopping: trainer unreachable (UNAVAILABLE)" in log
+                or "stopping: trainer unreachable (CANCELLED)" in log), log
     finally:
         drone.kill()
 
