@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from actors.nstep import NStep
+from learner.ddpg import bootstrap_target
 from learner.networks import Critic
 
 
@@ -65,10 +66,8 @@ class Experience:
             return rows
         t = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in rows.items()
              if k in ("obs", "action", "reward", "next_obs", "terminated", "discount")}
-        discount = t.get("discount", self.cfg.gamma)
+        target = bootstrap_target(self.critic, actor, t, self.cfg.gamma)
         with torch.no_grad():
-            next_q = self.critic(t["next_obs"], actor(t["next_obs"]))
-            target = t["reward"] + discount * (1.0 - t["terminated"]) * next_q
             td = (target - self.critic(t["obs"], t["action"])).abs()
         return {**rows, "priority": td.numpy().astype(np.float64)}
 

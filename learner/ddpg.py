@@ -57,16 +57,24 @@ def make_state(obs_size: int, action_size: int, cfg: LearnerConfig, device) -> D
 
 
 def critic_target(state: DDPGState, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-    """y = r + discount * (1 - terminated) * Q'(s', mu'(s')), without gradients.
+    """y = r + discount * (1 - terminated) * Q'(s', mu'(s')), from the target networks.
 
     Only termination stops the bootstrap: a truncated (interrupted) transition has
     terminated = 0, so its value is still estimated from the next observation.
     """
+    return bootstrap_target(state.critic_target, state.actor_target, batch, state.gamma)
+
+
+def bootstrap_target(critic: Critic, actor: Actor, batch: dict[str, torch.Tensor],
+                     gamma: float) -> torch.Tensor:
+    """r + discount * (1 - terminated) * critic(s', actor(s')) without gradients; discount is
+    the batch's own (n-step) or else gamma. Env workers use it with their online copies for
+    initial replay priorities."""
     discount = batch.get("discount")
     if discount is None:
-        discount = state.gamma
+        discount = gamma
     with torch.no_grad():
-        next_q = state.critic_target(batch["next_obs"], state.actor_target(batch["next_obs"]))
+        next_q = critic(batch["next_obs"], actor(batch["next_obs"]))
         return batch["reward"] + discount * (1.0 - batch["terminated"]) * next_q
 
 

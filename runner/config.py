@@ -213,8 +213,6 @@ def validate(cfg: Config) -> None:
         (cfg.run.sync_interval >= 1, "--sync-interval must be >= 1"),
         (cfg.run.publish_interval >= 1, "--publish-interval must be >= 1"),
         (cfg.run.checkpoint_interval >= 1, "--checkpoint-interval must be >= 1"),
-        (cfg.replay.batch_size >= 1, "--batch-size must be >= 1"),
-        (cfg.replay.learning_starts >= 0, "--learning-starts must be >= 0"),
         (cfg.replay.batch_size <= cfg.replay.buffer_size,
          f"--batch-size ({cfg.replay.batch_size}) must not exceed --buffer-size "
          f"({cfg.replay.buffer_size})"),
