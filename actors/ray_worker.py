@@ -11,6 +11,7 @@ blocking on the learner. Until the first trained weights arrive it acts at rando
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from dataclasses import dataclass
@@ -54,7 +55,8 @@ class EnvWorkerActor:
     def spec(self) -> dict:
         w = self.worker
         return {"obs_size": w.obs_size, "obs_sizes": w.obs_sizes, "action_size": w.action_size,
-                "behavior": w.behavior, "node": self.node}
+                "behavior": w.behavior, "node": self.node,
+                "pid": os.getpid()}  # a new pid after a call failed = Ray restarted us
 
     def run(self, replay, learner, loop: LoopConfig) -> int:
         """Collect and push until `stop()`; returns this worker's env steps."""

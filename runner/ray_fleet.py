@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import re
+import time
 
 import ray
 from ray.exceptions import RayActorError, RayTaskError
@@ -133,22 +134,49 @@ class Fleet:
             del self.worker_runs[k]  # it returned: stop(), or the budget is spent
             return False
         except RayActorError:
-            self.actor_restarts[k] += 1
+            spec = self._restarted(k)
+            if spec is None:
+                return self._drop(k, "its actor did not come back")
+            # A call also fails when it only reached the actor mid-restart: count deaths by
+            # new processes, not by failed calls.
+            died = spec["pid"] != self.specs[k]["pid"]
+            self.specs[k] = spec
+            self.actor_restarts[k] += died
             if self.actor_restarts[k] > WORKER_MAX_RESTARTS:
-                print(f"worker {k}: its actor died too often; continuing without it", flush=True)
-                del self.worker_runs[k]
-                self.dropped.append(k)
-                return False
-            print(f"worker {k}: its actor died; Ray restarted it and it carries on with the "
-                  "current weights", flush=True)
+                return self._drop(k, "its actor died too often")
+            if died:
+                print(f"worker {k}: its actor died; Ray restarted it and it carries on with "
+                      "the current weights", flush=True)
             self.worker_runs[k] = self.workers[k].run.remote(self.replay, self.learner,
                                                              loop_config(self.cfg))
-            return True
+            return died
         except RayTaskError as err:
             print(f"worker {k} stopped: {one_line(getattr(err, 'cause', err))}", flush=True)
             del self.worker_runs[k]
             self.dropped.append(k)
             return False
+
+    def _drop(self, k: int, why: str) -> bool:
+        print(f"worker {k}: {why}; continuing without it", flush=True)
+        del self.worker_runs[k]
+        self.dropped.append(k)
+        return False
+
+    def _restarted(self, k: int, timeout_s: float = 60.0) -> dict | None:
+        """Worker k's spec once it answers again (None if it does not within timeout_s).
+
+        Calls sent while the actor restarts fail (ActorUnavailableError); `run` must not be
+        resubmitted into that window. So ping first, retrying."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            try:
+                return ray.get(self.workers[k].spec.remote(),
+                               timeout=max(deadline - time.monotonic(), 0.1))
+            except RayActorError:
+                time.sleep(0.2)
+            except ray.exceptions.GetTimeoutError:
+                break
+        return None
 
     def stop_loops(self) -> None:
         """Stop the workers first, let the learner take what their last data allows."""
