@@ -141,18 +141,16 @@ def replay_cost(capacity: int = 200_000, batch: int = 256, chunk: int = 64,
     from replay.buffer import ReplayConfig
     from replay.prioritized import make_buffer
 
+    from learner_speed import ACT, OBS, synthetic_rows
+
     rng = np.random.default_rng(0)
 
     def rows(n):
-        return {"obs": rng.normal(size=(n, 9)).astype(np.float32),
-                "action": rng.uniform(-1, 1, (n, 3)).astype(np.float32),
-                "reward": rng.normal(size=n).astype(np.float32),
-                "next_obs": rng.normal(size=(n, 9)).astype(np.float32),
-                "terminated": np.zeros(n, np.float32), "discount": np.full(n, 0.9, np.float32)}
+        return {**synthetic_rows(rng, n), "discount": np.full(n, 0.9, np.float32)}
 
     out = {}
     for name, per in (("uniform", False), ("PER", True)):
-        buf = make_buffer(9, 3, ReplayConfig(buffer_size=capacity, n_step=3, prioritized=per,
+        buf = make_buffer(OBS, ACT, ReplayConfig(buffer_size=capacity, n_step=3, prioritized=per,
                                              per_beta_steps=10_000))
         buf.add({**rows(capacity), **({"priority": rng.random(capacity)} if per else {})})
         new, td = rows(chunk), rng.random(batch)

@@ -23,26 +23,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from replay.buffer import ReplayBuffer, ring_span
+from replay.buffer import ReplayBuffer, field_specs, ring_span
 from replay.rate_limiter import RateLimiter
-
-_INT_FIELDS = ("policy_version",)
-
-
-def _specs(obs_size: int, action_size: int, discount: bool) -> dict[str, tuple]:
-    """Field -> (row shape, dtype), as ReplayBuffer stores them; `discount` when asked for."""
-    specs = {
-        "obs": ((obs_size,), torch.float32),
-        "action": ((action_size,), torch.float32),
-        "reward": ((), torch.float32),
-        "next_obs": ((obs_size,), torch.float32),
-        "terminated": ((), torch.float32),
-        "policy_version": ((), torch.int64),
-    }
-    if discount:
-        specs["discount"] = ((), torch.float32)
-    return specs
-
 
 class DeviceReplay:
     """Ring buffer of transitions as device tensors, sampled uniformly with replacement."""
@@ -54,8 +36,12 @@ class DeviceReplay:
                              f"got {obs_size}, {action_size}, {capacity}")
         self.device = torch.device(device)
         self.capacity = capacity
-        self._data = {key: torch.zeros((capacity, *shape), dtype=dtype, device=self.device)
-                      for key, (shape, dtype) in _specs(obs_size, action_size, discount).items()}
+        # The same fields as ReplayBuffer's, as device tensors of the matching dtypes.
+        specs = field_specs(obs_size, action_size, discount)
+        self._np_dtypes = {key: dtype for key, (_, dtype) in specs.items()}
+        self._data = {key: torch.zeros((capacity, *shape), device=self.device,
+                                       dtype=torch.from_numpy(np.zeros(0, dtype)).dtype)
+                      for key, (shape, dtype) in specs.items()}
         self.generator = torch.Generator(device=self.device).manual_seed(seed)
         self._ptr = 0
         self._size = 0
@@ -108,8 +94,7 @@ class DeviceReplay:
         dtype = self._data[key].dtype
         if key not in rows:
             return torch.zeros(keep, dtype=dtype)
-        np_dtype = np.int64 if key in _INT_FIELDS else np.float32
-        array = np.ascontiguousarray(rows[key][n - keep :], dtype=np_dtype)
+        array = np.ascontiguousarray(rows[key][n - keep :], dtype=self._np_dtypes[key])
         if not array.flags.writeable:  # arrays from ray.get are read-only; torch wants its own
             array = array.copy()
         host = torch.from_numpy(array)

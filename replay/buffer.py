@@ -68,17 +68,7 @@ class ReplayBuffer:
         self.obs_size = obs_size
         self.action_size = action_size
         self._capacity = capacity
-        # Per-row shape and dtype of every field; the leading (capacity,) axis is added here.
-        self._specs = {
-            "obs": ((obs_size,), np.float32),
-            "action": ((action_size,), np.float32),
-            "reward": ((), np.float32),
-            "next_obs": ((obs_size,), np.float32),
-            "terminated": ((), np.float32),
-            "policy_version": ((), np.int64),
-        }
-        if discount:
-            self._specs["discount"] = ((), np.float32)
+        self._specs = field_specs(obs_size, action_size, discount)
         self.fields = tuple(self._specs)
         self._data = {k: np.zeros((capacity, *s), dtype=t) for k, (s, t) in self._specs.items()}
         self._ptr = 0  # next slot to write
@@ -207,6 +197,22 @@ class ReplayBuffer:
         self._size = size
         self._total_added = int(state["total_added"])
         self.rng.bit_generator.state = state["rng_state"]
+
+
+def field_specs(obs_size: int, action_size: int, discount: bool = False) -> dict[str, tuple]:
+    """Field -> (per-row shape, numpy dtype) of a stored transition; the leading (capacity,)
+    axis is the buffer's. `discount` (the n-step bootstrap discount) only when asked for."""
+    specs = {
+        "obs": ((obs_size,), np.float32),
+        "action": ((action_size,), np.float32),
+        "reward": ((), np.float32),
+        "next_obs": ((obs_size,), np.float32),
+        "terminated": ((), np.float32),
+        "policy_version": ((), np.int64),
+    }
+    if discount:
+        specs["discount"] = ((), np.float32)
+    return specs
 
 
 def ring_span(ptr: int, n: int, capacity: int) -> tuple[int, int, int]:
