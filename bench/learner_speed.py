@@ -6,7 +6,7 @@ For each mode (eager, compile, compile+cudagraphs) and batch size (128, 256, 102
   sampling at all: the ceiling of the update itself.
 - system: the learner's realistic path, in this process: a `ReplayServer` being filled with
   64-row chunks (as env workers insert them; the insert time is excluded, it runs in the
-  replay actor's process), a `DeviceReplay` fed by `fetch_since` (via `server_fetch`) in
+  replay actor's process), a `DeviceReplay` fed by `ReplayServer.fetch` in
   chunks, the ratio enforced locally (`Feed`, updates_per_step 1), a device-sampled batch per
   update (straight into the CUDA graph's static inputs with cudagraphs), and the update.
   The Ray hop (the fetch as an actor call) is measured in bench/scaling.py, not here.
@@ -36,7 +36,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from learner import ddpg  # noqa: E402
-from learner.device_replay import DeviceReplay, Feed, server_fetch  # noqa: E402
+from learner.device_replay import DeviceReplay, Feed  # noqa: E402
 from learner.fast import MODES, make_update_fn  # noqa: E402
 from learner.learner import LearnerConfig  # noqa: E402
 from replay.buffer import ReplayConfig  # noqa: E402
@@ -97,7 +97,7 @@ class Filled:
         cfg = ReplayConfig(buffer_size=100_000, batch_size=batch_size, learning_starts=1000)
         self.tolerance = default_tolerance(UPDATES_PER_STEP)
         self.server = ReplayServer(OBS, ACT, cfg, UPDATES_PER_STEP, tolerance=self.tolerance)
-        self.min_size = max(cfg.batch_size, cfg.learning_starts)
+        self.min_size = cfg.min_size
         rng = np.random.default_rng(2)
         self.chunks = [synthetic_rows(rng, CHUNK_ROWS_HINT) for _ in range(64)]
         self.server.insert(synthetic_rows(rng, self.min_size), worker_id=0)
@@ -125,8 +125,8 @@ class System(Filled):
         out = getattr(self.update, "static_batch", None) or None  # CUDA graph: in place
         while done < n:
             if feed.updates_allowed() == 0:
-                feed.ingest(server_fetch(self.server, feed.cursor, FETCH_ROWS,
-                                         feed.limiter.updates_done))
+                feed.ingest(self.server.fetch(feed.cursor, FETCH_ROWS,
+                                              feed.limiter.updates_done))
             k = feed.updates_allowed()
             for _ in range(k):
                 self.update(feed.replay.sample(self.batch_size, out=out))

@@ -3,19 +3,17 @@
 Sampling must never be what bounds the learner: `DeviceReplay` keeps its rows in preallocated
 device tensors and draws the indices on the device (its own seeded generator), so a batch
 costs one `randint` and one gather per field, no host work and no transfer. It is fed from
-the `ReplayServer` in large chunks of the rows inserted since the last fetch (`fetch_since`);
-on CUDA a chunk goes through pinned host memory with non-blocking copies.
+the `ReplayServer` in large chunks of the rows inserted since the last fetch; on CUDA a chunk
+goes through pinned host memory with non-blocking copies.
 
 Feeding contract with the replay service (the Ray replay actor wraps `ReplayServer`):
 
     ReplayServer.fetch(cursor, max_rows, updates_done) -> (rows, new_cursor, inserted_total)
-        = server_fetch(self, cursor, max_rows, updates_done)
 
-`cursor` counts rows ever inserted (start at 0). `updates_done` is the learner's own count:
-the server records it in its rate limiter, which is what tells the workers to back off when
-the learner falls behind (with `sample` the server counted the batches it handed out). The
-learner enforces the ratio itself with a local `RateLimiter` (`Feed`), counting as inserted
-the rows up to its cursor, i.e. only data it holds.
+`cursor` counts rows ever inserted (start at 0). The learner owns the update count: its
+`Feed` enforces the ratio with its own `RateLimiter`, counting as inserted only the rows it
+holds; `updates_done` mirrors that count into the server's limiter, which is what tells the
+workers to back off when the learner falls behind.
 """
 
 from __future__ import annotations
@@ -23,8 +21,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from replay.buffer import ReplayBuffer, field_specs, ring_span
+from replay.buffer import field_specs, ring_span
 from replay.rate_limiter import RateLimiter
+
 
 class DeviceReplay:
     """Ring buffer of transitions as device tensors, sampled uniformly with replacement."""
@@ -58,7 +57,7 @@ class DeviceReplay:
         return tuple(self._data)
 
     def extend(self, rows: dict[str, np.ndarray]) -> None:
-        """Append N rows (a dict of numpy arrays, as `fetch_since` returns); ring wrap-around.
+        """Append N rows (a dict of numpy arrays, as `ReplayServer.fetch` returns); ring wrap-around.
 
         If N exceeds the capacity only the newest rows are kept. `policy_version` may be left
         out (stored as 0). On CUDA the copies are asynchronous (pinned staging).
@@ -122,68 +121,47 @@ class DeviceReplay:
         return out
 
 
-def fetch_since(buffer: ReplayBuffer, cursor: int, max_rows: int
-                ) -> tuple[dict[str, np.ndarray], int, int]:
-    """Rows inserted since `cursor`, oldest first, at most `max_rows` of them.
-
-    Returns (rows, new_cursor, inserted_total). Row g (0-based over all rows ever added) sits
-    in slot g % capacity while it is among the newest `size`; rows older than that were
-    overwritten and are skipped, so `new_cursor - len(rows) - cursor` rows were lost.
-    """
-    total = buffer.total_added
-    if cursor < 0 or cursor > total or max_rows < 0:
-        raise ValueError(f"fetch_since: cursor {cursor} outside [0, {total}] "
-                         f"or max_rows {max_rows} < 0")
-    start = max(cursor, total - buffer.size)
-    end = min(total, start + max_rows)
-    slots = np.arange(start, end) % buffer.capacity
-    # The buffer has no public row accessor; fancy indexing copies, so the rows stay valid.
-    rows = {key: arr[slots] for key, arr in buffer._data.items()}
-    return rows, end, total
-
-
-def server_fetch(server, cursor: int, max_rows: int, updates_done: int
-                 ) -> tuple[dict[str, np.ndarray], int, int]:
-    """The body of the proposed `ReplayServer.fetch`: record the learner's updates in the
-    server's limiter (worker back-off keeps working) and its sampled counters (stats'
-    samples_per_insert), then hand out the new rows."""
-    new_updates = updates_done - server.limiter.updates_done
-    if new_updates < 0:
-        raise ValueError(f"updates_done went back: {updates_done} < "
-                         f"{server.limiter.updates_done}")
-    server.limiter.record_updates(new_updates)
-    server._sampled_batches += new_updates
-    server._sampled_rows += new_updates * server.cfg.batch_size
-    return fetch_since(server.buffer, cursor, max_rows)
-
-
 class Feed:
-    """The learner side of the contract: a cursor, a `DeviceReplay` and a local limiter.
+    """The learner side of the contract: a cursor, a `DeviceReplay` and the learner's own
+    rate limiter, which owns the update count (the replay server only mirrors it).
 
     `ingest(server.fetch(...))` appends the new rows; `updates_allowed()` is then
-    floor(ratio * (rows up to the cursor - min_size) + tolerance) - updates done, i.e.
-    several updates per fetched chunk when samples-per-insert allows.
+    floor(ratio * (rows counted - min_size) + tolerance) - updates done, i.e. several
+    updates per fetched chunk when samples-per-insert allows. Its state (rows counted,
+    updates done) is saved with the learner's; a restored feed refills its shard from the
+    restored replay without counting those rows again.
     """
 
     def __init__(self, replay: DeviceReplay, limiter: RateLimiter):
         self.replay = replay
         self.limiter = limiter
-        self.cursor = 0
+        self.cursor = 0  # rows ever inserted on the server, up to the last one fetched
         self.inserted_total = 0  # what the server has, fetched or not (lag = this - cursor)
 
     def ingest(self, fetched: tuple[dict[str, np.ndarray], int, int]) -> int:
         """Append one `fetch` answer; returns the rows it brought."""
         rows, new_cursor, self.inserted_total = fetched
         self.replay.extend(rows)
-        self.limiter.record_insert(new_cursor - self.cursor)
+        # Only rows past those already counted grant updates: after a restore the shard is
+        # refilled from cursor 0 with rows that were counted before the checkpoint.
+        self.limiter.record_insert(max(0, new_cursor - self.limiter.inserted))
         self.cursor = new_cursor
         return len(rows["obs"])
 
-    def updates_allowed(self) -> int:
-        """Updates the ratio grants on the data held here (0 while it cannot be sampled)."""
+    def updates_allowed(self, exact: bool = False) -> int:
+        """Updates the ratio grants on the data held here (0 while it cannot be sampled);
+        exact: without the slack, what is left once no more data will come."""
         if self.replay.size < self.limiter.min_size:
             return 0
-        return self.limiter.updates_allowed()
+        return self.limiter.owed() if exact else self.limiter.updates_allowed()
 
     def record_updates(self, n: int) -> None:
         self.limiter.record_updates(n)
+
+    def state_dict(self) -> dict:
+        return self.limiter.state_dict()
+
+    def load_state_dict(self, state: dict) -> None:
+        """Continue the count of a saved feed; the shard refills from the server's oldest row."""
+        self.limiter.load_state_dict(state)
+        self.cursor = 0

@@ -47,6 +47,12 @@ class ReplayConfig:
             if not ok:
                 raise ValueError(message)
 
+    @property
+    def min_size(self) -> int:
+        """Rows the replay must hold before it is sampled: a full batch, and learning_starts.
+        The update-to-data ratio counts inserts from here on."""
+        return max(self.batch_size, self.learning_starts)
+
 
 # Fields whose values must be finite: one NaN here poisons every later critic update.
 _FINITE_FIELDS = ("obs", "action", "reward", "next_obs", "discount")
@@ -154,9 +160,26 @@ class ReplayBuffer:
         # Fancy indexing copies, so a learner may modify the batch freely.
         return {key: arr[idx] for key, arr in self._data.items()}
 
-    def can_sample(self, batch_size: int, learning_starts: int) -> bool:
-        """True once the buffer holds at least max(batch_size, learning_starts) transitions."""
-        return self._size >= max(batch_size, learning_starts)
+    def can_sample(self, min_size: int) -> bool:
+        """True once the buffer holds at least `min_size` rows (ReplayConfig.min_size)."""
+        return self._size >= max(min_size, 1)
+
+    def rows_since(self, cursor: int, max_rows: int) -> tuple[dict[str, np.ndarray], int, int]:
+        """Rows added since `cursor` (a count of rows ever added), oldest first, at most
+        `max_rows`: (rows, new cursor, rows ever added).
+
+        Row g sits in slot g % capacity while it is among the newest `size`; older rows were
+        overwritten and are skipped, so `new_cursor - len(rows) - cursor` rows were lost.
+        """
+        total = self._total_added
+        if cursor < 0 or cursor > total or max_rows < 0:
+            raise ValueError(f"rows_since: cursor {cursor} outside [0, {total}] "
+                             f"or max_rows {max_rows} < 0")
+        start = max(cursor, total - self._size)
+        end = min(total, start + max_rows)
+        slots = np.arange(start, end) % self._capacity
+        # Fancy indexing copies, so the rows stay valid while the ring moves on.
+        return {key: arr[slots] for key, arr in self._data.items()}, end, total
 
     def state_dict(self) -> dict:
         """A copy of the buffer: the filled ring slots, write pointer, counters and rng state.

@@ -65,6 +65,13 @@ class RateLimiter:
         ceiling = math.floor(self.target() + self.tolerance + _EPS)
         return max(0, ceiling - self._updates_done)
 
+    def owed(self) -> int:
+        """Updates the ratio calls for exactly, without the slack: what is left to do once
+        no more data will come (the end of training)."""
+        if self.updates_per_step == 0 or self._inserted < self.min_size:
+            return 0
+        return max(0, math.floor(self.target() + _EPS) - self._updates_done)
+
     def lag(self) -> float:
         """Updates the learner is behind the target (negative when ahead)."""
         return self.target() - self._updates_done

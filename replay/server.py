@@ -68,7 +68,7 @@ class ReplayServer:
     ):
         # Counting starts where sampling becomes possible, so the fill is never throttled and
         # no updates pile up while the buffer is still too small to sample.
-        min_size = max(cfg.batch_size, cfg.learning_starts)
+        min_size = cfg.min_size
         if cfg.buffer_size < min_size:
             raise ValueError(
                 f"buffer_size ({cfg.buffer_size}) is below max(batch_size, learning_starts) "
@@ -80,8 +80,6 @@ class ReplayServer:
             tolerance = default_tolerance(updates_per_step)
         self.limiter = RateLimiter(updates_per_step, min_size, tolerance)
         self.budget: int | None = None
-        self._sampled_batches = 0
-        self._sampled_rows = 0
         self._backoffs = 0  # inserts answered with backoff=True
         self._worker_rows: dict[int, int] = {}
         self._priority_updates = [0, 0]  # [applied, dropped as stale]
@@ -110,11 +108,13 @@ class ReplayServer:
         """The backoff answer `insert` gives, without inserting: for a worker that waits."""
         return {"backoff": self.limiter.inserts_should_wait()}
 
-    def sample(self, max_batches: int, batch_size: int) -> dict[str, np.ndarray] | None:
+    def sample(self, max_batches: int, batch_size: int, exact: bool = False
+               ) -> dict[str, np.ndarray] | None:
         """Up to `max_batches` batches stacked into one dict of n * batch_size rows, or None.
 
         None when the learner is ahead of the ratio or the buffer cannot be sampled yet. The
         n batches are recorded as n updates: whatever is handed out counts as consumed.
+        exact: grant only what the ratio calls for, without the slack (the end of training).
         Includes `policy_version` so the learner can measure policy lag; prioritized replay
         adds `weights`, `indices` and `generations` (send the latter back with the new |TD|s
         to `update_priorities`).
@@ -123,16 +123,15 @@ class ReplayServer:
             raise ValueError(
                 f"max_batches and batch_size must be >= 1, got {max_batches}, {batch_size}"
             )
-        if not self.buffer.can_sample(batch_size, self.cfg.learning_starts):
+        if not self.buffer.can_sample(max(self.limiter.min_size, batch_size)):
             return None
-        n = min(max_batches, self.limiter.updates_allowed())
+        grant = self.limiter.owed() if exact else self.limiter.updates_allowed()
+        n = min(max_batches, grant)
         if n == 0:
             return None
         # Uniform with replacement, so one draw of n * batch_size rows is n independent batches.
         stacked = self.buffer.sample(n * batch_size, updates=n)
         self.limiter.record_updates(n)
-        self._sampled_batches += n
-        self._sampled_rows += n * batch_size
         return stacked
 
     def update_priorities(self, indices, td_abs, generations) -> int:
@@ -149,22 +148,32 @@ class ReplayServer:
     def samples_per_insert(self) -> float | None:
         """Sampled rows per row inserted past min_size; None until some are."""
         past = self.limiter.inserted - self.limiter.min_size
-        return self._sampled_rows / past if past > 0 else None
+        return self.limiter.updates_done * self.cfg.batch_size / past if past > 0 else None
 
     def fetch(self, cursor: int, max_rows: int, updates_done: int):
         """Rows inserted since `cursor`, for a learner that keeps its own replay shard on its
-        device; `updates_done` keeps this limiter (worker back-off, stats) in step with it.
-        Returns (rows, new cursor, total inserted)."""
-        from learner.device_replay import server_fetch
+        device (learner/device_replay.py): (rows, new cursor, rows ever inserted).
 
-        return server_fetch(self, cursor, max_rows, updates_done)
+        That learner owns the update count; `updates_done` mirrors it into this limiter, which
+        is what tells the workers to back off when the learner falls behind."""
+        new_updates = updates_done - self.limiter.updates_done
+        if new_updates < 0:
+            raise ValueError(f"updates_done went back: {updates_done} < "
+                             f"{self.limiter.updates_done}")
+        self.limiter.record_updates(new_updates)
+        return self.buffer.rows_since(cursor, max_rows)
+
+    def _caught_up(self, inserted: int) -> dict:
+        """Limiter counters for `inserted` rows with every update they call for done."""
+        past = max(0, inserted - self.limiter.min_size)
+        return {"inserted": inserted, "updates_done": int(self.limiter.updates_per_step * past)}
 
     def stats(self) -> dict:
         """Counters for the driver's logs."""
         return {
             "size": self.buffer.size,
             "inserted": self.limiter.inserted,
-            "sampled_batches": self._sampled_batches,
+            "sampled_batches": self.limiter.updates_done,
             "updates_allowed": self.limiter.updates_allowed(),
             "samples_per_insert": self.samples_per_insert(),
             "backoffs": self._backoffs,
@@ -179,18 +188,20 @@ class ReplayServer:
         return {
             "buffer": self.buffer.state_dict(),
             "limiter": self.limiter.state_dict(),
-            "sampled_batches": self._sampled_batches,
-            "sampled_rows": self._sampled_rows,
             "backoffs": self._backoffs,
             "worker_inserted": dict(self._worker_rows),
         }
 
     def load_state_dict(self, state: dict) -> None:
-        """Restore a `state_dict()`; inserting and sampling then continue exactly as before."""
+        """Restore a `state_dict()`; inserting and sampling then continue exactly as before.
+
+        A bare buffer's state (local mode's replay file before it held the counters) loads
+        as caught up: the ratio counts from its rows on."""
+        if "buffer" not in state:
+            state = {"buffer": state, "limiter": self._caught_up(int(state["total_added"])),
+                     "backoffs": 0, "worker_inserted": {}}
         self.buffer.load_state_dict(state["buffer"])
         self.limiter.load_state_dict(state["limiter"])
-        self._sampled_batches = int(state["sampled_batches"])
-        self._sampled_rows = int(state["sampled_rows"])
         self._backoffs = int(state["backoffs"])
         # int() because a state that went through JSON has string keys.
         self._worker_rows = {int(k): int(v) for k, v in state["worker_inserted"].items()}

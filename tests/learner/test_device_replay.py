@@ -1,11 +1,11 @@
 """DeviceReplay (ring wrap-around, sampling only filled rows, seeded device sampling) and the
-feeding contract: fetch_since, server_fetch and the learner-side Feed."""
+feeding contract: ReplayBuffer.rows_since, ReplayServer.fetch and the learner-side Feed."""
 
 import numpy as np
 import pytest
 import torch
 
-from learner.device_replay import DeviceReplay, Feed, fetch_since, server_fetch
+from learner.device_replay import DeviceReplay, Feed
 from replay.buffer import ReplayBuffer, ReplayConfig
 from replay.rate_limiter import RateLimiter
 from replay.server import ReplayServer
@@ -118,40 +118,40 @@ def test_cuda_replay_holds_and_samples_the_same_rows():
     assert set(ids_of({"obs": batch["obs"].cpu()})) <= set(range(3, 11))
 
 
-# --- fetch_since ------------------------------------------------------------------------
+# --- rows_since ------------------------------------------------------------------------
 
 
-def test_fetch_since_returns_exactly_the_new_rows_in_order_also_after_wrap():
+def test_rows_since_returns_exactly_the_new_rows_in_order_also_after_wrap():
     buffer = ReplayBuffer(OBS, ACT, capacity=8)
     buffer.add(rows(0, 5))
-    got, cursor, total = fetch_since(buffer, 0, 100)
+    got, cursor, total = buffer.rows_since(0, 100)
     assert (ids_of(got), cursor, total) == ([0, 1, 2, 3, 4], 5, 5)
-    assert fetch_since(buffer, 5, 100)[0]["obs"].shape == (0, OBS)  # nothing new
+    assert buffer.rows_since(5, 100)[0]["obs"].shape == (0, OBS)  # nothing new
     buffer.add(rows(5, 6))  # rows 8, 9, 10 wrap into slots 0, 1, 2
-    got, cursor, total = fetch_since(buffer, 5, 100)
+    got, cursor, total = buffer.rows_since(5, 100)
     assert (ids_of(got), cursor, total) == ([5, 6, 7, 8, 9, 10], 11, 11)
     assert got["policy_version"].tolist() == [5, 6, 7, 8, 9, 10]
     assert got["terminated"].tolist() == [1, 0, 1, 0, 1, 0]
 
 
-def test_fetch_since_caps_at_max_rows_and_continues_from_the_cursor():
+def test_rows_since_caps_at_max_rows_and_continues_from_the_cursor():
     buffer = ReplayBuffer(OBS, ACT, capacity=8)
     buffer.add(rows(0, 7))
-    got, cursor, total = fetch_since(buffer, 0, 3)
+    got, cursor, total = buffer.rows_since(0, 3)
     assert (ids_of(got), cursor, total) == ([0, 1, 2], 3, 7)
-    got, cursor, _ = fetch_since(buffer, cursor, 3)
+    got, cursor, _ = buffer.rows_since(cursor, 3)
     assert (ids_of(got), cursor) == ([3, 4, 5], 6)
 
 
-def test_fetch_since_skips_rows_that_fell_out_of_the_ring():
+def test_rows_since_skips_rows_that_fell_out_of_the_ring():
     buffer = ReplayBuffer(OBS, ACT, capacity=8)
     buffer.add(rows(0, 11))
     buffer.add(rows(11, 20))  # total 31: rows 23..30 are left
-    got, cursor, total = fetch_since(buffer, 11, 100)
+    got, cursor, total = buffer.rows_since(11, 100)
     assert (ids_of(got), cursor, total) == (list(range(23, 31)), 31, 31)
     assert cursor - len(got["obs"]) - 11 == 12  # the rows lost to the fetcher
     with pytest.raises(ValueError, match="cursor"):
-        fetch_since(buffer, 32, 10)
+        buffer.rows_since(32, 10)
 
 
 def test_fed_device_replay_mirrors_the_buffer_slot_for_slot():
@@ -162,13 +162,13 @@ def test_fed_device_replay_mirrors_the_buffer_slot_for_slot():
         buffer.add(rows(start, n))
         start += n
         while cursor < buffer.total_added:
-            got, cursor, _ = fetch_since(buffer, cursor, 6)
+            got, cursor, _ = buffer.rows_since(cursor, 6)
             replay.extend(got)
     for key, arr in buffer._data.items():
         assert np.array_equal(replay._data[key].numpy(), arr), key
 
 
-# --- server_fetch and Feed ----------------------------------------------------------------
+# --- server.fetch and Feed ----------------------------------------------------------------
 
 
 def make_server(ratio=1.0, starts=8, tolerance=4.0) -> ReplayServer:
@@ -179,28 +179,47 @@ def make_server(ratio=1.0, starts=8, tolerance=4.0) -> ReplayServer:
 def test_server_fetch_records_the_learner_updates_for_worker_backoff():
     server = make_server(ratio=1.0, starts=8, tolerance=4.0)
     assert server.insert(rows(0, 20), worker_id=0)["backoff"]  # 12 updates owed, none done
-    got, cursor, total = server_fetch(server, 0, 100, updates_done=0)
+    got, cursor, total = server.fetch(0, 100, updates_done=0)
     assert (len(got["obs"]), cursor, total) == (20, 20, 20)
-    server_fetch(server, cursor, 100, updates_done=10)
+    server.fetch(cursor, 100, updates_done=10)
     assert server.limiter.updates_done == 10
     assert server.stats()["sampled_batches"] == 10
     assert server.samples_per_insert() == 10 * 4 / (20 - 8)
     assert not server.insert_should_wait()["backoff"]  # lag 2 <= tolerance 4
     with pytest.raises(ValueError, match="went back"):
-        server_fetch(server, cursor, 100, updates_done=9)
+        server.fetch(cursor, 100, updates_done=9)
 
 
 def test_feed_grants_updates_at_the_ratio_on_the_rows_it_holds():
     server = make_server()
     feed = Feed(DeviceReplay(OBS, ACT, 1000, "cpu"), RateLimiter(0.5, min_size=8, tolerance=2))
     server.insert(rows(0, 6), worker_id=0)
-    assert feed.ingest(server_fetch(server, feed.cursor, 100, 0)) == 6
+    assert feed.ingest(server.fetch(feed.cursor, 100, 0)) == 6
     assert feed.updates_allowed() == 0  # below min_size
     server.insert(rows(6, 30), worker_id=0)  # 36 rows on the server
-    feed.ingest(server_fetch(server, feed.cursor, 20, 0))  # holds 26 of them
+    feed.ingest(server.fetch(feed.cursor, 20, 0))  # holds 26 of them
     assert (feed.cursor, feed.inserted_total) == (26, 36)
     assert feed.updates_allowed() == int(0.5 * (26 - 8) + 2)  # 11
     feed.record_updates(11)
     assert feed.updates_allowed() == 0
-    feed.ingest(server_fetch(server, feed.cursor, 100, feed.limiter.updates_done))
+    feed.ingest(server.fetch(feed.cursor, 100, feed.limiter.updates_done))
     assert feed.updates_allowed() == 5 and server.limiter.updates_done == 11
+
+
+def test_a_restored_feed_refills_its_shard_without_counting_rows_twice():
+    server = make_server(ratio=1.0, starts=8, tolerance=4.0)
+    feed = Feed(DeviceReplay(OBS, ACT, 1000, "cpu"), RateLimiter(1.0, min_size=8, tolerance=0))
+    server.insert(rows(0, 30), worker_id=0)
+    feed.ingest(server.fetch(feed.cursor, 100, 0))
+    feed.record_updates(feed.updates_allowed())  # caught up: 22 updates
+    server.insert(rows(30, 5), worker_id=0)  # in the replay's snapshot, not yet fetched
+    saved, replay_state = feed.state_dict(), server.state_dict()
+
+    server = make_server(ratio=1.0, starts=8, tolerance=4.0)
+    server.load_state_dict(replay_state)
+    feed = Feed(DeviceReplay(OBS, ACT, 1000, "cpu"), RateLimiter(1.0, min_size=8, tolerance=0))
+    feed.load_state_dict(saved)
+    while feed.cursor < server.stats()["inserted"]:  # refill from the oldest row held
+        feed.ingest(server.fetch(feed.cursor, 16, feed.limiter.updates_done))
+    assert feed.replay.size == 35
+    assert feed.updates_allowed() == 5  # only the rows the saved feed had not counted

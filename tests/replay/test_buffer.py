@@ -125,18 +125,21 @@ def test_sample_on_empty_raises():
 
 
 def test_can_sample_waits_for_learning_starts_and_batch_size():
+    def min_size(batch_size, learning_starts):
+        return ReplayConfig(batch_size=batch_size, learning_starts=learning_starts).min_size
+
     buf = ReplayBuffer(OBS, ACT, capacity=100)
-    assert not buf.can_sample(batch_size=32, learning_starts=50)
+    assert not buf.can_sample(min_size(32, 50))
     buf.add(chunk(0, 40))
-    assert not buf.can_sample(batch_size=32, learning_starts=50)  # past batch, not starts
-    assert buf.can_sample(batch_size=32, learning_starts=40)
+    assert not buf.can_sample(min_size(32, 50))  # past batch, not starts
+    assert buf.can_sample(min_size(32, 40))
     buf.add(chunk(40, 10))
-    assert buf.can_sample(batch_size=32, learning_starts=50)
+    assert buf.can_sample(min_size(32, 50))
     small = ReplayBuffer(OBS, ACT, capacity=100)
     small.add(chunk(0, 31))
-    assert not small.can_sample(batch_size=32, learning_starts=0)  # past starts, not batch
+    assert not small.can_sample(min_size(32, 0))  # past starts, not batch
     small.add(chunk(31, 1))
-    assert small.can_sample(batch_size=32, learning_starts=0)
+    assert small.can_sample(min_size(32, 0))
 
 
 @pytest.mark.parametrize(

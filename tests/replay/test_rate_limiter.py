@@ -93,3 +93,13 @@ def test_state_round_trip_restores_counters():
     assert (other.inserted, other.updates_done) == (40, 17)
     assert other.updates_allowed() == lim.updates_allowed() == 30
     assert other.inserts_should_wait() == lim.inserts_should_wait()
+
+
+def test_owed_is_what_the_ratio_calls_for_without_the_slack():
+    lim = RateLimiter(2.0, min_size=10, tolerance=8)
+    lim.record_insert(9)
+    assert lim.owed() == 0  # before min_size
+    lim.record_insert(6)  # 5 past min_size: 10 updates called for
+    assert (lim.owed(), lim.updates_allowed()) == (10, 18)
+    lim.record_updates(13)  # ahead of the ratio: nothing owed, slack left
+    assert (lim.owed(), lim.updates_allowed()) == (0, 5)

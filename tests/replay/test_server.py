@@ -176,6 +176,26 @@ def test_state_round_trip_continues_identically():
     assert b.stats() == a.stats()
 
 
+def test_exact_sampling_grants_only_what_is_owed():
+    srv = server(ratio=1.0, starts=8, batch=4, capacity=300, tolerance=6)
+    srv.insert(make_chunk(20), worker_id=0)  # 12 updates called for, 18 allowed
+    assert len(srv.sample(100, 4, exact=True)["reward"]) == 12 * 4
+    assert srv.sample(100, 4, exact=True) is None
+    assert len(srv.sample(100, 4)["reward"]) == 6 * 4  # the slack, when not exact
+
+
+def test_a_bare_buffer_state_loads_caught_up():
+    """Local mode's replay file held only the buffer before it held the counters too."""
+    old = server(ratio=2.0, starts=10, batch=4, capacity=300, tolerance=0)
+    old.insert(make_chunk(45), worker_id=0)
+    fresh = server(ratio=2.0, starts=10, batch=4, capacity=300, tolerance=0)
+    fresh.load_state_dict(old.state_dict()["buffer"])
+    assert fresh.stats()["size"] == 45 and fresh.limiter.inserted == 45
+    assert fresh.sample(100, 4) is None  # nothing owed for rows already there
+    fresh.insert(make_chunk(3), worker_id=0)
+    assert len(fresh.sample(100, 4)["reward"]) == 2 * 3 * 4
+
+
 def test_insert_says_full_once_the_budget_is_in():
     server = ReplayServer(4, 2, ReplayConfig(buffer_size=1000, batch_size=8, learning_starts=8),
                           1.0)
