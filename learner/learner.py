@@ -80,10 +80,24 @@ class Learner:
         return self.update_tensors(tensors)
 
     def update_tensors(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """One update on tensors already on the device (the device-replay path)."""
+        """One update on tensors already on the device (the device-replay path).
+
+        The metrics are this update's own tensors, safe to keep across calls: an update fn
+        may hand back the same output tensors every time (a CUDA graph's static outputs),
+        so they are copied here, where every caller passes."""
         metrics = self.update_fn({k: batch[k] for k in ddpg.BATCH_KEYS if k in batch})
         self.learner_steps += 1
-        return metrics
+        return {key: value.clone() for key, value in metrics.items()}
+
+    def update_batches(self, batches: list[dict[str, np.ndarray]]
+                       ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        """One update per batch, in order: (the last update's metrics, every row's |TD|
+        concatenated in the batches' order), for priorities of a stacked sample."""
+        metrics, td = {}, []
+        for batch in batches:
+            metrics = self.update(batch)
+            td.append(metrics["td_abs"])
+        return metrics, torch.cat(td)
 
     def act(self, obs: np.ndarray) -> np.ndarray:
         """Deterministic action(s) mu(obs) as float32 numpy on the CPU, shape (..., action_size)."""

@@ -110,6 +110,29 @@ def test_update_takes_read_only_numpy_and_counts_steps():
     assert all(bool(torch.isfinite(v).all()) and not v.requires_grad for v in metrics.values())
 
 
+def test_kept_metrics_stay_their_own_update_s_with_an_output_reusing_update_fn():
+    """A CUDA graph hands back the same output tensors on every call. Whatever keeps an
+    update's metrics (the Ray learner keeps each batch's |TD| for priorities) must get that
+    update's values, not the last one's: checked on the CPU with a fake update fn that
+    reuses its output buffers as the CUDA-graph step does."""
+    learner = make_learner()
+    out = {"td_abs": torch.zeros(32), "losses/critic_loss": torch.zeros(())}
+
+    def reusing_update(batch):
+        out["td_abs"].copy_(batch["reward"])  # this batch's own values, in the shared buffer
+        out["losses/critic_loss"].fill_(float(batch["reward"].sum()))
+        return out
+
+    learner.update_fn = reusing_update
+    batches = [make_batch(seed) for seed in range(3)]
+    kept = [learner.update(batch)["td_abs"] for batch in batches]
+    for batch, td in zip(batches, kept):
+        np.testing.assert_array_equal(td.numpy(), batch["reward"])
+    _, td = learner.update_batches(batches)  # the Ray learner's stacked-sample path
+    np.testing.assert_array_equal(td.numpy(), np.concatenate([b["reward"] for b in batches]))
+    assert learner.learner_steps == 6
+
+
 def test_publish_bumps_version_and_ships_a_detached_copy():
     learner = make_learner()
     weights, version = learner.publish_weights()
