@@ -39,7 +39,23 @@ MAX_ID_TRIES = 16
 
 
 class EnvRestartsExhausted(Exception):
-    """The env kept failing past the restart limits."""
+    """The env kept failing past the restart limits; the message is one line."""
+
+
+class UnsupportedEnv(ValueError):
+    """An env whose spec drone-ddpg cannot train (or that changed across a restart); the
+    message is one line naming the problem and the fix."""
+
+
+# What a reopen after a crash may raise besides ENV_FAULTS: every port taken (a race with
+# another process), or an env that came back with another spec.
+REOPEN_FAULTS = ENV_FAULTS + (UnityWorkerInUseException, UnsupportedEnv)
+
+
+def first_line(error: BaseException) -> str:
+    """An exception's first line ('' when it has no message)."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else ""
 
 
 class LocalhostCommunicator(RpcCommunicator):

@@ -15,9 +15,12 @@ import torch
 import envs  # noqa: F401  (protobuf fast path before mlagents_envs)
 from actors.env_process import (
     ENV_FAULTS,
+    REOPEN_FAULTS,
     EnvRestartsExhausted,
     LocalUnityEnvironment,
     RestartPolicy,
+    UnsupportedEnv,
+    first_line,
     free_worker_id,
 )
 from actors.experience import Experience, ExperienceConfig, stack_rows
@@ -108,15 +111,23 @@ class EnvWorker:
         self.episodes = 0
 
     def _open(self) -> None:
-        """Start the env process (on a free port) and forget any unfinished episode."""
+        """Start the env process (on a free port) and forget any unfinished episode.
+
+        An env whose spec we cannot train (or whose spec changed across a restart) is
+        killed before the error is raised: no env process outlives a refusal."""
         env_id = free_worker_id(self.cfg.base_port, self.worker_id, self.id_stride)
         self.env, self.channel = open_env(self.cfg, env_id, self.seed + self.restarts,
                                           self.log_folder)
-        spec = read_spec(self.env, self.cfg.env)
-        if hasattr(self, "behavior") and spec != (self.behavior, self.obs_sizes,
-                                                  self.action_size):
-            raise ValueError(f"worker {self.worker_id}: the restarted env has another spec "
-                             f"{spec}; restart the run")
+        try:
+            spec = read_spec(self.env, self.cfg.env)
+            if hasattr(self, "behavior") and spec != (self.behavior, self.obs_sizes,
+                                                      self.action_size):
+                raise UnsupportedEnv(f"worker {self.worker_id}: the restarted env has another "
+                                     f"spec {spec}; restart the run")
+        except UnsupportedEnv:
+            kill_env(self.env)
+            self.env = None
+            raise
         self.behavior, self.obs_sizes, self.action_size = spec
         self.obs_size = sum(self.obs_sizes)
         self._steps = self.env.get_steps(self.behavior)
@@ -125,19 +136,30 @@ class EnvWorker:
         self._length: dict[int, int] = {}
 
     def _restart(self, error: Exception) -> None:
-        """Replace a crashed, hung or NaN-emitting env; in-flight episodes are dropped."""
-        reason = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
-        if not self.restart_policy.allow():
-            raise EnvRestartsExhausted(
-                f"worker {self.worker_id}: env failed again ({reason}) after "
-                f"{self.restarts} restarts, past the restart limits")
-        print(f"worker {self.worker_id}: env failed ({reason}); restarting it", flush=True)
-        kill_env(self.env)
-        self.restarts += 1
-        if hasattr(self, "noise"):
-            self.noise.reset(np.array(list(self._last)))
-            self.experience.reset()
-        self._open()
+        """Replace a crashed, hung or NaN-emitting env; in-flight episodes are dropped.
+
+        A reopen that fails (time-out, port race, changed spec) is one more failed restart,
+        under the same limits; once they are spent the env is killed, then we raise."""
+        while True:
+            reason = f"{type(error).__name__}: {first_line(error)}"
+            if not self.restart_policy.allow():
+                kill_env(self.env)
+                self.env = None
+                raise EnvRestartsExhausted(
+                    f"worker {self.worker_id}: env failed again ({reason}) after "
+                    f"{self.restarts} restarts, past the restart limits")
+            print(f"worker {self.worker_id}: env failed ({reason}); restarting it", flush=True)
+            kill_env(self.env)
+            self.env = None
+            self.restarts += 1
+            if hasattr(self, "noise"):
+                self.noise.reset(np.array(list(self._last)))
+                self.experience.reset()
+            try:
+                self._open()
+                return
+            except REOPEN_FAULTS as err:
+                error = err
 
     def set_weights(self, weights: dict[str, dict], policy_version: int) -> None:
         """Adopt the learner's weights: {"actor": state_dict, optional "critic": state_dict}
@@ -227,7 +249,7 @@ class EnvWorker:
         self.channel.set_configuration_parameters(time_scale=time_scale)
 
     def close(self) -> None:
-        """Close the env; its process exits (never orphaned)."""
+        """Close the env; its process exits (never orphaned). Safe to call twice."""
         if self.env is not None:
             try:
                 self.env.close()
@@ -237,7 +259,9 @@ class EnvWorker:
 
 
 def kill_env(env) -> None:
-    """Make sure a failed env's process is gone and its port released."""
+    """Make sure a failed env's process is gone and its port released (None: nothing)."""
+    if env is None:
+        return
     process = getattr(env, "_process", None)  # the stock client keeps the Popen here
     if process is not None and process.poll() is None:
         process.kill()
@@ -269,20 +293,28 @@ def open_env(cfg: EnvConfig, worker_id: int, seed: int, log_folder: str | None):
 
 
 def read_spec(env, env_path: str) -> tuple[str, tuple[int, ...], int]:
-    """(behavior name, vector observation sizes, action size) of the env's one behavior."""
+    """(behavior name, vector observation sizes, action size) of the env's one behavior;
+    UnsupportedEnv (one line: the problem and the fix) for a spec DDPG cannot train."""
     names = list(env.behavior_specs)
     if len(names) != 1:
-        raise ValueError(f"{env_path} has {len(names)} behaviors ({names}); drone-ddpg trains "
-                         "exactly one: give the env a single behavior")
-    spec = env.behavior_specs[names[0]]
-    shapes = [o.shape for o in spec.observation_specs]
+        raise UnsupportedEnv(f"{env_path} has {len(names)} behaviors ({', '.join(names)}); "
+                             "drone-ddpg trains exactly one: give the scene one Behavior Name")
+    name, spec = names[0], env.behavior_specs[names[0]]
+    shapes = [tuple(o.shape) for o in spec.observation_specs]
     if any(len(s) != 1 for s in shapes):
-        raise ValueError(f"behavior {names[0]} has non-vector observations {shapes}; DDPG "
-                         "here takes vector observations only")
-    if spec.action_spec.discrete_size or not spec.action_spec.continuous_size:
-        raise ValueError(f"behavior {names[0]} needs continuous actions only, got "
-                         f"{spec.action_spec}")
-    return names[0], tuple(s[0] for s in shapes), spec.action_spec.continuous_size
+        raise UnsupportedEnv(f"behavior {name} has visual or other non-vector observations "
+                             f"(shapes {shapes}); drone-ddpg takes vector observations only: "
+                             "use vector sensors")
+    actions = spec.action_spec
+    if actions.discrete_size:
+        kind = "hybrid" if actions.continuous_size else "discrete"
+        raise UnsupportedEnv(f"behavior {name} has {kind} actions ({actions.continuous_size} "
+                             f"continuous, discrete branches {tuple(actions.discrete_branches)})"
+                             "; DDPG needs continuous actions only: make every action "
+                             "continuous")
+    if not actions.continuous_size:
+        raise UnsupportedEnv(f"behavior {name} has no actions; give it continuous actions")
+    return name, tuple(s[0] for s in shapes), actions.continuous_size
 
 
 def flat_obs(obs_list: list[np.ndarray]) -> np.ndarray:

@@ -42,10 +42,14 @@ class EnvWorkerActor:
                  worker_id: int, seed: int, log_folder: str | None, id_stride: int = 1,
                  restarts: RestartPolicy | None = None,
                  experience: ExperienceConfig | None = None):
+        """Light: the env opens at the first `spec()` call, so that an env that fails to
+        start or that we cannot train comes back as that call's error (one line for the
+        driver), not as a dead actor with a traceback."""
         import envs  # noqa: F401  (protobuf fast path in this worker process)
 
-        self.worker = EnvWorker(env_cfg, noise_cfg, hidden_size, worker_id, seed, log_folder,
-                                id_stride, restarts, experience)
+        self.args = (env_cfg, noise_cfg, hidden_size, worker_id, seed, log_folder, id_stride,
+                     restarts, experience)
+        self.worker: EnvWorker | None = None
         self.lock = threading.Lock()
         self.stopping = threading.Event()
         self.new_episodes: list[Episode] = []
@@ -53,6 +57,9 @@ class EnvWorkerActor:
         self.node = ray.get_runtime_context().get_node_id()
 
     def spec(self) -> dict:
+        """Open the env if it is not open yet (first call, or after Ray restarted us)."""
+        if self.worker is None:
+            self.worker = EnvWorker(*self.args)
         w = self.worker
         return {"obs_size": w.obs_size, "obs_sizes": w.obs_sizes, "action_size": w.action_size,
                 "behavior": w.behavior, "node": self.node,
@@ -107,8 +114,11 @@ class EnvWorkerActor:
                 self.weight_updates += 1
         return True
 
-    def drain(self) -> dict:
-        """Episodes finished since the last call, and this worker's counters."""
+    def drain(self) -> dict | None:
+        """Episodes finished since the last call, and this worker's counters (None while
+        its env is not open: a restarted actor the driver has not seen yet)."""
+        if self.worker is None:
+            return None
         with self.lock:
             episodes, self.new_episodes = self.new_episodes, []
             return {"worker_id": self.worker.worker_id, "episodes": episodes,
@@ -121,13 +131,21 @@ class EnvWorkerActor:
 
     def env_pid(self) -> int | None:
         """The env process's pid (fault tests and the soak benchmark kill it)."""
-        process = getattr(self.worker.env, "_process", None)  # the stock client's Popen
+        env = self.worker.env if self.worker is not None else None
+        process = getattr(env, "_process", None)  # the stock client's Popen
         return None if process is None else process.pid
 
-    def test(self, weights_ref: list, version: int, num_steps: int) -> list[Episode]:
-        """Greedy episodes for `num_steps` env steps with the given weights."""
+    def test(self, weights_ref: list, version: int, transitions: int) -> list[Episode]:
+        """Greedy episodes over at least `transitions` agent transitions, with the given
+        weights."""
         self.worker.set_weights(ray.get(weights_ref[0]), version)
-        return self.worker.collect(num_steps, "greedy").episodes
+        episodes, seen = [], 0
+        while seen < transitions:
+            rollout = self.worker.collect(1, "greedy")
+            seen += rollout.num_transitions
+            episodes += rollout.episodes
+        return episodes
 
     def close(self) -> None:
-        self.worker.close()
+        if self.worker is not None:
+            self.worker.close()

@@ -8,8 +8,10 @@ import time
 import numpy as np
 import pytest
 
-from actors.env_process import EnvRestartsExhausted, RestartPolicy
+import actors.env_worker
+from actors.env_process import EnvRestartsExhausted, RestartPolicy, UnsupportedEnv
 from actors.env_worker import EnvConfig, EnvWorker
+from mlagents_envs.exception import UnityTimeOutException, UnityWorkerInUseException
 from actors.noise import NoiseConfig
 from tests.helpers import drone_pids
 
@@ -95,3 +97,40 @@ def test_busy_port_moves_to_the_next_free_worker_id(make_worker, capsys):
         finally:
             worker.close()
     assert f"port {5005 + worker_id} is in use" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("failure", [
+    UnityTimeOutException("the env took too long to respond"),
+    UnityWorkerInUseException(7),  # a port race: every candidate port taken
+    UnsupportedEnv("the restarted env has another spec"),
+])
+def test_a_failed_reopen_is_one_more_failed_restart(make_worker, monkeypatch, failure):
+    worker = make_worker()
+    worker.collect(5)
+    real_open = actors.env_worker.open_env
+    calls = []
+
+    def open_failing_once(*args, **kwargs):
+        calls.append(args)
+        if len(calls) == 1:
+            raise failure
+        return real_open(*args, **kwargs)
+
+    monkeypatch.setattr(actors.env_worker, "open_env", open_failing_once)
+    os.kill(worker.env._process.pid, signal.SIGKILL)
+    rollout = worker.collect(20)  # the worker lives on: budget is left
+    assert len(calls) == 2 and worker.restarts == 2
+    assert rollout.num_transitions > 0
+    assert_clean(rollout)
+
+
+def test_spent_limits_kill_the_env_before_raising(make_worker):
+    worker = make_worker(restarts=RestartPolicy(max_lifetime=0, rate_n=1, rate_period_s=60.0),
+                         timeout_wait=3)
+    worker.collect(3)
+    hung = worker.env._process.pid
+    os.kill(hung, signal.SIGSTOP)  # alive but silent: only a kill ends it
+    with pytest.raises(EnvRestartsExhausted, match="restart limits"):
+        worker.collect(3)
+    assert hung not in drone_pids()
+
