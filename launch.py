@@ -98,6 +98,7 @@ def main(argv: list[str]) -> int:
 
 
 def train_and_report(cfg, run_dir: str) -> int:
+    from actors.env_process import EnvRestartsExhausted
     from learner.checkpoint import CheckpointError
     from runner.report import end_of_run_table
     from runner.results import RunAborted
@@ -112,6 +113,10 @@ def train_and_report(cfg, run_dir: str) -> int:
         return 2
     except UnityException as err:  # the env did not start or stopped answering
         print(f"error: env {cfg.env.env!r}: {str(err).splitlines()[0]}", file=sys.stderr)
+        return 2
+    except EnvRestartsExhausted as err:
+        print(f"error: {err}; fix the env (its log is in {run_dir}/env_logs), then --resume "
+              "continues from the checkpoint", file=sys.stderr)
         return 2
     except (CheckpointError, ValueError, RayUnreachable, RunAborted) as err:
         print(f"error: {err}", file=sys.stderr)

@@ -11,6 +11,9 @@ Prioritized replay (`--prioritized`) always takes the plain path: the device sha
 uniformly. The new |TD| errors of each stacked sample go back to the replay actor in one
 `update_priorities` call, not awaited.
 
+Ending: `finish()` (the workers have stopped) makes the loop take exactly the updates the
+last inserts call for, without the limiter's slack, then return; `stop()` returns at once.
+
 Publishing: every `publish_interval` updates the actor weights go into the object store
 once (`ray.put`) with a new `policy_version`; env workers fetch the reference when they
 choose, never blocking us.
@@ -32,7 +35,11 @@ from learner.device_replay import DeviceReplay, Feed
 from learner.learner import Learner, LearnerConfig
 from replay.buffer import ReplayConfig
 from replay.rate_limiter import RateLimiter
-from replay.server import default_tolerance, split_batches
+from replay.server import split_batches
+
+# The loop's idle wait when there is nothing to train on, and the least time between fetches.
+IDLE_S = 0.002
+FETCH_EVERY_S = 0.01
 
 
 @ray.remote(max_concurrency=4)
@@ -51,6 +58,7 @@ class LearnerActor:
         self.publish_interval = publish_interval
         self.lock = threading.Lock()
         self.stopping = threading.Event()
+        self.finishing = threading.Event()
         self.paused = threading.Event()
         self.losses: dict[str, float] = {}
         self.lag_sum = 0.0
@@ -62,12 +70,12 @@ class LearnerActor:
         self.feed = None
         rc = self.replay_cfg
         if self.cfg.device_replay and not rc.prioritized:
-            min_size = max(rc.batch_size, rc.learning_starts)
+            # No slack ahead: the learner holds every row it trains on, so it can keep the
+            # ratio exactly; the server's slack (worker back-off) is what absorbs jitter.
             self.feed = Feed(DeviceReplay(obs_size, action_size, rc.buffer_size,
                                           self.learner.device, seed=self.seed,
                                           discount=rc.n_step > 1),
-                             RateLimiter(self.updates_per_step, min_size,
-                                         default_tolerance(self.updates_per_step)))
+                             RateLimiter(self.updates_per_step, rc.min_size, tolerance=0.0))
         self._publish()
         return str(self.learner.device)
 
@@ -86,7 +94,8 @@ class LearnerActor:
         return (version, ref) if version > known_version else None
 
     def run(self, replay) -> int:
-        """Train from `replay` until `stop()`; returns the number of updates done."""
+        """Train from `replay` until `stop()`, or until caught up after `finish()`; returns
+        the number of updates done."""
         if self.feed is not None:
             return self.run_device_replay(replay)
         return self.run_sampled(replay)
@@ -95,19 +104,25 @@ class LearnerActor:
         """Fetch new rows into the device shard in the background; train on the shard as
         many updates as samples-per-insert allows, sampling indices on the device."""
         pending, last_fetch = None, 0.0
+        caught_up = False  # a fetch sent after finish() came back with every row
         while not self.stopping.is_set():
-            if pending is not None and ray.wait([pending], timeout=0)[0]:
-                self.feed.ingest(ray.get(pending))
+            if pending is not None and ray.wait([pending[0]], timeout=0)[0]:
+                self.feed.ingest(ray.get(pending[0]))
+                caught_up = pending[1] and self.feed.cursor >= self.feed.inserted_total
                 pending = None
-            if pending is None and time.monotonic() - last_fetch >= 0.01:  # spare the replay
-                pending = replay.fetch.remote(self.feed.cursor, fetch_rows,
-                                              self.feed.limiter.updates_done)
+            if pending is None and time.monotonic() - last_fetch >= FETCH_EVERY_S:
+                pending = (replay.fetch.remote(self.feed.cursor, fetch_rows,
+                                               self.feed.limiter.updates_done),
+                           self.finishing.is_set())
                 last_fetch = time.monotonic()
-            allowed = 0 if self.paused.is_set() else min(self.feed.updates_allowed(), max_chunk)
+            allowed = 0 if self.paused.is_set() else min(
+                self.feed.updates_allowed(exact=self.finishing.is_set()), max_chunk)
             if allowed:
                 self._train_device(allowed)
+            elif caught_up:
+                break
             else:
-                time.sleep(0.002)
+                time.sleep(IDLE_S)
         return self.learner.learner_steps
 
     def _train_device(self, n: int) -> None:
@@ -125,34 +140,39 @@ class LearnerActor:
         """The plain path: batches sampled by the replay actor, 8 per call, 2 calls out.
 
         Sampled batches count as updates in the replay's rate limiter, so every batch that
-        arrives is trained on, and no new request goes out while paused."""
-        pending: list = []
+        arrives is trained on, and no new request goes out while paused. After `finish()`
+        requests are exact; the first that comes back empty means we have caught up."""
+        pending: list = []  # (ref, sent after finish())
         while not self.stopping.is_set():
             if not self.paused.is_set():
-                pending += [replay.sample.remote(max_batches, self.batch_size)
+                exact = self.finishing.is_set()
+                pending += [(replay.sample.remote(max_batches, self.batch_size, exact), exact)
                             for _ in range(in_flight - len(pending))]
             if not pending:
                 time.sleep(0.01)
                 continue
-            ready, pending = ray.wait(pending, num_returns=1, timeout=0.1)
-            stacked = ray.get(ready[0]) if ready else None
+            ready, _ = ray.wait([ref for ref, _ in pending], num_returns=1, timeout=0.1)
+            if not ready:
+                continue
+            (ref, exact), = [p for p in pending if p[0] == ready[0]]
+            pending.remove((ref, exact))
+            stacked = ray.get(ref)
             if stacked is not None:
                 self._train(stacked, replay)
-            elif ready:  # the replay says we are ahead of the data: let it come
+            elif exact:
+                break
+            else:  # the replay says we are ahead of the data: let it come
                 time.sleep(0.005)
-        for stacked in ray.get(pending):
+        for stacked in ray.get([ref for ref, _ in pending]):
             if stacked is not None:
                 self._train(stacked, replay)
         return self.learner.learner_steps
 
     def _train(self, stacked: dict, replay) -> None:
         with self.lock:
-            td = []
-            for batch in split_batches(stacked, self.batch_size):
-                metrics = self.learner.update(batch)
-                td.append(metrics["td_abs"])
+            metrics, td = self.learner.update_batches(split_batches(stacked, self.batch_size))
             if "indices" in stacked:  # prioritized: one call for the whole stacked sample
-                replay.update_priorities.remote(stacked["indices"], torch.cat(td).cpu().numpy(),
+                replay.update_priorities.remote(stacked["indices"], td.cpu().numpy(),
                                                 stacked["generations"])
             sampled = float(stacked["policy_version"].astype(np.float64).mean())
             self._after_updates(metrics, self.learner.policy_version - sampled)
@@ -180,16 +200,28 @@ class LearnerActor:
         """Stop taking updates (benchmarks measure env throughput without the learner)."""
         (self.paused.set if paused else self.paused.clear)()
 
+    def finish(self) -> None:
+        """The workers have stopped: take the updates their last inserts call for, then
+        end the loop (`run` returns)."""
+        self.finishing.set()
+
     def stop(self) -> None:
         self.stopping.set()
 
     def state_dict(self) -> dict:
-        """The learner's state on the CPU: the driver that saves it may have no GPU."""
+        """The learner's state on the CPU (the driver that saves it may have no GPU), with
+        the feed's counters: the learner owns the update count of the device path."""
         with self.lock:
-            return tree_map(lambda x: x.cpu() if isinstance(x, torch.Tensor) else x,
-                            self.learner.state_dict())
+            state = tree_map(lambda x: x.cpu() if isinstance(x, torch.Tensor) else x,
+                             self.learner.state_dict())
+            state["feed"] = self.feed.state_dict() if self.feed is not None else None
+            return state
 
-    def load_state_dict(self, state: dict) -> None:
+    def load_state_dict(self, state: dict, feed: dict | None = None) -> None:
+        """Restore a `state_dict()`. feed: the counters to continue from, when the replay
+        they count came back too; without it what is owed restarts with the empty replay."""
         with self.lock:
             self.learner.load_state_dict(state)
+            if self.feed is not None and feed is not None:
+                self.feed.load_state_dict(feed)
             self._publish()

@@ -4,8 +4,9 @@ The workers and the learner run their own loops (actors/ray_worker.py,
 learner/ray_learner.py); the replay actor's rate limiter holds the update-to-data ratio.
 The driver only watches (runner/ray_fleet.py keeps the loops alive): every `log_interval`
 seconds it drains the workers' episodes, reads the counters, logs them, and checkpoints
-every `checkpoint_interval` env steps. When the budget is spent it stops the loops, saves,
-and tests the final policy on every worker. The run folder is the same as local mode's.
+every `checkpoint_interval` env steps. When the budget is spent it stops the workers, lets
+the learner take the updates their last inserts call for, stops it, saves, and tests the
+final policy on the live workers. The run folder is the same as local mode's.
 """
 
 from __future__ import annotations
@@ -13,11 +14,12 @@ from __future__ import annotations
 import time
 
 import ray
+from ray.exceptions import RayActorError, RayTaskError
 
 from learner.checkpoint import check_sizes, load_checkpoint, save_checkpoint
 from runner.config import Config
 from runner.distributed_metrics import Monitor
-from runner.ray_fleet import Fleet
+from runner.ray_fleet import Fleet, task_cause
 from runner.results import RunAborted, export_policy, save_config
 from runner.session import run_session
 from runner.state import load_replay, save_replay
@@ -36,29 +38,42 @@ def train(cfg: Config, fleet: Fleet, monitor: Monitor, save) -> None:
             if monitor.env_steps >= next_checkpoint:
                 save("train")
                 next_checkpoint = monitor.env_steps + cfg.run.checkpoint_interval
-    finally:
-        fleet.stop_loops()
-    catch_up(fleet.replay)
+    except BaseException:
+        fleet.stop_loops()  # at once: no catch-up after an interrupt or a failure
+        raise
+    fleet.finish_loops()  # the learner takes the updates the last inserts call for
     monitor.poll(fleet)
     monitor.end_training()
-
-
-def catch_up(replay, timeout_s: float = 10.0) -> None:
-    """Let the learner take the updates the last inserts allowed, so that the run ends at
-    the configured update-to-data ratio."""
-    deadline = time.monotonic() + timeout_s
-    while ray.get(replay.stats.remote())["updates_allowed"] > 8 and time.monotonic() < deadline:
-        time.sleep(0.05)
+    save("test")  # as local mode: nothing of training is lost if the test phase fails
 
 
 def test(cfg: Config, fleet: Fleet, monitor: Monitor) -> None:
-    """The final policy, greedy, on every worker; `test_steps` agent steps in all."""
+    """The final policy, greedy, on the live workers; `test_steps` agent steps in all,
+    spread over them. A worker whose env fails past its restart limits ends the run with
+    that one line (the checkpoint of the end of training is on disk)."""
+    live = fleet.live_workers()
+    if not live:
+        raise RunAborted("no env worker is left to test with (see the lines above); fix the "
+                         "env, then --inference tests the saved checkpoint")
     version, ref = ray.get(fleet.learner.latest_weights.remote(-1))
-    per_worker = -(-cfg.run.test_steps // (len(fleet.workers) * cfg.env.num_areas))
-    results = ray.get([w.test.remote(ref, version, per_worker) for w in fleet.workers])
-    for k, episodes in enumerate(results):
+    shares = split_evenly(cfg.run.test_steps, len(live))
+    calls = {k: fleet.workers[k].test.remote(ref, version, n) for k, n in zip(live, shares)}
+    for k, call in calls.items():
+        try:
+            episodes = ray.get(call)
+        except RayTaskError as err:
+            raise task_cause(err) from None
+        except RayActorError:
+            print(f"worker {k}: its actor died during the test; testing goes on without it",
+                  flush=True)
+            continue
         monitor.test.add(episodes)
         monitor.metrics.episodes(episodes, monitor.env_steps, k, "test")
+
+
+def split_evenly(total: int, parts: int) -> list[int]:
+    """`total` as `parts` whole shares that differ by at most one."""
+    return [total // parts + (k < total % parts) for k in range(parts)]
 
 
 def make_saver(cfg: Config, fleet: Fleet, monitor: Monitor, path: str):
@@ -67,9 +82,14 @@ def make_saver(cfg: Config, fleet: Fleet, monitor: Monitor, path: str):
         spec = fleet.specs[0]
         export_policy(monitor.run_dir, spec["behavior"], spec["obs_sizes"],
                       spec["action_size"], cfg.learner.hidden_size, state["actor"])
+        env_steps = monitor.env_steps
         if cfg.run.save_replay:
-            save_replay(path, ray.get(fleet.replay.state_dict.remote()))
-        save_checkpoint(path, {"learner": state, "env_steps": monitor.env_steps,
+            replay = ray.get(fleet.replay.state_dict.remote())
+            save_replay(path, replay)
+            # Counted from the same snapshot the replay file holds, so that a resume that
+            # restores it neither loses nor doubles the rows inserted since the last poll.
+            env_steps = monitor.base_steps + replay["limiter"]["inserted"]
+        save_checkpoint(path, {"learner": state, "env_steps": env_steps,
                                "train_episodes": monitor.train.count, "phase": phase,
                                "wall_s": monitor.wall_s()})
     return save
@@ -78,7 +98,11 @@ def make_saver(cfg: Config, fleet: Fleet, monitor: Monitor, path: str):
 def run_distributed(cfg: Config, run_dir: str) -> dict | None:
     """Train then test on Ray (the caller has initialised Ray); returns the summary."""
     fleet = Fleet(cfg, run_dir)
-    monitor = Monitor(cfg, run_dir, fleet.specs, fleet.res)
+    try:
+        monitor = Monitor(cfg, run_dir, fleet.specs, fleet.res)
+    except BaseException:
+        fleet.close()
+        raise
     path = f"{run_dir}/checkpoints/latest.pt"
     save = make_saver(cfg, fleet, monitor, path)
     try:
@@ -95,11 +119,12 @@ def run_distributed(cfg: Config, run_dir: str) -> dict | None:
 
 
 def restore(path: str, cfg: Config, fleet: Fleet, monitor: Monitor) -> str:
+    """The replay first (when saved), then the learner, with the feed's counters only when
+    the replay they count came back: otherwise what is owed restarts with the empty replay."""
     payload = load_checkpoint(path)
-    check_sizes(payload["learner"], fleet.specs[0]["obs_size"], fleet.specs[0]["action_size"])
-    ray.get(fleet.learner.load_state_dict.remote(payload["learner"]))
+    learner = payload["learner"]
+    check_sizes(learner, fleet.specs[0]["obs_size"], fleet.specs[0]["action_size"])
     monitor.resume_from(payload["env_steps"], payload["train_episodes"], payload["wall_s"])
-    monitor.learner = ray.get(fleet.learner.progress.remote())
     replay = load_replay(path) if cfg.run.save_replay else None
     if replay is not None:
         ray.get(fleet.replay.load_state_dict.remote(replay))
@@ -107,6 +132,10 @@ def restore(path: str, cfg: Config, fleet: Fleet, monitor: Monitor) -> str:
     elif not cfg.run.inference:
         print("warning: the replay restarts empty (pass --save-replay to keep it across "
               "resumes)", flush=True)
+    # A checkpoint from local mode has no feed: the restored replay's counters stand in.
+    feed = (learner.get("feed") or replay["limiter"]) if replay is not None else None
+    ray.get(fleet.learner.load_state_dict.remote(learner, feed))
+    monitor.learner = ray.get(fleet.learner.progress.remote())
     return payload["phase"]
 
 

@@ -78,9 +78,11 @@ class Monitor:
         drained = []
         for ref in refs:
             try:
-                drained.append(ray.get(ref, timeout=10))
+                answer = ray.get(ref, timeout=10)
             except (RayActorError, GetTimeoutError):
                 continue
+            if answer is not None:
+                drained.append(answer)
         return drained
 
     def _record(self, d: dict) -> None:

@@ -16,8 +16,7 @@ from dataclasses import dataclass, field
 from actors.env_worker import EnvWorker
 from learner.checkpoint import check_sizes, load_checkpoint, save_checkpoint
 from learner.learner import Learner
-from replay.buffer import ReplayBuffer
-from replay.prioritized import make_buffer
+from replay.server import ReplayServer
 from runner.config import Config, experience_config, resolve_replay
 from runner.progress import Progress
 from runner.session import run_session
@@ -40,7 +39,7 @@ class Run:
     run_dir: str
     workers: list[EnvWorker]
     learner: Learner
-    replay: ReplayBuffer
+    replay: ReplayServer  # the buffer and the limiter that owns the update count
     metrics: Metrics
     env_steps: int = 0
     train: EpisodeStats = field(default_factory=EpisodeStats)
@@ -62,7 +61,9 @@ def build(cfg: Config, run_dir: str) -> Run:
                                      experience=experience_config(cfg)))
         obs_size, action_size = workers[0].obs_size, workers[0].action_size
         learner = Learner(obs_size, action_size, cfg.learner, seed=cfg.run.seed)
-        replay = make_buffer(obs_size, action_size, resolve_replay(cfg), seed=cfg.run.seed)
+        # No slack: one process can keep the ratio exactly, update by update.
+        replay = ReplayServer(obs_size, action_size, resolve_replay(cfg),
+                              cfg.run.updates_per_step, seed=cfg.run.seed, tolerance=0.0)
         metrics = Metrics(run_dir, cfg.run.log_interval)
     except BaseException:
         for worker in workers:
@@ -89,7 +90,7 @@ def collect(run: Run, mode: str, stats: EpisodeStats, store: bool) -> int:
     for worker in run.workers:
         rollout = worker.collect(run.cfg.run.collect_steps, mode)
         if store:
-            run.replay.add(rollout.transitions)
+            run.replay.insert(rollout.transitions, worker.worker_id)
         gathered += rollout.num_transitions
         stats.add(rollout.episodes)
         run.metrics.episodes(rollout.episodes, run.env_steps + gathered, worker.worker_id,
@@ -97,19 +98,12 @@ def collect(run: Run, mode: str, stats: EpisodeStats, store: bool) -> int:
     return gathered
 
 
-def updates_owed(run: Run) -> int:
-    """Updates needed to keep learner_steps = ratio x (env steps past learning_starts)."""
-    cfg = run.cfg
-    if not run.replay.can_sample(cfg.replay.batch_size, cfg.replay.learning_starts):
-        return 0
-    past_start = max(0, run.env_steps - cfg.replay.learning_starts)
-    return max(0, int(cfg.run.updates_per_step * past_start) - run.learner.learner_steps)
-
-
 def learn(run: Run) -> dict:
+    """The updates the replay's limiter grants: `updates_per_step` per transition inserted
+    past `min_size`, counted since the replay's own start (a resume without --save-replay
+    starts an empty replay, and with it what is owed)."""
     metrics: dict = {}
-    for _ in range(updates_owed(run)):
-        batch = run.replay.sample(run.cfg.replay.batch_size)
+    while (batch := run.replay.sample(1, run.cfg.replay.batch_size)) is not None:
         metrics = run.learner.update(batch)
         if "indices" in batch:  # prioritized: the new |TD| errors become the priorities
             run.replay.update_priorities(batch["indices"], metrics["td_abs"].cpu().numpy(),

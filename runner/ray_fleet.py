@@ -16,7 +16,8 @@ import time
 import ray
 from ray.exceptions import RayActorError, RayTaskError
 
-from actors.env_process import RestartPolicy
+from actors.env_process import EnvRestartsExhausted, RestartPolicy
+from mlagents_envs.exception import UnityException
 from actors.ray_worker import EnvWorkerActor, LoopConfig
 from learner.ray_learner import LearnerActor
 from replay.ray_replay import ReplayActor
@@ -72,7 +73,8 @@ class Fleet:
                                             num_gpus=self.res["learner_gpus"]).remote(
             cfg.learner, cfg.replay, cfg.run.updates_per_step, cfg.run.publish_interval,
             cfg.run.seed)
-        self.specs = ray.get([w.spec.remote() for w in self.workers])
+        self.replay = None
+        self.specs = self._open_envs()
         obs, act = self.specs[0]["obs_size"], self.specs[0]["action_size"]
         self.replay = ReplayActor.options(name=f"{name}-replay",
                                           num_cpus=self.res["replay_cpus"]).remote(
@@ -82,6 +84,18 @@ class Fleet:
         self.worker_runs: dict[int, ray.ObjectRef] = {}
         self.actor_restarts = [0] * cfg.run.num_workers
         self.dropped: list[int] = []  # workers given up on (their env or actor kept failing)
+        self.budget_spent = False  # a worker's loop returned: the replay holds the budget
+
+    def _open_envs(self) -> list[dict]:
+        """Every worker's spec once its env is open. An env that fails to start, or that we
+        cannot train, raises its own one-line error here, after every env is closed."""
+        refs = [w.spec.remote() for w in self.workers]
+        ray.wait(refs, num_returns=len(refs))  # all settled: whatever opened gets closed
+        try:
+            return ray.get(refs)
+        except RayTaskError as err:
+            self.close()
+            raise task_cause(err) from None
 
     def start_loops(self, budget: int | None = None) -> None:
         """Start the learner's and the workers' loops; the workers stop by themselves once
@@ -103,7 +117,7 @@ class Fleet:
             if ray.wait([ref], timeout=0)[0]:
                 if self._worker_ended(k, ref):
                     restarted.append(k)
-        if not self.worker_runs and self.dropped:
+        if not self.worker_runs and self.dropped and not self.budget_spent:
             raise RunAborted("every env worker has stopped (see the lines above); fix the env, "
                              "then --resume continues from the last checkpoint")
         return restarted
@@ -132,6 +146,7 @@ class Fleet:
         try:
             ray.get(ref)
             del self.worker_runs[k]  # it returned: stop(), or the budget is spent
+            self.budget_spent = True
             return False
         except RayActorError:
             spec = self._restarted(k)
@@ -179,12 +194,8 @@ class Fleet:
         return None
 
     def stop_loops(self) -> None:
-        """Stop the workers first, let the learner take what their last data allows."""
-        alive = [self.workers[k] for k in self.worker_runs]
-        ray.wait([w.stop.remote() for w in alive], num_returns=len(alive), timeout=30)
-        ray.wait(list(self.worker_runs.values()), num_returns=len(self.worker_runs),
-                 timeout=30)
-        self.worker_runs.clear()
+        """Stop the workers, then the learner, at once (an interrupt or a failure)."""
+        self._stop_workers()
         if self.learner_run is not None:
             try:
                 ray.get(self.learner.stop.remote())
@@ -192,16 +203,52 @@ class Fleet:
                 return  # it died: there is nothing to stop (the caller reports it)
             ray.wait([self.learner_run], timeout=30)
 
+    def finish_loops(self, timeout_s: float = 120.0) -> None:
+        """The end of training: stop the workers (their last inserts land), let the learner
+        take exactly the updates those inserts call for, then stop it."""
+        self._stop_workers()
+        if self.learner_run is None:
+            return
+        try:
+            ray.get(self.learner.finish.remote())
+        except RayActorError:
+            return
+        if not ray.wait([self.learner_run], timeout=timeout_s)[0]:
+            print("the learner did not catch up in time; stopping it", flush=True)
+        self.stop_loops()
+
+    def _stop_workers(self) -> None:
+        alive = [self.workers[k] for k in self.worker_runs]
+        ray.wait([w.stop.remote() for w in alive], num_returns=len(alive), timeout=30)
+        ray.wait(list(self.worker_runs.values()), num_returns=len(self.worker_runs),
+                 timeout=30)
+        self.worker_runs.clear()
+
+    def live_workers(self) -> list[int]:
+        """Ids of the workers not given up on (their env and actor still usable)."""
+        return [k for k in range(len(self.workers)) if k not in self.dropped]
+
     def close(self) -> None:
         """Close every env (a dead actor's env already exited with its parent), then
         release every actor, so their names and resources are free for the next run."""
         refs = [w.close.remote() for w in self.workers]
         ray.wait(refs, num_returns=len(refs), timeout=30)
         for actor in [*self.workers, self.replay, self.learner]:
+            if actor is None:
+                continue
             try:
                 ray.kill(actor, no_restart=True)
             except RayActorError:
                 pass
+
+
+def task_cause(err: RayTaskError) -> BaseException:
+    """The exception a remote call raised, as the driver would have raised it itself (our
+    one-line errors and the env client's), else a RunAborted naming it in one line."""
+    cause = getattr(err, "cause", None)
+    if isinstance(cause, (ValueError, EnvRestartsExhausted, UnityException)):
+        return cause
+    return RunAborted(f"{type(cause or err).__name__}: {one_line(cause or err)}")
 
 
 def one_line(error: BaseException) -> str:

@@ -2,7 +2,8 @@
 
 Resume or inference first restores; a resumed run that had already finished says so and
 stops; Ctrl-C or SIGTERM (which launch.py turns into KeyboardInterrupt) in any phase saves
-a checkpoint before it propagates, so `--resume` continues from that point.
+a checkpoint before it propagates, so `--resume` continues from that point. So does a
+failure (an env past its restart limits, a dead actor) while the learner still answers.
 """
 
 from __future__ import annotations
@@ -32,10 +33,31 @@ def run_session(cfg, restore: Callable[[], str], train: Callable[[], None],
     except KeyboardInterrupt:
         if not cfg.run.inference:  # keep what was learned
             stop()
-            save("test" if env_steps() >= cfg.run.train_steps else "train")
+            save(phase_of(cfg, env_steps()))
             print(f"interrupted: checkpoint saved at {env_steps()} env steps; pass --resume "
                   "to continue", flush=True)
+        raise
+    except Exception:
+        if not cfg.run.inference:
+            save_after_failure(cfg, stop, save, env_steps)
         raise
     if not cfg.run.inference:
         save("done")
     return True
+
+
+def phase_of(cfg, env_steps: int) -> str:
+    return "test" if env_steps >= cfg.run.train_steps else "train"
+
+
+def save_after_failure(cfg, stop, save, env_steps) -> None:
+    """An env that kept failing, or an actor that died, must not cost what the learner has
+    learned since the last checkpoint: save if the learner still answers. If it does not
+    (it is what died), the last checkpoint stays as it is."""
+    try:
+        stop()
+        save(phase_of(cfg, env_steps()))
+    except Exception:
+        return
+    print(f"checkpoint saved at {env_steps()} env steps; --resume continues from it",
+          flush=True)

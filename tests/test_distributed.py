@@ -1,9 +1,11 @@
 """Ray mode for real: a local instance with 2 workers, and a 2-node Cluster."""
 
+import dataclasses
 import json
 
 import pytest
 import ray
+import torch
 
 from runner.config import Config, RunConfig, validate
 from runner.distributed import run_distributed
@@ -55,6 +57,14 @@ def test_both_workers_contribute_and_get_new_weights(two_worker_run):
     assert on_disk["workers"] == summary["workers"]
 
 
+def test_training_ends_at_the_configured_ratio(two_worker_run):
+    """The learner takes the updates the last inserts call for before it stops."""
+    cfg, summary, _ = two_worker_run
+    past_start = summary["env_steps"] - cfg.replay.learning_starts
+    assert summary["learner_steps"] == pytest.approx(cfg.run.updates_per_step * past_start,
+                                                     rel=0.02)
+
+
 def test_samples_per_insert_held_near_target(two_worker_run):
     cfg, summary, _ = two_worker_run
     target = cfg.run.updates_per_step * cfg.replay.batch_size
@@ -88,3 +98,19 @@ def test_plain_sampled_path_holds_the_ratio_too(local_ray, tmp_path):
     target = cfg.run.updates_per_step * cfg.replay.batch_size
     assert summary["perf"]["samples_per_insert"] == pytest.approx(target, rel=0.10)
     assert summary["learner_steps"] > 0 and summary["policy_version"] > 2
+
+
+def test_resume_with_the_saved_replay_continues_the_count(local_ray, tmp_path):
+    """The default (device replay) path: the learner's feed counters come back with the
+    learner, so the resumed run keeps the ratio instead of refusing or bursting."""
+    cfg, run_dir = tiny(tmp_path, "keep", 5580, num_workers=2, train_steps=4000,
+                        save_replay=True)
+    first = run_distributed(cfg, run_dir)
+    saved = torch.load(f"{run_dir}/checkpoints/latest.pt", weights_only=True)
+    assert saved["learner"]["learner_steps"] == first["learner_steps"]  # the end is saved
+    cfg.run = dataclasses.replace(cfg.run, resume=True, train_steps=8000)
+    second = run_distributed(cfg, run_dir)
+    assert second["env_steps"] >= 8000
+    new_steps = second["env_steps"] - first["env_steps"]
+    new_updates = second["learner_steps"] - first["learner_steps"]
+    assert new_updates == pytest.approx(cfg.run.updates_per_step * new_steps, rel=0.10)

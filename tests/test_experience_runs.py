@@ -38,7 +38,7 @@ def test_local_run_with_n_step_and_per_survives_resume(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     run_dir = tmp_path / "per"
     first = json.loads((run_dir / "summary.json").read_text())
-    saved = load_replay(str(run_dir / "checkpoints" / "latest.pt"))
+    saved = load_replay(str(run_dir / "checkpoints" / "latest.pt"))["buffer"]
     check_replay(saved, first["env_steps"])
     more = flags.copy()
     more[more.index("--train-steps") + 1] = "900"
@@ -46,7 +46,7 @@ def test_local_run_with_n_step_and_per_survives_resume(tmp_path):
     assert again.returncode == 0, again.stderr[-3000:]
     assert "replay restarts empty" not in again.stdout + again.stderr
     after = json.loads((run_dir / "summary.json").read_text())
-    resumed = load_replay(str(run_dir / "checkpoints" / "latest.pt"))
+    resumed = load_replay(str(run_dir / "checkpoints" / "latest.pt"))["buffer"]
     # The replay (priorities included) came back and kept growing.
     assert resumed["total_added"] == saved["total_added"] + after["env_steps"] - first["env_steps"]
     assert resumed["per_updates"] > saved["per_updates"]

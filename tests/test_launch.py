@@ -75,6 +75,10 @@ def test_resume_continues_and_inference_only_tests(tiny_run):
     assert again.returncode == 0, again.stderr[-3000:]
     after = json.loads((run_dir / "summary.json").read_text())
     assert after["env_steps"] >= 900 and after["learner_steps"] > before["learner_steps"]
+    # The replay restarted empty, and with it what is owed: one update per env step once it
+    # holds --learning-starts (200) rows again, not a burst of the refill's updates.
+    resumed_steps = after["env_steps"] - before["env_steps"]
+    assert after["learner_steps"] - before["learner_steps"] == resumed_steps - 200
     assert after["train"]["episodes"] > before["train"]["episodes"]
     # A checkpoint is the same in both modes: test it on Ray this time.
     infer = launch("--run-id", "tiny", "--results-dir", str(run_dir.parent), "--inference",

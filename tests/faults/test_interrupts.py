@@ -108,3 +108,56 @@ def test_sigkill_of_the_driver_then_resume_reaches_the_total(tmp_path):
     assert "Traceback" not in resumed.stderr
     summary = json.loads((tmp_path / "killed" / "summary.json").read_text())
     assert summary["env_steps"] >= 3000 and summary["test"]["episodes"] > 0
+
+
+def descendants(root: int) -> dict[int, str]:
+    """pid -> command name of every live process below `root` (by parent links)."""
+    parent, name = {}, {}
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                head, rest = f.read().rsplit(")", 1)
+        except OSError:
+            continue
+        if rest.split()[0] != "Z":
+            parent[int(entry)] = int(rest.split()[1])
+            name[int(entry)] = head.split("(", 1)[1]
+    found, frontier = {}, [root]
+    while frontier:
+        pid = frontier.pop()
+        for child, p in parent.items():
+            if p == pid and child not in found:
+                found[child] = name[child]
+                frontier.append(child)
+    return found
+
+
+# Ray's two node agents notice the raylet's death, then try to report it to the GCS, which
+# died with it: they exit by themselves after about 90 s, holding nothing the next run needs
+# (README, "When things go wrong").
+LINGERING_AGENTS = ("ray::DashboardA", "ray::RuntimeEnv")
+
+
+def test_sigkill_of_a_ray_driver_leaves_only_ray_agents_and_resume_works(tmp_path):
+    proc = start(tmp_path, "rkill", 5960, "--num-workers", "2", "--train-steps", "3000",
+                 "--test-steps", "200")
+    checkpoint = tmp_path / "rkill" / "checkpoints" / "latest.pt"
+    assert wait_until(checkpoint.exists, timeout=120), proc.stderr.read()[-2000:]
+    below = descendants(proc.pid)
+    assert len(our_drones(5960)) == 2 and any("raylet" in n for n in below.values())
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    # raylet, GCS, every worker actor and every env go within seconds (the envs exit with
+    # their worker actor, which exits with the raylet).
+    assert wait_until(lambda: not [p for p in descendants(1) if p in below
+                                   and below[p] not in LINGERING_AGENTS], timeout=30)
+    assert our_drones(5960) == []
+    resumed = subprocess.run(
+        [sys.executable, "launch.py", "--run-id", "rkill", "--results-dir", str(tmp_path),
+         "--resume", "--num-workers", "2", "--base-port", "5960", "--train-steps", "3000",
+         "--test-steps", "200", "--learning-starts", "300", "--batch-size", "32",
+         "--max-step", "80"],
+        cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0 and "Traceback" not in resumed.stderr, resumed.stderr[-2000:]
+    summary = json.loads((tmp_path / "rkill" / "summary.json").read_text())
+    assert summary["env_steps"] >= 3000 and summary["test"]["episodes"] > 0

@@ -1,18 +1,24 @@
 """Ray mode under actor failures: a worker actor's death is survived; the learner's stops
 the run cleanly, and --resume continues from the last checkpoint."""
 
+import csv
 import dataclasses
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 
 import pytest
 import ray
+import torch
 
 from runner.distributed import RunAborted, run_distributed
-from tests.helpers import drone_pids
+from tests.helpers import drone_pids, wait_until
 from tests.test_distributed import tiny
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 @pytest.fixture(scope="module")
@@ -93,3 +99,59 @@ def test_replay_death_aborts_in_one_line(local_ray, tmp_path):
     with pytest.raises(RunAborted, match="replay") as aborted:
         run_distributed(cfg, run_dir)
     assert "\n" not in str(aborted.value) and "--resume" in str(aborted.value)
+
+
+def replay_inserted(run_id: str) -> int:
+    try:
+        replay = ray.get_actor(f"drone-ddpg-{run_id}-replay")
+    except ValueError:  # not created yet
+        return 0
+    return ray.get(replay.stats.remote())["inserted"]
+
+
+def test_a_dropped_worker_is_left_out_of_the_test_phase(local_ray, tmp_path):
+    """Worker 1's env fails past its limits mid-training: the run goes on without it, and
+    the test phase runs on worker 0 alone instead of calling the dropped one."""
+    cfg, run_dir = tiny(tmp_path, "dropped", 5860, num_workers=2, train_steps=3000)
+    cfg.env = dataclasses.replace(cfg.env, max_lifetime_restarts=0)
+
+    def kill_env_of_worker_1():
+        wait_until(lambda: replay_inserted("dropped") >= 800, timeout=60)
+        os.kill(drone_pids(5861)[0], signal.SIGKILL)
+
+    killer = later(0.0, kill_env_of_worker_1)
+    summary = run_distributed(cfg, run_dir)
+    assert killer.error is None, killer.error
+    assert summary["env_steps"] >= 3000 and summary["test"]["episodes"] > 0
+    with open(f"{run_dir}/episodes.csv") as f:
+        tested_by = {row["worker"] for row in csv.DictReader(f) if row["phase"] == "test"}
+    assert tested_by == {"0"}
+    assert drone_pids(5861) == []
+
+
+def test_an_env_failing_in_the_test_phase_is_one_line_and_training_is_kept(tmp_path):
+    """The end of training is saved before the test phase; an env that fails past its
+    limits there ends the run with one line and exit status 2, no env left behind."""
+    port = 5880
+    proc = subprocess.Popen(
+        [sys.executable, "launch.py", "--run-id", "t", "--results-dir", str(tmp_path),
+         "--base-port", str(port), "--num-workers", "1", "--train-steps", "1500",
+         "--test-steps", "1000000", "--learning-starts", "300", "--batch-size", "32",
+         "--max-step", "60", "--num-areas", "2", "--checkpoint-interval", "100000",
+         "--max-lifetime-restarts", "0", "--log-interval", "0.5"],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        start_new_session=True)
+    checkpoint = tmp_path / "t" / "checkpoints" / "latest.pt"
+    try:
+        assert wait_until(checkpoint.exists, timeout=120), "training's end was not saved"
+        time.sleep(1.0)  # well into the test phase
+        os.kill(drone_pids(port)[0], signal.SIGKILL)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert proc.returncode == 2 and "Traceback" not in err, err[-3000:]
+    assert len(lines) == 1 and "restart limits" in lines[0], err[-3000:]
+    saved = torch.load(checkpoint, weights_only=True)
+    assert saved["env_steps"] >= 1500 and saved["phase"] == "test"
+    assert wait_until(lambda: drone_pids(port) == [], timeout=10)
