@@ -1,13 +1,14 @@
 """EnvWorker: one ML-Agents env process, all of its agents, and a local copy of the policy.
 
-It turns the env's DecisionSteps/TerminalSteps into transitions for EVERY agent, matched
-by agent id (never by list position: a terminal step and the same agent's next first
-decision arrive in one message). Plain Python: the Ray actor in issue 5 wraps it.
+It turns the env's DecisionSteps/TerminalSteps into transitions for every agent
+(actors/agents.py matches them by agent id). `env_steps` counts the agent transitions
+received, whatever the number of areas, decision periods or agents that come and go;
+`env_calls` counts calls to env.step(). Plain Python: actors/ray_worker.py wraps it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -23,60 +24,25 @@ from actors.env_process import (
     first_line,
     free_worker_id,
 )
+from actors.agents import Agents, Episode
+from actors.config import EnvConfig
 from actors.experience import Experience, ExperienceConfig, stack_rows
 from actors.noise import NoiseConfig, explore, make_noise
-from envs.drone import BUNDLED, env_path, is_bundled
+from envs.drone import env_path, is_bundled
 from learner.networks import Actor
+from learner.normalizer import NormalizedActor, ObsNormalizer, ObsStats
 from mlagents_envs.base_env import ActionTuple
 from mlagents_envs.side_channel.engine_configuration_channel import EngineConfigurationChannel
-
-
-@dataclass
-class EnvConfig:
-    """The env each worker runs."""
-
-    env: str = BUNDLED
-    """path to the env executable without extension; bundled-drone = the headless Drone"""
-    num_areas: int = 1
-    """training areas (agents) per env process, sent to the env as num_areas"""
-    base_port: int = 5005
-    """ML-Agents base port: worker k listens on base-port + k"""
-    time_scale: float = 20.0
-    """Unity time scale, in training and test alike (the headless Drone ignores it)"""
-    max_step: int = 1000
-    """episode step limit passed to the bundled headless Drone, 0 = none; other envs: unused"""
-    env_args: list[str] = field(default_factory=list)
-    """extra arguments passed to the env executable"""
-    graphics: bool = False
-    """render the env (Unity builds); off by default, as mlagents-learn's --no-graphics"""
-    timeout_wait: int = 60
-    """seconds to wait for the env to answer before it counts as hung and is restarted"""
-    max_lifetime_restarts: int = 10
-    """env restarts a worker may do in the whole run (as mlagents-learn)"""
-    restarts_rate_limit_n: int = 1
-    """env restarts a worker may do per --restarts-rate-limit-period-s (as mlagents-learn)"""
-    restarts_rate_limit_period_s: float = 60.0
-    """period of the restart rate limit, in seconds"""
-
-
-@dataclass
-class Episode:
-    """One finished episode of one agent."""
-
-    agent_id: int
-    episode_return: float
-    length: int
-    success: bool  # terminated (not interrupted) with a positive final reward: the goal
-    interrupted: bool
 
 
 @dataclass
 class Rollout:
     """What `EnvWorker.collect` produced."""
 
-    transitions: dict[str, np.ndarray]
+    transitions: dict[str, np.ndarray]  # what goes to the replay (n-step: completed windows)
     episodes: list[Episode]
-    env_steps: int  # calls to env.step()
+    agent_steps: int  # agent transitions received from the env: what env_steps counts
+    env_calls: int  # calls to env.step()
 
     @property
     def num_transitions(self) -> int:
@@ -100,14 +66,19 @@ class EnvWorker:
             cfg.max_lifetime_restarts, cfg.restarts_rate_limit_n, cfg.restarts_rate_limit_period_s)
         self.restarts = 0
         self.env = None
+        self.agents = Agents(cfg.tracks_success(), cfg.agent_timeout)
         self._open()
-        self.policy = Actor(self.obs_size, self.action_size, hidden_size)
-        self.policy.requires_grad_(False)
+        experience = experience or ExperienceConfig()
+        self.actor = Actor(self.obs_size, self.action_size, hidden_size).requires_grad_(False)
+        self.normalizer = None  # set by the first weights that carry one (--normalize)
+        self.policy = self.actor  # what acts on raw observations
         self.policy_version = 0
         self.noise = make_noise(noise, self.action_size, self.rng)
-        self.experience = Experience(experience or ExperienceConfig(), self.obs_size,
-                                     self.action_size, hidden_size)
-        self.env_steps = 0
+        self.experience = Experience(experience, self.obs_size, self.action_size, hidden_size)
+        # --normalize: what this worker saw since its last report to the learner.
+        self.obs_stats = ObsStats(self.obs_size) if experience.obs_stats else None
+        self.env_steps = 0  # agent transitions received
+        self.env_calls = 0
         self.episodes = 0
 
     def _open(self) -> None:
@@ -131,9 +102,6 @@ class EnvWorker:
         self.behavior, self.obs_sizes, self.action_size = spec
         self.obs_size = sum(self.obs_sizes)
         self._steps = self.env.get_steps(self.behavior)
-        self._last: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # id -> (obs, action)
-        self._return: dict[int, float] = {}
-        self._length: dict[int, int] = {}
 
     def _restart(self, error: Exception) -> None:
         """Replace a crashed, hung or NaN-emitting env; in-flight episodes are dropped.
@@ -152,9 +120,8 @@ class EnvWorker:
             kill_env(self.env)
             self.env = None
             self.restarts += 1
-            if hasattr(self, "noise"):
-                self.noise.reset(np.array(list(self._last)))
-                self.experience.reset()
+            self.noise.reset(np.array(self.agents.clear(), np.int64))
+            self.experience.reset()
             try:
                 self._open()
                 return
@@ -162,11 +129,20 @@ class EnvWorker:
                 error = err
 
     def set_weights(self, weights: dict[str, dict], policy_version: int) -> None:
-        """Adopt the learner's weights: {"actor": state_dict, optional "critic": state_dict}
-        (the critic comes with prioritized replay, for the initial priorities)."""
-        self.policy.load_state_dict(weights["actor"])
+        """Adopt the learner's weights: {"actor": state_dict, optional "critic" (prioritized
+        replay: for the initial priorities), optional "normalizer" (--normalize)}."""
+        self.actor.load_state_dict(weights["actor"])
+        if "normalizer" in weights:
+            if self.normalizer is None:
+                self.normalizer = ObsNormalizer(self.obs_size)
+                self.policy = NormalizedActor(self.normalizer, self.actor)
+            self.normalizer.load_state_dict(weights["normalizer"])
         self.experience.set_critic(weights.get("critic"))
         self.policy_version = policy_version
+
+    def take_obs_stats(self) -> dict | None:
+        """The observation statistics counted since the last call (--normalize), or None."""
+        return self.obs_stats.take() if self.obs_stats is not None else None
 
     def act(self, obs: np.ndarray, agent_ids: np.ndarray, mode: str) -> np.ndarray:
         """Actions for the agents' observations: 'random', 'explore' (policy + their own
@@ -181,69 +157,54 @@ class EnvWorker:
         """Step the env `num_steps` times; every agent's transitions and finished episodes."""
         chunks: list[dict[str, np.ndarray]] = []
         episodes: list[Episode] = []
+        received = 0
         for _ in range(num_steps):
-            chunk, ended = self._step(mode)
-            chunks.append(chunk)
+            step, ended = self._step(mode)
+            received += len(step["reward"])
+            chunks.append(self.experience.transitions(step))
             episodes.extend(ended)
-        self.env_steps += num_steps
+        self.env_steps += received
+        self.env_calls += num_steps
         self.episodes += len(episodes)
         if not chunks:  # num_steps == 0, e.g. --test-steps 0
-            chunks = [self._empty()]
+            chunks = [self.experience.transitions(self._no_rows())]
         transitions = {k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]}
         if mode != "greedy":  # greedy (test) rows are never stored
-            transitions = self.experience.add_priorities(transitions, self.policy)
-        return Rollout(transitions, episodes, num_steps)
+            transitions = self.experience.add_priorities(transitions, self.actor,
+                                                         self.normalizer)
+        return Rollout(transitions, episodes, received, num_steps)
 
-    def _empty(self) -> dict[str, np.ndarray]:
-        return self.experience.transitions(
-            stack_rows([], self.obs_size, self.action_size, self.policy_version))
+    def _no_rows(self) -> dict[str, np.ndarray]:
+        return stack_rows([], self.obs_size, self.action_size, self.policy_version)
 
     def _step(self, mode: str) -> tuple[dict[str, np.ndarray], list[Episode]]:
+        """One env.step(): the rows of every agent that had acted, and ended episodes."""
         decision, _ = self._steps
         obs = flat_obs(decision.obs)
+        if self.obs_stats is not None and mode != "greedy":
+            self.obs_stats.add(obs)
         action = self.act(obs, decision.agent_id, mode)
-        for agent, o, a in zip(decision.agent_id.tolist(), obs, action):
-            self._last[agent] = (o, a)
+        self.agents.decided(decision.agent_id, obs, action)
         try:
             self.env.set_actions(self.behavior, ActionTuple(continuous=action))
             self.env.step()
             self._steps = self.env.get_steps(self.behavior)
         except ENV_FAULTS as err:
             self._restart(err)
-            return self._empty(), []
-        step, ended = self._transitions(*self._steps)
-        return self.experience.transitions(step), ended
-
-    def _transitions(self, decision, terminal) -> tuple[dict[str, np.ndarray], list[Episode]]:
-        rows, ended = [], []
-        # Terminal steps first: the same agent's next first decision may be in `decision`.
-        for i, agent in enumerate(terminal.agent_id.tolist()):
-            if agent not in self._last:
-                continue
-            reward, interrupted = float(terminal.reward[i]), bool(terminal.interrupted[i])
-            rows.append(self._row(agent, reward, flat_obs(terminal.obs)[i], not interrupted,
-                                  True))
-            ended.append(self._finish(agent, reward, interrupted))
-        next_obs = flat_obs(decision.obs)
-        for i, agent in enumerate(decision.agent_id.tolist()):
-            if agent in self._last:  # a continuing episode; otherwise a new one starts here
-                rows.append(self._row(agent, float(decision.reward[i]), next_obs[i], False,
-                                      False))
+            return self._no_rows(), []
+        decision, terminal = self._steps
+        rows, ended = self.agents.step(decision, terminal, flat_obs(decision.obs),
+                                       flat_obs(terminal.obs))
+        self._forget(self.agents.vanished())
+        for episode in ended:
+            self.noise.reset(np.array([episode.agent_id]))
         return stack_rows(rows, self.obs_size, self.action_size, self.policy_version), ended
 
-    def _row(self, agent: int, reward: float, next_obs: np.ndarray, terminated: bool,
-             episode_end: bool):
-        obs, action = self._last.pop(agent)
-        self._return[agent] = self._return.get(agent, 0.0) + reward
-        self._length[agent] = self._length.get(agent, 0) + 1
-        return agent, obs, action, reward, next_obs, float(terminated), episode_end
-
-    def _finish(self, agent: int, reward: float, interrupted: bool) -> Episode:
-        self.noise.reset(np.array([agent]))
-        episode_return = self._return.pop(agent)
-        length = self._length.pop(agent)
-        success = not interrupted and reward > 0.0
-        return Episode(agent, episode_return, length, success, interrupted)
+    def _forget(self, agent_ids: list[int]) -> None:
+        """Agents that left without a terminal step: drop their noise and open windows."""
+        if agent_ids:
+            self.noise.reset(np.array(agent_ids, np.int64))
+            self.experience.forget(agent_ids)
 
     def set_time_scale(self, time_scale: float) -> None:
         self.channel.set_configuration_parameters(time_scale=time_scale)

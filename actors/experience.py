@@ -28,6 +28,7 @@ class ExperienceConfig:
     n_step: int = 1  # n-step returns; 1 = plain transitions
     gamma: float = 0.95  # discount of the n-step return and of the priorities' TD target
     priorities: bool = False  # send initial priorities computed with the local critic
+    obs_stats: bool = False  # count observation statistics for the learner's normalizer
 
 
 class Experience:
@@ -54,18 +55,28 @@ class Experience:
         if self.nstep is not None:
             self.nstep.reset()
 
+    def forget(self, agent_ids: list[int]) -> None:
+        """Forget these agents' open n-step windows: they left without ending an episode."""
+        if self.nstep is not None:
+            self.nstep.drop(agent_ids)
+
     def set_critic(self, weights: dict[str, torch.Tensor] | None) -> None:
         if weights is not None and self.cfg.priorities:
             self._critic.load_state_dict(weights)
             self.critic = self._critic
 
-    def add_priorities(self, rows: dict[str, np.ndarray], actor: torch.nn.Module) -> dict:
+    def add_priorities(self, rows: dict[str, np.ndarray], actor: torch.nn.Module,
+                       normalizer: torch.nn.Module | None = None) -> dict:
         """`rows` plus `priority` = |r + discount (1 - terminated) Q(s', mu(s')) - Q(s, a)|,
-        once a critic has arrived (before that the replay gives new rows its max priority)."""
+        once a critic has arrived (before that the replay gives new rows its max priority).
+        actor: the bare actor; normalizer: what both networks see observations through."""
         if self.critic is None or len(rows["reward"]) == 0:
             return rows
         t = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in rows.items()
              if k in ("obs", "action", "reward", "next_obs", "terminated", "discount")}
+        if normalizer is not None:
+            with torch.no_grad():
+                t.update(obs=normalizer(t["obs"]), next_obs=normalizer(t["next_obs"]))
         target = bootstrap_target(self.critic, actor, t, self.cfg.gamma)
         with torch.no_grad():
             td = (target - self.critic(t["obs"], t["action"])).abs()

@@ -146,6 +146,16 @@ class NStep:
         """Drop every open window (the episodes they belong to are gone, e.g. an env restart)."""
         self._a = {}
 
+    def drop(self, agent_ids) -> None:
+        """Drop these agents' open windows and free their slots (agents that vanished)."""
+        if not self._a:
+            return
+        a = self._a
+        gone = a["used"] & np.isin(a["ids"], np.asarray(agent_ids, np.int64))
+        a["used"][gone] = False
+        a["valid"][gone] = False
+        a["t"][gone] = 0
+
     def state_dict(self) -> dict:
         """Open windows and slot bookkeeping (copies), for resuming mid-episode."""
         return {"n": self.n, "gamma": self.gamma, **{k: v.copy() for k, v in self._a.items()}}

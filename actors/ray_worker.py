@@ -19,7 +19,9 @@ from dataclasses import dataclass
 import ray
 
 from actors.env_process import RestartPolicy
-from actors.env_worker import EnvConfig, EnvWorker, Episode
+from actors.agents import Episode
+from actors.config import EnvConfig
+from actors.env_worker import EnvWorker
 from actors.experience import ExperienceConfig
 from actors.noise import NoiseConfig
 
@@ -86,8 +88,11 @@ class EnvWorkerActor:
                     break
                 self._honour_backoff(reply, replay, loop.max_backoff_s)
             pending_insert = replay.insert.remote(rollout.transitions, self.worker.worker_id)
-            since_sync += rollout.env_steps
+            since_sync += rollout.agent_steps
             if since_sync >= loop.sync_interval:
+                report = self.worker.take_obs_stats()  # --normalize: not awaited
+                if report is not None:
+                    learner.merge_obs_stats.remote(report)
                 weights_call = weights_call or learner.latest_weights.remote(
                     self.worker.policy_version)
                 if self._adopt_if_ready(weights_call):
@@ -142,7 +147,7 @@ class EnvWorkerActor:
         episodes, seen = [], 0
         while seen < transitions:
             rollout = self.worker.collect(1, "greedy")
-            seen += rollout.num_transitions
+            seen += rollout.agent_steps
             episodes += rollout.episodes
         return episodes
 

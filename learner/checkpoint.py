@@ -131,6 +131,16 @@ def check_sizes(
             )
 
 
+def check_normalizer(payload: dict, normalize: bool) -> None:
+    """Raise CheckpointError when the checkpoint's policy was trained with --normalize and
+    this run is without it, or the other way round (its inputs would mean something else)."""
+    trained = payload.get("normalizer") is not None
+    if trained != normalize:
+        flag = "with --normalize" if trained else "without --normalize"
+        raise CheckpointError(f"the checkpoint's policy was trained {flag}; resume or test "
+                              f"it {flag}, or start a new run")
+
+
 def tree_map(fn, tree):
     """`fn` applied to every leaf of nested dicts, lists and tuples (e.g. to move or
     convert every tensor of a state dict)."""

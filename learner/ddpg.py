@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from learner.networks import Actor, Critic
+from learner.normalizer import ObsNormalizer
 
 if TYPE_CHECKING:  # learner.learner imports this module; the config is only an annotation
     from learner.learner import LearnerConfig
@@ -35,6 +36,9 @@ class DDPGState:
     critic_opt: torch.optim.Optimizer
     gamma: float
     tau: float
+    # --normalize: every network sees observations through it (its statistics are merged
+    # from the workers' reports, never changed by an update); None = raw observations.
+    normalizer: ObsNormalizer | None = None
 
 
 def make_state(obs_size: int, action_size: int, cfg: LearnerConfig, device) -> DDPGState:
@@ -53,7 +57,16 @@ def make_state(obs_size: int, action_size: int, cfg: LearnerConfig, device) -> D
         critic_opt=torch.optim.Adam(critic.parameters(), lr=cfg.critic_lr, fused=True),
         gamma=cfg.gamma,
         tau=cfg.tau,
+        normalizer=ObsNormalizer(obs_size).to(device) if cfg.normalize else None,
     )
+
+
+def normalized(state: DDPGState, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The batch with obs and next_obs through the state's normalizer (as they are, without)."""
+    if state.normalizer is None:
+        return batch
+    return {**batch, "obs": state.normalizer(batch["obs"]),
+            "next_obs": state.normalizer(batch["next_obs"])}
 
 
 def critic_target(state: DDPGState, batch: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -90,9 +103,10 @@ def update(
     """One DDPG step: critic, then actor (against the updated critic), then both targets.
 
     batch: obs (B,O), action (B,A), reward (B,), next_obs (B,O), terminated (B,) float,
-    optional discount (B,) and weights (B,). Metrics are detached tensors on the batch's
+    optional discount (B,) and weights (B,); observations raw (normalized here, if at all). Metrics are detached tensors on the batch's
     device: `losses/*` scalars, and `td_abs` (B,) = |y - Q(s,a)| for replay priorities.
     """
+    batch = normalized(state, batch)
     y = critic_target(state, batch)
     critic_params = list(state.critic.parameters())
     q = state.critic(batch["obs"], batch["action"])

@@ -8,7 +8,7 @@ import torch
 import tyro
 
 from learner import ddpg, fast
-from learner.checkpoint import check_sizes
+from learner.checkpoint import check_normalizer, check_sizes
 
 
 @dataclass
@@ -37,6 +37,9 @@ class LearnerConfig:
     """capture the whole update in a CUDA graph (needs --device cuda or a GPU with auto)"""
     torch_threads: int = 1
     """torch intra-op threads on CPU, 0 = torch's default (more only fight the envs for cores)"""
+    normalize: bool = False
+    """normalize observations by their running mean and variance, merged from every worker
+    (as mlagents-learn's network_settings.normalize); inside the exported ONNX too"""
 
 
 def resolve_device(name: str) -> torch.device:
@@ -103,6 +106,8 @@ class Learner:
         """Deterministic action(s) mu(obs) as float32 numpy on the CPU, shape (..., action_size)."""
         with torch.no_grad():
             obs_t = torch.tensor(obs, dtype=torch.float32, device=self.device)
+            if self.state.normalizer is not None:
+                obs_t = self.state.normalizer(obs_t)
             return self.state.actor(obs_t).cpu().numpy()
 
     def actor_weights(self) -> dict[str, torch.Tensor]:
@@ -110,14 +115,22 @@ class Learner:
         return _cpu_copy(self.state.actor)
 
     def publish_weights(self, critic: bool = False) -> tuple[dict[str, dict], int]:
-        """Bump policy_version; return ({"actor": weights[, "critic": weights]}, version).
+        """Bump policy_version; return ({"actor": weights[, "critic": weights]
+        [, "normalizer": its statistics]}, version).
 
         critic: include the critic, for workers that compute initial replay priorities."""
         self.policy_version += 1
         weights = {"actor": self.actor_weights()}
         if critic:
             weights["critic"] = _cpu_copy(self.state.critic)
+        if self.state.normalizer is not None:
+            weights["normalizer"] = _cpu_copy(self.state.normalizer)
         return weights, self.policy_version
+
+    def merge_obs_stats(self, report: dict | None) -> None:
+        """Fold a worker's observation statistics (`ObsStats.take()`) into the normalizer."""
+        if report is not None and self.state.normalizer is not None:
+            self.state.normalizer.merge(report)
 
     def state_dict(self) -> dict:
         """Everything needed to resume bit-for-bit; only weights_only-loadable types."""
@@ -138,16 +151,20 @@ class Learner:
             "obs_size": self.obs_size,
             "action_size": self.action_size,
             "hidden_size": self.cfg.hidden_size,
+            "normalizer": None if s.normalizer is None else s.normalizer.state_dict(),
         }
 
     def load_state_dict(self, d: dict) -> None:
         """Restore a state_dict() (e.g. from load_checkpoint); CheckpointError on size mismatch."""
         check_sizes(d, self.obs_size, self.action_size, self.cfg.hidden_size)
+        check_normalizer(d, self.cfg.normalize)
         s = self.state
         s.actor.load_state_dict(d["actor"])
         s.critic.load_state_dict(d["critic"])
         s.actor_target.load_state_dict(d["actor_target"])
         s.critic_target.load_state_dict(d["critic_target"])
+        if s.normalizer is not None:
+            s.normalizer.load_state_dict(d["normalizer"])
         # Optimizer.load_state_dict moves its moments onto the parameters' device.
         s.actor_opt.load_state_dict(d["actor_opt"])
         s.critic_opt.load_state_dict(d["critic_opt"])

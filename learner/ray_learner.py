@@ -196,6 +196,12 @@ class LearnerActor:
                     "losses": {k: float(v) for k, v in self.losses.items()
                                if k.startswith("losses/")}}
 
+    def merge_obs_stats(self, report: dict) -> None:
+        """A worker's observation statistics (--normalize), merged under the lock: an update
+        never sees half-written normalizer buffers."""
+        with self.lock:
+            self.learner.merge_obs_stats(report)
+
     def pause(self, paused: bool) -> None:
         """Stop taking updates (benchmarks measure env throughput without the learner)."""
         (self.paused.set if paused else self.paused.clear)()

@@ -18,7 +18,7 @@ from typing import Annotated, Literal
 
 import tyro
 
-from actors.env_worker import EnvConfig
+from actors.config import EnvConfig
 from actors.experience import ExperienceConfig
 from actors.noise import NoiseConfig
 from learner.learner import LearnerConfig
@@ -96,7 +96,7 @@ def resolve_replay(cfg: Config) -> ReplayConfig:
 def experience_config(cfg: Config) -> ExperienceConfig:
     """What the env workers make of their steps, from the replay and learner flags."""
     return ExperienceConfig(n_step=cfg.replay.n_step, gamma=cfg.learner.gamma,
-                            priorities=cfg.replay.prioritized)
+                            priorities=cfg.replay.prioritized, obs_stats=cfg.learner.normalize)
 
 
 def seed_preset() -> Config:

@@ -16,7 +16,7 @@ import time
 import ray
 from ray.exceptions import RayActorError, RayTaskError
 
-from learner.checkpoint import check_sizes, load_checkpoint, save_checkpoint
+from learner.checkpoint import check_normalizer, check_sizes, load_checkpoint, save_checkpoint
 from runner.config import Config
 from runner.distributed_metrics import Monitor
 from runner.ray_fleet import Fleet, task_cause
@@ -81,7 +81,8 @@ def make_saver(cfg: Config, fleet: Fleet, monitor: Monitor, path: str):
         state = ray.get(fleet.learner.state_dict.remote())
         spec = fleet.specs[0]
         export_policy(monitor.run_dir, spec["behavior"], spec["obs_sizes"],
-                      spec["action_size"], cfg.learner.hidden_size, state["actor"])
+                      spec["action_size"], cfg.learner.hidden_size, state["actor"],
+                      state["normalizer"])
         env_steps = monitor.env_steps
         if cfg.run.save_replay:
             replay = ray.get(fleet.replay.state_dict.remote())
@@ -124,6 +125,7 @@ def restore(path: str, cfg: Config, fleet: Fleet, monitor: Monitor) -> str:
     payload = load_checkpoint(path)
     learner = payload["learner"]
     check_sizes(learner, fleet.specs[0]["obs_size"], fleet.specs[0]["action_size"])
+    check_normalizer(learner, cfg.learner.normalize)
     monitor.resume_from(payload["env_steps"], payload["train_episodes"], payload["wall_s"])
     replay = load_replay(path) if cfg.run.save_replay else None
     if replay is not None:

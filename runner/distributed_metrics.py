@@ -88,7 +88,7 @@ class Monitor:
     def _record(self, d: dict) -> None:
         stats = self.workers[d["worker_id"]]
         base = self.bases[d["worker_id"]]
-        stats["env_steps"] = base["env_steps"] + d["env_steps"] * self.cfg.env.num_areas
+        stats["env_steps"] = base["env_steps"] + d["env_steps"]  # agent transitions
         stats["restarts"] = base["restarts"] + d["restarts"]
         stats["weight_updates"] = base["weight_updates"] + d["weight_updates"]
         stats["episodes"] += len(d["episodes"])
@@ -126,8 +126,10 @@ class Monitor:
                        for k, w in self.workers.items()})
         self.metrics.scalars(values, self.env_steps)
         self.shown = {"steps_per_s": sps, "updates_per_s": ups,
-                      "mean_return": stats["mean_return"], "success_rate": stats["success_rate"],
+                      "mean_return": stats["mean_return"],
                       "policy_lag": values["perf/policy_lag"], "env_restarts": restarts}
+        if self.cfg.env.tracks_success():
+            self.shown["success_rate"] = stats["success_rate"]
 
     def write_summary(self) -> dict:
         summary = {

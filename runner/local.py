@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 
 from actors.env_worker import EnvWorker
-from learner.checkpoint import check_sizes, load_checkpoint, save_checkpoint
+from learner.checkpoint import check_normalizer, check_sizes, load_checkpoint, save_checkpoint
 from learner.learner import Learner
 from replay.server import ReplayServer
 from runner.config import Config, experience_config, resolve_replay
@@ -85,13 +85,15 @@ def sync_weights(run: Run) -> None:
 
 
 def collect(run: Run, mode: str, stats: EpisodeStats, store: bool) -> int:
-    """One round: every worker steps `collect_steps` times; returns transitions gathered."""
+    """One round: every worker steps `collect_steps` times; returns the agent transitions
+    received (env steps)."""
     gathered = 0
     for worker in run.workers:
         rollout = worker.collect(run.cfg.run.collect_steps, mode)
         if store:
             run.replay.insert(rollout.transitions, worker.worker_id)
-        gathered += rollout.num_transitions
+            run.learner.merge_obs_stats(worker.take_obs_stats())
+        gathered += rollout.agent_steps
         stats.add(rollout.episodes)
         run.metrics.episodes(rollout.episodes, run.env_steps + gathered, worker.worker_id,
                              phase="train" if store else "test", stats=stats)
@@ -171,8 +173,11 @@ def report(run: Run, phase: str, losses: dict, rate: RateMeter, steps: int | Non
                              "perf/env_restarts": restarts,
                              **{k: v.item() for k, v in losses.items()
                                 if k.startswith("losses/")}}, run.env_steps)
-    return {"steps_per_s": sps, "updates_per_s": ups, "mean_return": stats["mean_return"],
-            "success_rate": stats["success_rate"], "env_restarts": restarts}
+    values = {"steps_per_s": sps, "updates_per_s": ups, "mean_return": stats["mean_return"],
+              "env_restarts": restarts}
+    if run.cfg.env.tracks_success():
+        values["success_rate"] = stats["success_rate"]
+    return values
 
 
 def save(run: Run, phase: str) -> None:
@@ -181,7 +186,7 @@ def save(run: Run, phase: str) -> None:
     learner = run.learner.state_dict()
     worker = run.workers[0]
     export_policy(run.run_dir, worker.behavior, worker.obs_sizes, worker.action_size,
-                  run.cfg.learner.hidden_size, learner["actor"])
+                  run.cfg.learner.hidden_size, learner["actor"], learner["normalizer"])
     save_checkpoint(run.checkpoint_path, {
         "learner": learner,
         "env_steps": run.env_steps,
@@ -197,6 +202,7 @@ def restore(run: Run) -> str:
     """Load the run's checkpoint into `run`; returns the phase it was saved in."""
     payload = load_checkpoint(run.checkpoint_path)
     check_sizes(payload["learner"], run.learner.obs_size, run.learner.action_size)
+    check_normalizer(payload["learner"], run.cfg.learner.normalize)
     run.learner.load_state_dict(payload["learner"])
     run.env_steps = payload["env_steps"]
     run.train.count = payload["train_episodes"]

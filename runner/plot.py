@@ -142,14 +142,22 @@ def plot_run(run_dir: str) -> str:
     summary = _load_summary(run_dir)
     train_end, band = _phases(scalars, summary)
     # A bare Figure on the Agg canvas: no pyplot state, no display needed.
-    fig = Figure(figsize=(9, 6.5), layout="constrained")
+    # A success panel only for an env that defines a success: a row of zeros would mislead.
+    success = TRAIN_SUCCESS in scalars or (summary.get("test") or {}).get("success_rate") \
+        is not None
+    fig = Figure(figsize=(9, 6.5 if success else 4.5), layout="constrained")
     FigureCanvasAgg(fig)
-    top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=[3, 2])
-    for ax in (top, bottom):
+    axes = fig.subplots(2, 1, sharex=True, height_ratios=[3, 2]) if success \
+        else [fig.subplots(1, 1)]
+    top = axes[0]
+    for ax in axes:
         _shade(ax, train_end, band)
     top.xaxis.set_major_formatter(EngFormatter())
     _return_panel(top, scalars, train_end, band)
-    _success_panel(bottom, scalars, summary, train_end, band)
+    if success:
+        _success_panel(axes[1], scalars, summary, train_end, band)
+    else:
+        top.set_xlabel("env steps")
     for x, text in ((train_end / 2, "train"), (train_end + band / 2, "test")):
         top.annotate(text, (x, 1.0), xycoords=("data", "axes fraction"), ha="center",
                      va="bottom", fontsize=9, color="dimgrey")

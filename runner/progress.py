@@ -29,10 +29,18 @@ _BAR_FORMAT = ("{desc} {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} "
                "[{elapsed}<{remaining}]{postfix}")
 
 
+# Shown only when the runner reports them: no success rate for an env that defines none,
+# no policy lag in local mode.
+_OPTIONAL = ("success_rate", "policy_lag")
+
+
 def format_values(values: dict) -> str:
-    """'850 steps/s  812 updates/s  return +2.31 ...'; '-' for a missing or None value."""
+    """'850 steps/s  812 updates/s  return +2.31 ...'; '-' for a None value (or a missing
+    one, except the optional fields, which are left out when missing)."""
     parts = []
     for key, label, fmt in _FIELDS:
+        if key in _OPTIONAL and key not in values:
+            continue
         value = values.get(key)
         text = "-" if value is None else fmt.format(value)
         # Rates read best as "850 steps/s", results as "return +2.31".

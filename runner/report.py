@@ -21,28 +21,32 @@ def _rate(summary: dict, key: str, count_key: str) -> str:
     return f"{count / wall:.0f} (run average)"
 
 
-def _phase(stats: dict | None) -> str:
+def _phase(stats: dict | None, key: str, fmt: str) -> str:
+    """A phase's rolling value (return or success rate) with its episode count."""
     stats = stats or {}
     if not stats.get("episodes"):
         return "- (no episodes)"
-    # EpisodeStats rates cover its rolling window, not every episode of the phase.
-    rate = _num(stats.get("success_rate"), "{:.2f}")
-    return f"{rate} (recent episodes; {stats['episodes']} in all)"
+    # EpisodeStats values cover its rolling window, not every episode of the phase.
+    return f"{_num(stats.get(key), fmt)} (recent episodes; {stats['episodes']} in all)"
 
 
 def end_of_run_table(summary: dict, run_dir: str, onnx_path: str | None) -> str:
-    """A plain-text table of the run's results and file paths (no trailing newline)."""
-    test = summary.get("test") or {}
+    """A plain-text table of the run's results and file paths (no trailing newline).
+
+    Success rows only for an env that defines a success (EnvConfig.success)."""
+    train, test = summary.get("train") or {}, summary.get("test") or {}
     # TensorBoard is pointed at the results folder so runs can be compared side by side.
     results_dir = os.path.dirname(os.path.normpath(run_dir)) or "."
+    success = any(p.get("success_rate") is not None for p in (train, test))
     rows = [
         ("env steps", _num(summary.get("env_steps"), "{:d}")),
         ("wall time", _num(summary.get("wall_s"), "{:.1f} s")),
         ("steps/s", _rate(summary, "env_steps_per_s", "env_steps")),
         ("updates/s", _rate(summary, "updates_per_s", "learner_steps")),
-        ("train success", _phase(summary.get("train"))),
-        ("test success", _phase(test)),
-        ("test mean return", _num(test.get("mean_return"), "{:+.2f}")),
+        ("train return", _phase(train, "mean_return", "{:+.2f}")),
+        *([("train success", _phase(train, "success_rate", "{:.2f}"))] if success else []),
+        ("test return", _phase(test, "mean_return", "{:+.2f}")),
+        *([("test success", _phase(test, "success_rate", "{:.2f}"))] if success else []),
         ("checkpoint", os.path.join(run_dir, "checkpoints", "latest.pt")),
         ("policy (ONNX)", onnx_path or "- (not exported)"),
         ("TensorBoard", f"tensorboard --logdir {results_dir}"),

@@ -20,7 +20,7 @@ from collections import deque
 
 import numpy as np
 
-from actors.env_worker import Episode
+from actors.agents import Episode
 
 
 class RunError(Exception):
@@ -70,13 +70,20 @@ def write_atomic(path: str, text: str) -> None:
 
 
 def export_policy(run_dir: str, behavior: str, obs_sizes, action_size: int,
-                  hidden_size: int, actor_weights: dict) -> str:
-    """Write the actor as <run_dir>/<Behavior>.onnx for Unity's inference; returns the path."""
+                  hidden_size: int, actor_weights: dict, normalizer: dict | None = None) -> str:
+    """Write the actor as <run_dir>/<Behavior>.onnx for Unity's inference; returns the path.
+    With --normalize the normalizer goes in front of it, inside the graph: Unity feeds raw
+    observations."""
     from learner.export import export_onnx, onnx_filename
     from learner.networks import Actor
+    from learner.normalizer import NormalizedActor, ObsNormalizer
 
     actor = Actor(sum(obs_sizes), action_size, hidden_size)
     actor.load_state_dict(actor_weights)
+    if normalizer is not None:
+        norm = ObsNormalizer(sum(obs_sizes))
+        norm.load_state_dict(normalizer)
+        actor = NormalizedActor(norm, actor)
     return export_onnx(actor, list(obs_sizes), action_size,
                        os.path.join(run_dir, onnx_filename(behavior)))
 
@@ -99,15 +106,17 @@ class EpisodeStats:
         self.count += len(episodes)
 
     def summary(self) -> dict:
-        """episodes, mean_return, mean_length, success_rate (None before any episode)."""
+        """episodes, mean_return, mean_length, success_rate (None before any episode, and
+        always for an env that defines no success)."""
         if not self.recent:
             return {"episodes": self.count, "mean_return": None, "mean_length": None,
                     "success_rate": None}
+        successes = [e.success for e in self.recent if e.success is not None]
         return {
             "episodes": self.count,
             "mean_return": float(np.mean([e.episode_return for e in self.recent])),
             "mean_length": float(np.mean([e.length for e in self.recent])),
-            "success_rate": float(np.mean([e.success for e in self.recent])),
+            "success_rate": float(np.mean(successes)) if successes else None,
         }
 
 
@@ -136,9 +145,9 @@ class Metrics:
                  stats: EpisodeStats | None = None) -> None:
         """Log finished episodes; with the phase's `stats`, a success-rate point per batch
         of training episodes (a curve, not a few dots)."""
-        if phase == "train" and episodes and stats is not None:
-            self.writer.add_scalar("charts/success_rate", stats.summary()["success_rate"],
-                                   env_steps)
+        rate = stats.summary()["success_rate"] if episodes and stats is not None else None
+        if phase == "train" and rate is not None:  # no zeros for envs without a success
+            self.writer.add_scalar("charts/success_rate", rate, env_steps)
         prefix = "charts" if phase == "train" else "test"
         wall = self.wall_s()
         for e in episodes:
@@ -148,8 +157,9 @@ class Metrics:
                 self.writer.add_scalar("Environment/Cumulative Reward", e.episode_return,
                                        env_steps)
                 self.writer.add_scalar("Environment/Episode Length", e.length, env_steps)
+            success = "" if e.success is None else int(e.success)  # empty: not defined
             self.episode_log.write(f"{phase},{env_steps},{wall:.2f},{worker},{e.agent_id},"
-                                   f"{e.episode_return:.4f},{e.length},{int(e.success)},"
+                                   f"{e.episode_return:.4f},{e.length},{success},"
                                    f"{int(e.interrupted)}\n")
 
     def scalars(self, values: dict[str, float], step: int) -> None:

@@ -10,7 +10,7 @@ import torch
 from runner.config import Config, RunConfig, validate
 from runner.distributed import run_distributed
 from runner.ray_fleet import resources
-from actors.env_worker import EnvConfig
+from actors.config import EnvConfig
 from replay.buffer import ReplayConfig
 
 

@@ -3,7 +3,8 @@
 import socket
 
 from actors.env_process import free_worker_id, port_free
-from actors.env_worker import EnvConfig, EnvWorker
+from actors.config import EnvConfig
+from actors.env_worker import EnvWorker
 from actors.noise import NoiseConfig
 
 

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from actors.env_worker import EnvConfig, EnvWorker
+from actors.config import EnvConfig
+from actors.env_worker import EnvWorker
 from actors.noise import NoiseConfig
 from envs.drone.controller import proportional_action
 

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from actors.env_worker import EnvConfig, EnvWorker
+from actors.config import EnvConfig
+from actors.env_worker import EnvWorker
 from actors.experience import ExperienceConfig
 from actors.noise import NoiseConfig
 from envs.drone.controller import proportional_action

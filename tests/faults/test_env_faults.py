@@ -10,7 +10,8 @@ import pytest
 
 import actors.env_worker
 from actors.env_process import EnvRestartsExhausted, RestartPolicy, UnsupportedEnv
-from actors.env_worker import EnvConfig, EnvWorker
+from actors.config import EnvConfig
+from actors.env_worker import EnvWorker
 from mlagents_envs.exception import UnityTimeOutException, UnityWorkerInUseException
 from actors.noise import NoiseConfig
 from tests.helpers import drone_pids

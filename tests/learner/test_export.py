@@ -185,3 +185,27 @@ def test_onnx_filename(behavior, filename):
 def test_onnx_filename_refuses_empty_name():
     with pytest.raises(ValueError):
         onnx_filename("?team=0")
+
+
+def test_the_normalizer_is_inside_the_graph(tmp_path):
+    """--normalize: Unity feeds raw observations; the exported graph normalizes them and
+    gives torch's actions within 1e-5."""
+    from learner.normalizer import NormalizedActor, ObsNormalizer, ObsStats
+
+    rng = np.random.default_rng(0)
+    raw = rng.normal(50.0, [1.0, 5.0, 20.0, 0.1, 3.0, 8.0, 1.0, 2.0, 40.0], (500, OBS))
+    stats = ObsStats(OBS)
+    stats.add(raw)
+    normalizer = ObsNormalizer(OBS)
+    normalizer.merge(stats.take())
+    policy = NormalizedActor(normalizer, make_actor(3))
+    path = export_onnx(policy, [OBS], ACT, str(tmp_path / "norm.onnx"))
+    obs = raw[:64].astype(np.float32)
+    with torch.no_grad():
+        expected = policy(torch.from_numpy(obs)).numpy()
+    got = run(session(path), obs)
+    np.testing.assert_allclose(got["continuous_actions"], expected, atol=1e-5)
+    np.testing.assert_allclose(got["deterministic_continuous_actions"], expected, atol=1e-5)
+    # Raw inputs matter: the same actor without its normalizer acts differently.
+    with torch.no_grad():
+        assert not np.allclose(make_actor(3)(torch.from_numpy(obs)).numpy(), expected, atol=1e-3)

@@ -60,3 +60,30 @@ def test_run_without_events_is_one_line(tmp_path):
     with pytest.raises(PlotError, match="no TensorBoard events") as err:
         plot_run(str(tmp_path / "empty"))
     assert "\n" not in str(err.value)
+
+
+def test_an_env_without_a_success_gets_the_return_panel_only(tmp_path):
+    from torch.utils.tensorboard import SummaryWriter
+
+    path = tmp_path / "no-success"
+    writer = SummaryWriter(str(path))
+    for i in range(20):
+        writer.add_scalar("charts/episodic_return", -900 + 30 * i, 100 * (i + 1))
+    writer.close()
+    (path / "summary.json").write_text(json.dumps(
+        {"env_steps": 2000, "wall_s": 5.0, "test": {"episodes": 2, "success_rate": None}}))
+    with_success = Image.open(plot_run(run_dir_with_success(tmp_path))).size
+    alone = Image.open(plot_run(str(path))).size
+    assert alone[0] == with_success[0] and alone[1] < with_success[1]  # one panel, not two
+
+
+def run_dir_with_success(tmp_path) -> str:
+    from torch.utils.tensorboard import SummaryWriter
+
+    path = tmp_path / "success"
+    writer = SummaryWriter(str(path))
+    writer.add_scalar("charts/episodic_return", 1.0, 100)
+    writer.add_scalar("charts/success_rate", 0.5, 100)
+    writer.close()
+    (path / "summary.json").write_text(json.dumps({"env_steps": 100, "wall_s": 1.0}))
+    return str(path)

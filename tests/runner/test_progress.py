@@ -58,10 +58,20 @@ def test_unknown_values_show_a_dash():
     out, clock = io.StringIO(), FakeClock()
     progress = Progress(100, "train", stream=out, interval_s=1.0, clock=clock)
     clock.now += 1.0
-    progress.update(10, {"steps_per_s": None, "success_rate": None})
+    progress.update(10, {"steps_per_s": None, "success_rate": None, "policy_lag": None})
     line = lines(out)[0]
     for token in ("- steps/s", "- updates/s", "return -", "success -", "lag -", "restarts -"):
         assert token in line
+
+
+def test_a_success_rate_the_runner_does_not_report_is_left_out():
+    """An env without a success notion: no 'success' column at all, not a column of '-'."""
+    out, clock = io.StringIO(), FakeClock()
+    progress = Progress(100, "train", stream=out, interval_s=1.0, clock=clock)
+    clock.now += 1.0
+    progress.update(10, {"steps_per_s": 50.0, "mean_return": -120.0})
+    line = lines(out)[0]
+    assert "success" not in line and "lag" not in line and "return -120.00" in line
 
 
 def test_live_bar_on_a_terminal_does_not_crash():

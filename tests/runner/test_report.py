@@ -17,7 +17,7 @@ def test_table_has_every_item_and_path():
     table = end_of_run_table(SUMMARY, run_dir, os.path.join(run_dir, "Drone.onnx"))
     for text in ("env steps", "50000", "wall time", "200.0 s", "steps/s", "250",
                  "updates/s", "225", "train success", "0.70", "test success", "0.38",
-                 "test mean return", "-2.00",
+                 "train return", "+0.65", "test return", "-2.00",
                  os.path.join(run_dir, "checkpoints", "latest.pt"),
                  os.path.join(run_dir, "Drone.onnx"), "tensorboard --logdir results"):
         assert text in table, text
@@ -33,3 +33,10 @@ def test_missing_values_and_onnx_read_as_dashes():
     table = end_of_run_table({}, "results/r", None)
     assert "not exported" in table and "no episodes" in table
     assert "results/r/checkpoints/latest.pt" in table
+
+
+def test_an_env_without_a_success_gets_no_success_rows():
+    no_success = {phase: dict(SUMMARY[phase], success_rate=None) for phase in ("train", "test")}
+    table = end_of_run_table(dict(SUMMARY, **no_success), "results/r", None)
+    assert "success" not in table
+    assert "train return" in table and "+0.65" in table and "-2.00" in table
