@@ -87,8 +87,7 @@ class GymnasiumSimulation:
         if actions is not None:
             continuous[actions.agent_id] = actions.continuous
             discrete[actions.agent_id] = actions.discrete
-        scaled = mapping.scale(continuous) if mapping.continuous else [None] * n
-        return [mapping.env_action(s, d) for s, d in zip(scaled, discrete)]
+        return mapping.env_actions(continuous, discrete)
 
     def _tensors(self, obs: list) -> list[np.ndarray]:
         """The observation tensors of a list of env observations, (n, *shape) each."""

@@ -76,20 +76,24 @@ class ActionMapping:
         a = np.clip(np.asarray(action, np.float64), -1.0, 1.0)
         return self.low + (a + 1.0) * 0.5 * (self.high - self.low)
 
-    def env_action(self, scaled_row: np.ndarray | None, discrete_row: np.ndarray | None):
-        """One agent's action as the env's space wants it."""
+    def env_actions(self, continuous: np.ndarray, discrete: np.ndarray) -> list:
+        """Each agent's action in the env's space, from a (n, continuous) batch in [-1, 1]
+        and a (n, branches) batch of branch values."""
         space = self.space
-        if isinstance(space, spaces.Tuple):
-            box, disc = space.spaces
-            return (scaled_row.astype(box.dtype), self._discrete(disc, discrete_row))
         if isinstance(space, spaces.Box):
-            return scaled_row.astype(space.dtype)
-        return self._discrete(space, discrete_row)
+            return list(self.scale(continuous).astype(space.dtype))
+        values = self.discrete_start + np.asarray(discrete, np.int64)
+        if isinstance(space, spaces.Tuple):
+            box, branches = space.spaces
+            return list(zip(self.scale(continuous).astype(box.dtype),
+                            _discrete_rows(branches, values)))
+        return _discrete_rows(space, values)
 
-    def _discrete(self, space: spaces.Space, row: np.ndarray):
-        if isinstance(space, spaces.Discrete):
-            return np.int64(self.discrete_start[0] + row[0])
-        return (self.discrete_start + row).astype(space.dtype)
+
+def _discrete_rows(space: spaces.Space, values: np.ndarray) -> list:
+    if isinstance(space, spaces.Discrete):
+        return [np.int64(v) for v in values[:, 0].tolist()]
+    return list(values.astype(space.dtype))
 
 
 def action_mapping(space: spaces.Space) -> tuple[ActionMapping, tuple[int, ...]]:

@@ -55,14 +55,15 @@ def test_continuous_scaling_is_linear_and_clipped():
 
 def test_discrete_multidiscrete_and_hybrid_mapping():
     mapping, branches = action_mapping(spaces.Discrete(3, start=-1))
-    assert branches == (3,) and mapping.env_action(None, np.array([0])) == -1
+    assert branches == (3,)
+    assert mapping.env_actions(np.zeros((2, 0)), np.array([[0], [2]])) == [-1, 1]
     mapping, branches = action_mapping(spaces.MultiDiscrete([2, 4], start=[1, 0]))
     assert branches == (2, 4)
-    np.testing.assert_array_equal(mapping.env_action(None, np.array([1, 3])), [2, 3])
+    np.testing.assert_array_equal(mapping.env_actions(None, np.array([[1, 3]]))[0], [2, 3])
     hybrid = spaces.Tuple((spaces.Box(-3.0, 3.0, (1,)), spaces.Discrete(2)))
     mapping, branches = action_mapping(hybrid)
     assert branches == (2,) and mapping.continuous == 1
-    box, disc = mapping.env_action(mapping.scale(np.array([[1.0]]))[0], np.array([1]))
+    (box, disc), = mapping.env_actions(np.array([[1.0]]), np.array([[1]]))
     assert box[0] == 3.0 and disc == 1 and hybrid.contains((box, disc))
 
 
