@@ -19,6 +19,7 @@ from gymnasium import spaces
 from envs.gymnasium import behavior_name
 from envs.unity_player.simulation import BehaviorSpec, ObservationSpec
 
+
 def _shown(space: spaces.Space) -> str:
     """A space on one line (numpy prints multi-row arrays over several)."""
     return " ".join(str(space).split())
@@ -48,9 +49,9 @@ def observation_parts(space: spaces.Space) -> list[ObservationPart]:
 def _box_part(space: spaces.Space, label: str | None, key) -> ObservationPart:
     where = f"observation {label!r}" if label else "observation space"
     if not isinstance(space, spaces.Box) or len(space.shape) not in (1, 3):
-        raise ValueError(f"{where} {_shown(space)} is not supported: the bridge takes a 1-D Box "
-                         "(vector), a 3-D Box (height, width, channels) or a Dict of those; "
-                         f"{FIX}")
+        raise ValueError(f"{where} {_shown(space)} is not supported: the bridge takes a 1-D "
+                         "Box (vector), a 3-D Box (height, width, channels) or a Dict of "
+                         f"those; {FIX}")
     if len(space.shape) == 1:
         name = label or f"VectorSensor_size{space.shape[0]}"
         return ObservationPart(key, ObservationSpec(space.shape, name), None)
@@ -117,12 +118,12 @@ def action_mapping(space: spaces.Space) -> tuple[ActionMapping, tuple[int, ...]]
 
 def _continuous_bounds(box: spaces.Box) -> tuple[np.ndarray, np.ndarray]:
     if len(box.shape) != 1 or not np.issubdtype(box.dtype, np.floating):
-        raise ValueError(f"action space {_shown(box)} is not supported: continuous actions must be a "
-                         "1-D float Box; register a wrapped version of the env with one")
+        raise ValueError(f"action space {_shown(box)} is not supported: continuous actions "
+                         "must be a 1-D float Box; register a wrapped version of the env with one")
     if not (np.all(np.isfinite(box.low)) and np.all(np.isfinite(box.high))):
-        raise ValueError(f"action space {_shown(box)} has infinite bounds, so the trainer's actions "
-                         "in [-1, 1] cannot be scaled to it; register a wrapped version of "
-                         "the env with finite bounds")
+        raise ValueError(f"action space {_shown(box)} has infinite bounds, so the trainer's "
+                         "actions in [-1, 1] cannot be scaled to it; register a wrapped "
+                         "version of the env with finite bounds")
     return box.low.astype(np.float64), box.high.astype(np.float64)
 
 
@@ -130,8 +131,8 @@ def _discrete_branches(space) -> tuple[np.ndarray, tuple[int, ...]]:
     if isinstance(space, spaces.Discrete):
         return np.array([space.start]), (int(space.n),)
     if space.nvec.ndim != 1:
-        raise ValueError(f"action space {_shown(space)} is not supported: MultiDiscrete must be 1-D; "
-                         "register a wrapped version of the env with a 1-D one")
+        raise ValueError(f"action space {_shown(space)} is not supported: MultiDiscrete must "
+                         "be 1-D; register a wrapped version of the env with a 1-D one")
     return np.asarray(space.start), tuple(int(n) for n in space.nvec)
 
 
@@ -162,7 +163,8 @@ class BridgeSpec:
     def summary(self) -> str:
         """One line: behavior, observations, actions, time limit."""
         acts = [f"{self.continuous_size} continuous"] if self.continuous_size else []
-        acts += [f"discrete branches {list(self.discrete_branches)}"] if self.discrete_branches else []
+        if self.discrete_branches:
+            acts.append(f"discrete branches {list(self.discrete_branches)}")
         return (f"{self.env_id}: behavior {self.behavior_name!r}, observations "
                 f"{list(self.observation_shapes)}, actions {' + '.join(acts)}, "
                 f"episode limit {self.max_episode_steps or 'none'}")

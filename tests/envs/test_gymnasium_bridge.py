@@ -178,10 +178,11 @@ def test_close_leaves_no_process(player_worker_id):
 def test_unsupported_space_exits_at_once_with_one_line(player_worker_id, tmp_path):
     started = time.monotonic()
     with pytest.raises(UnityEnvironmentException, match="return code 2"):
+        # The client looks at its process every timeout_wait / 10 s while it waits.
         UnityEnvironment(file_name=GYMNASIUM_EXECUTABLE, worker_id=player_worker_id,
-                         no_graphics=True, log_folder=str(tmp_path), timeout_wait=60,
+                         no_graphics=True, log_folder=str(tmp_path), timeout_wait=30,
                          additional_args=["--env-id", "FrozenLake-v1"])
-    assert time.monotonic() - started < 15.0  # far from timeout_wait
+    assert time.monotonic() - started < 10.0  # far from timeout_wait
     log = (tmp_path / f"Player-{player_worker_id}.log").read_text()
     errors = [line for line in log.splitlines() if "not supported" in line]
     assert len(errors) == 1 and "FlattenObservation" in errors[0]

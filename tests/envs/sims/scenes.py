@@ -118,8 +118,11 @@ def visual() -> ReachScene:
 def discrete() -> ReachScene:
     """Discrete actions only: branches (3, 3), each -1/0/+1 along one axis."""
     spec = BehaviorSpec("Discrete?team=0", (vector(2),), discrete=(3, 3))
-    return ReachScene("discrete", [ReachBehavior(spec, 2, lambda a: DIRECTION[np.clip(a.discrete, 0, 2)],
-                                                 delta_only)])
+
+    def velocity(a: Actions) -> np.ndarray:
+        return DIRECTION[np.clip(a.discrete, 0, 2)]
+
+    return ReachScene("discrete", [ReachBehavior(spec, 2, velocity, delta_only)])
 
 
 def hybrid() -> ReachScene:
