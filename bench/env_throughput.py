@@ -10,16 +10,11 @@ Measured, in one run and side by side, at 1 and 16 training areas:
   .venv-pb3's interpreter (pure-Python protobuf 3.20.3), with DRONE_PYTHON pointing the
   launcher at that interpreter too, so both ends of the wire use the fallback.
 
-The Gymnasium bridge, side by side, at 1 and 16 areas (copies) on HalfCheetah-v5:
-
-* direct: the copies stepped in a plain loop through `gymnasium.make` envs, no protocol.
-* bridge: the stock client driving `envs/gymnasium/Gymnasium.x86_64 --env-id HalfCheetah-v5`
-  (fast route), with the CPU seconds per env step of the client and of the env process.
-  Direct and bridge runs alternate, 3 of each (`--steps`/3 steps each, at least 100), and
-  the best of each is kept, so a slow spell hits both alike.
-* ratio bridge / direct = bridge agent-steps/s / direct agent-steps/s = direct time per
-  agent-step / bridge time per agent-step. Target at 16 areas: >= 1/1.4 (0.714), i.e. the
-  protocol adds at most 40% to the time of stepping the copies directly.
+The Gymnasium bridge on HalfCheetah-v5 at 1 and 16 areas: the stock client through
+`envs/gymnasium/Gymnasium.x86_64` against the same copies stepped directly through
+Gymnasium (no protocol), runs alternating, best of 3 each; ratio bridge / direct =
+direct time per agent-step / bridge time per agent-step, target >= 1/1.4 at 16 areas
+(bench/README.md says more).
 
 Each client measurement resets, warms up, then times `set_actions` + `step` + `get_steps`
 with uniform random actions for `--steps` steps. steps/s counts env steps (one decision per
