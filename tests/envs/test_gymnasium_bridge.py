@@ -11,7 +11,7 @@ from envs.gymnasium import GYMNASIUM_EXECUTABLE
 from mlagents_envs.base_env import ActionTuple
 from mlagents_envs.environment import UnityEnvironment
 from mlagents_envs.exception import UnityEnvironmentException
-from tests.envs.players import opened, player_pids
+from tests.envs.players import next_worker_id, opened, player_pids
 
 TESTS = "tests.envs.sims.gym_envs:"
 
@@ -121,9 +121,9 @@ def reset_velocities(worker_id, *args, **kwargs):
 
 def test_areas_are_seeded_apart_and_reproducibly(player_worker_id):
     a = reset_velocities(player_worker_id, seed=3)
-    b = reset_velocities(player_worker_id + 1, seed=3)
-    c = reset_velocities(player_worker_id + 2, seed=4)
-    d = reset_velocities(player_worker_id + 3, "--seed", "4", seed=3)
+    b = reset_velocities(next_worker_id(), seed=3)
+    c = reset_velocities(next_worker_id(), seed=4)
+    d = reset_velocities(next_worker_id(), "--seed", "4", seed=3)
     assert len(np.unique(a, axis=0)) == 4  # every area its own stream
     np.testing.assert_array_equal(a, b)
     assert not np.array_equal(a, c)
