@@ -1,4 +1,4 @@
-"""Throughput of the headless Drone: raw physics vs. the stock ML-Agents client.
+"""Env throughput: the headless Drone and the Gymnasium bridge, with and without protocol.
 
 Measured, in one run and side by side, at 1 and 16 training areas:
 
@@ -9,6 +9,12 @@ Measured, in one run and side by side, at 1 and 16 training areas:
 * fallback route: the same client loop, run by this script in `--worker` mode on
   .venv-pb3's interpreter (pure-Python protobuf 3.20.3), with DRONE_PYTHON pointing the
   launcher at that interpreter too, so both ends of the wire use the fallback.
+
+The Gymnasium bridge on HalfCheetah-v5 at 1 and 16 areas: the stock client through
+`envs/gymnasium/Gymnasium.x86_64` against the same copies stepped directly through
+Gymnasium (no protocol), runs alternating, best of 3 each; ratio bridge / direct =
+direct time per agent-step / bridge time per agent-step, target >= 1/1.4 at 16 areas
+(bench/README.md says more).
 
 Each client measurement resets, warms up, then times `set_actions` + `step` + `get_steps`
 with uniform random actions for `--steps` steps. steps/s counts env steps (one decision per
@@ -44,10 +50,15 @@ import envs  # noqa: E402,F401  (protobuf fast path before mlagents_envs)
 from envs import protobuf_compat  # noqa: E402
 from envs.drone import DRONE_EXECUTABLE  # noqa: E402
 from envs.drone.physics import ACTION_SIZE, DronePhysics  # noqa: E402
+from envs.gymnasium import GYMNASIUM_EXECUTABLE  # noqa: E402
 
 AREAS = (1, 16)
 FAST_WORKER_IDS = {1: 60, 16: 61}
 FALLBACK_WORKER_IDS = {1: 62, 16: 63}
+BRIDGE_WORKER_IDS = {1: 64, 16: 65}
+BRIDGE_ENV = "HalfCheetah-v5"
+BRIDGE_ACTION_SIZE = 6
+TARGET_BRIDGE_RATIO_16 = 1 / 1.4
 PB3_PYTHON = os.path.join(ROOT, ".venv-pb3", "bin", "python")
 RESULTS = os.path.join(ROOT, "bench", "results", "env_throughput.json")
 TARGET_STEPS_1 = 800.0
@@ -59,10 +70,11 @@ def _suffix(n: int) -> str:
     return "1_area" if n == 1 else f"{n}_areas"
 
 
-def action_pool(n: int, size: int = 64, seed: int = 0) -> list[np.ndarray]:
+def action_pool(n: int, size: int = 64, seed: int = 0,
+                width: int = ACTION_SIZE) -> list[np.ndarray]:
     """Pre-drawn uniform random actions, so drawing them is not timed."""
     rng = np.random.default_rng(seed)
-    return [rng.uniform(-1, 1, (n, ACTION_SIZE)).astype(np.float32) for _ in range(size)]
+    return [rng.uniform(-1, 1, (n, width)).astype(np.float32) for _ in range(size)]
 
 
 def raw_rate(n: int, steps: int, warmup: int, repeats: int = 3) -> float:
@@ -90,34 +102,117 @@ def raw_rate(n: int, steps: int, warmup: int, repeats: int = 3) -> float:
     return best
 
 
+class StockClient:
+    """The stock client driving an env executable with `n` areas and random actions."""
+
+    def __init__(self, file_name: str, n: int, worker_id: int, log_folder: str,
+                 args: tuple[str, ...] = (), width: int = ACTION_SIZE):
+        from mlagents_envs.environment import UnityEnvironment
+
+        self.env = UnityEnvironment(file_name=file_name, worker_id=worker_id, num_areas=n,
+                                    no_graphics=True, log_folder=log_folder,
+                                    additional_args=list(args))
+        self.env.reset()
+        self.name = next(iter(self.env.behavior_specs))
+        self.pool, self.i = action_pool(n, width=width), 0
+        self.pid = self.env._process.pid  # the launchers exec'd Python: the env process
+
+    def run(self, count: int) -> None:
+        from mlagents_envs.base_env import ActionTuple
+
+        for _ in range(count):
+            decisions, _ = self.env.get_steps(self.name)
+            act = self.pool[self.i % len(self.pool)][: len(decisions)]
+            self.i += 1
+            self.env.set_actions(self.name, ActionTuple(continuous=act))
+            self.env.step()
+
+    def close(self) -> None:
+        self.env.close()
+
+
 def client_rate(n: int, steps: int, warmup: int, worker_id: int) -> float:
     """Env steps/s through the stock client against the headless Drone with `n` areas."""
-    from mlagents_envs.base_env import ActionTuple
-    from mlagents_envs.environment import UnityEnvironment
-
-    pool = action_pool(n)
     with tempfile.TemporaryDirectory(prefix="drone-bench-") as logs:
-        env = UnityEnvironment(
-            file_name=DRONE_EXECUTABLE, worker_id=worker_id, num_areas=n,
-            no_graphics=True, log_folder=logs,
-        )
+        client = StockClient(DRONE_EXECUTABLE, n, worker_id, logs)
         try:
-            env.reset()
-            name = next(iter(env.behavior_specs))
-
-            def run(count: int) -> None:
-                for i in range(count):
-                    decisions, _ = env.get_steps(name)
-                    act = pool[i % len(pool)][: len(decisions)]
-                    env.set_actions(name, ActionTuple(continuous=act))
-                    env.step()
-
-            run(warmup)
+            client.run(warmup)
             start = time.perf_counter()
-            run(steps)
+            client.run(steps)
             return steps / (time.perf_counter() - start)
         finally:
+            client.close()
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process has used (/proc/<pid>/stat)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class DirectCopies:
+    """`n` copies of BRIDGE_ENV stepped in a plain loop through Gymnasium: no protocol."""
+
+    def __init__(self, n: int):
+        import gymnasium
+
+        from envs.gymnasium.check import mujoco_warnings_to_log
+
+        with mujoco_warnings_to_log():
+            self.envs = [gymnasium.make(BRIDGE_ENV) for _ in range(n)]
+        for k, env in enumerate(self.envs):
+            env.reset(seed=k)
+        self.pool, self.i = action_pool(n, width=BRIDGE_ACTION_SIZE), 0
+
+    def run(self, count: int) -> None:
+        for _ in range(count):
+            action = self.pool[self.i % len(self.pool)]
+            self.i += 1
+            for env, a in zip(self.envs, action):
+                _, _, terminated, truncated, _ = env.step(a)
+                if terminated or truncated:
+                    env.reset()
+
+    def close(self) -> None:
+        for env in self.envs:
             env.close()
+
+
+def bridge_vs_direct(n: int, steps: int, warmup: int, repeats: int = 3) -> dict:
+    """Alternating direct and bridge runs at `n` areas; the best of each, with the CPU
+    seconds per env step of the client (this process) and of the env process."""
+    count = max(100, steps // repeats)
+    direct = DirectCopies(n)
+    with tempfile.TemporaryDirectory(prefix="bridge-bench-") as logs:
+        bridge = StockClient(GYMNASIUM_EXECUTABLE, n, BRIDGE_WORKER_IDS[n], logs,
+                             ("--env-id", BRIDGE_ENV), BRIDGE_ACTION_SIZE)
+        try:
+            direct.run(warmup)
+            bridge.run(warmup)
+            best_direct, best_bridge = 0.0, (0.0, 0.0, 0.0)
+            for _ in range(repeats):
+                start = time.perf_counter()
+                direct.run(count)
+                best_direct = max(best_direct, count / (time.perf_counter() - start))
+                cpu, env_cpu = time.process_time(), _cpu_seconds(bridge.pid)
+                start = time.perf_counter()
+                bridge.run(count)
+                rate = count / (time.perf_counter() - start)
+                if rate > best_bridge[0]:
+                    best_bridge = (rate, (time.process_time() - cpu) / count,
+                                   (_cpu_seconds(bridge.pid) - env_cpu) / count)
+        finally:
+            bridge.close()
+            direct.close()
+    s = _suffix(n)
+    rate, client_cpu, env_cpu = best_bridge
+    return {f"direct_steps_per_s_{s}": best_direct,
+            f"direct_agent_steps_per_s_{s}": best_direct * n,
+            f"bridge_steps_per_s_{s}": rate, f"bridge_agent_steps_per_s_{s}": rate * n,
+            f"bridge_client_cpu_ms_per_step_{s}": client_cpu * 1e3,
+            f"bridge_env_cpu_ms_per_step_{s}": env_cpu * 1e3,
+            f"ratio_bridge_over_direct_{s}": rate / best_direct}
 
 
 def measure_clients(steps: int, warmup: int, worker_ids: dict[int, int]) -> dict:
@@ -169,6 +264,18 @@ def collect(steps: int, warmup: int) -> dict:
     res["target_client_agent_steps_per_s_16_areas"] = TARGET_AGENT_STEPS_16
     res["pass_1_area"] = res["client_steps_per_s_1_area"] >= TARGET_STEPS_1
     res["pass_16_areas"] = res["client_agent_steps_per_s_16_areas"] >= TARGET_AGENT_STEPS_16
+    res["bridge_env_id"] = BRIDGE_ENV
+    for n in AREAS:
+        res.update(bridge_vs_direct(n, steps, warmup))
+    # The best ratio an env side costing nothing beyond the simulation could reach: direct
+    # time plus the Drone's protocol time per exchange (client - raw) at 16 areas.
+    direct_ms = 1e3 / res["direct_steps_per_s_16_areas"]
+    protocol_ms = 1e3 / res["client_steps_per_s_16_areas"] - 1e3 / res["raw_steps_per_s_16_areas"]
+    res["drone_protocol_ms_per_step_16_areas"] = protocol_ms
+    res["ratio_bridge_over_direct_bound_16_areas"] = direct_ms / (direct_ms + protocol_ms)
+    res["target_ratio_bridge_over_direct_16_areas"] = TARGET_BRIDGE_RATIO_16
+    res["pass_bridge_16_areas"] = (
+        res["ratio_bridge_over_direct_16_areas"] >= TARGET_BRIDGE_RATIO_16)
     return res
 
 
@@ -192,8 +299,30 @@ def print_table(r: dict) -> None:
           f"1 area (target >= {TARGET_STEPS_1:,.0f})")
     print(f"{verdict[r['pass_16_areas']]}: {r['client_agent_steps_per_s_16_areas']:,.0f} "
           f"agent-steps/s at 16 areas (target >= {TARGET_AGENT_STEPS_16:,.0f})")
+    print_bridge(r)
     print(f"{r['steps']} steps after {r['warmup']} warm-up, nproc={r['nproc']}, "
           f"python {r['python_fast']}, load at start {r['loadavg_at_start'][0]:.2f}, {r['date']}")
+
+
+def print_bridge(r: dict) -> None:
+    """The Gymnasium bridge against direct stepping, and its PASS/MISS line."""
+    print(f"\nGymnasium bridge, {r['bridge_env_id']} (best of 3 alternating runs each)")
+    rows = [("direct (gymnasium, no protocol)", "direct_"), ("bridge (stock client)", "bridge_")]
+    for label, prefix in rows:
+        cells = "".join(f"{r[f'{prefix}steps_per_s_{_suffix(n)}']:>10,.0f}"
+                        f"{r[f'{prefix}agent_steps_per_s_{_suffix(n)}']:>14,.0f}" for n in AREAS)
+        print(f"{label:34s}{cells}")
+    print(f"{'ratio bridge / direct':34s}" + "".join(
+        f"{r['ratio_bridge_over_direct_' + _suffix(n)]:>10.2f}{'':>14s}" for n in AREAS))
+    print(f"{'bridge CPU ms/step: client, env':34s}" + "".join(
+        f"{r['bridge_client_cpu_ms_per_step_' + _suffix(n)]:>10.2f}"
+        f"{r['bridge_env_cpu_ms_per_step_' + _suffix(n)]:>14.2f}" for n in AREAS))
+    print(f"bound at 16 areas with the Drone's protocol time "
+          f"({r['drone_protocol_ms_per_step_16_areas']:.2f} ms/exchange) and a free env side: "
+          f"{r['ratio_bridge_over_direct_bound_16_areas']:.2f}")
+    verdict = "PASS" if r["pass_bridge_16_areas"] else "MISS"
+    print(f"{verdict}: bridge / direct = {r['ratio_bridge_over_direct_16_areas']:.2f} at 16 "
+          f"areas (target >= 1/1.4 = {TARGET_BRIDGE_RATIO_16:.3f}: the protocol adds <= 40%)")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -1,7 +1,7 @@
 """Serialise a fixed set of protocol messages and print them as JSON {name: hex}.
 
 Run by tests/envs/test_protobuf_routes.py under each protobuf route's interpreter; the
-routes must agree byte for byte. Built with the env's builders (envs/drone/messages.py)
+routes must agree byte for byte. Built with the env's builders (envs/unity_player/messages.py)
 and with the stock client's own builders, so both sides of the wire are covered.
 """
 
@@ -14,7 +14,9 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspa
 import numpy as np  # noqa: E402
 
 from envs import protobuf_compat  # noqa: E402
-from envs.drone import messages  # noqa: E402
+from envs.drone.simulation import BEHAVIOR, SPEC  # noqa: E402
+from envs.unity_player import messages  # noqa: E402
+from envs.unity_player.simulation import AgentBatch  # noqa: E402
 from mlagents_envs.communicator_objects.command_pb2 import RESET, STEP  # noqa: E402
 from mlagents_envs.communicator_objects.unity_message_pb2 import UnityMessageProto  # noqa: E402
 from mlagents_envs.communicator_objects.unity_rl_initialization_input_pb2 import (  # noqa: E402
@@ -26,12 +28,13 @@ from mlagents_envs.environment import UnityEnvironment  # noqa: E402
 def env_side() -> dict:
     rng = np.random.default_rng(0)
     obs = rng.normal(size=(3, 9)).astype(np.float32)
-    step = messages.step_message(
-        obs, np.array([1.0, -0.01, 0.0], np.float32), np.array([2, 0, 2]),
+    batch = AgentBatch(
+        np.array([2, 0, 2]), [obs], np.array([1.0, -0.01, 0.0], np.float32),
         np.array([True, False, False]), np.array([False, False, False]),
-        messages.brain_parameters(3),
     )
-    return {"init_output": messages.initialization_message("/tmp/Player-0.log"), "step": step}
+    step = messages.OutputBuilder((SPEC,)).build({BEHAVIOR: batch})  # with brain parameters
+    return {"init_output": messages.initialization_message("Drone", "/tmp/Player-0.log"),
+            "step": step}
 
 
 def client_side() -> dict:
@@ -45,7 +48,7 @@ def client_side() -> dict:
     rl_in = step.unity_input.rl_input
     rl_in.command = STEP
     for row in ([0.5, -1.0, 0.25], [0.0, 1.0, -0.75]):
-        rl_in.agent_actions[messages.BEHAVIOR].value.add(continuous_actions=row)
+        rl_in.agent_actions[BEHAVIOR].value.add(continuous_actions=row)
     rl_in.side_channel = messages.ENGINE_CONFIGURATION_CHANNEL.bytes_le + b"\x08\0\0\0" + (
         b"\x02\0\0\0\0\0@A")
     reset = UnityMessageProto()

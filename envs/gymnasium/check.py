@@ -1,0 +1,103 @@
+"""Making a Gymnasium env for the bridge, with one-line errors the trainer can show as is."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sys
+
+import gymnasium
+
+from envs.gymnasium.spaces import ActionMapping, BridgeSpec, ObservationPart, bridge_spec
+
+log = logging.getLogger("gymnasium_bridge")
+
+_NOT_FOUND_HINT = ("check the id (gymnasium.pprint_registry() lists the registered ones), or "
+                   "write it as module:EnvId so that the module registering it is imported")
+_IMPORT_HINT = "install that package, or put its module on PYTHONPATH or in the working directory"
+
+
+@contextlib.contextmanager
+def mujoco_warnings_to_log():
+    """MuJoCo prints its warnings on the terminal and appends them to MUJOCO_LOG.TXT in the
+    working directory (the trainer's); send them to our log instead, once each."""
+    try:
+        import mujoco
+    except ImportError:
+        yield
+        return
+    seen: set[str] = set()
+
+    def warn(message: str) -> None:
+        if message not in seen:
+            seen.add(message)
+            log.info("MuJoCo: %s", message.strip())
+
+    previous = mujoco.get_mju_user_warning()
+    mujoco.set_mju_user_warning(warn)
+    try:
+        yield
+    finally:
+        mujoco.set_mju_user_warning(previous)
+
+
+@contextlib.contextmanager
+def working_directory_importable():
+    """A user's module in the working directory can register envs, as on PYTHONPATH; it
+    goes last on sys.path so that it never shadows this project or an installed package."""
+    cwd = os.getcwd()
+    added = cwd not in sys.path
+    if added:
+        sys.path.append(cwd)
+    try:
+        yield
+    finally:
+        if added and cwd in sys.path:
+            sys.path.remove(cwd)
+
+
+def make_env(env_id: str, max_episode_steps: int | None = None) -> gymnasium.Env:
+    """`gymnasium.make(env_id)` (which imports 'module:' first); ValueError in one line."""
+    if max_episode_steps is not None and max_episode_steps < 1:
+        raise ValueError(f"--max-episode-steps must be >= 1, got {max_episode_steps}; leave "
+                         "it out to keep the env's own time limit")
+    try:
+        with working_directory_importable():
+            return gymnasium.make(env_id, max_episode_steps=max_episode_steps)
+    except gymnasium.error.UnregisteredEnv as err:
+        raise ValueError(f"--env-id {env_id}: {_first_line(err)}; {_NOT_FOUND_HINT}") from None
+    except ImportError as err:
+        raise ValueError(f"--env-id {env_id}: {_first_line(err)}; {_IMPORT_HINT}") from None
+    except Exception as err:  # the env's own constructor failed: say what it said
+        raise ValueError(f"--env-id {env_id}: gymnasium.make failed with "
+                         f"{type(err).__name__}: {_first_line(err)}; check the env id and "
+                         "that the env builds on its own") from None
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
+def open_env(env_id: str, max_episode_steps: int | None = None
+             ) -> tuple[gymnasium.Env, BridgeSpec, list[ObservationPart], ActionMapping]:
+    """Make the env and map its spaces; the env is closed again if they are refused."""
+    env = make_env(env_id, max_episode_steps)
+    try:
+        limit = env.spec.max_episode_steps if env.spec is not None else None
+        spec, parts, actions = bridge_spec(env_id, env.observation_space, env.action_space,
+                                           limit)
+    except BaseException:
+        env.close()
+        raise
+    return env, spec, parts, actions
+
+
+def check_env_id(env_id: str, max_episode_steps: int | None = None) -> BridgeSpec:
+    """What the trainer will see for `env_id` through the bridge, checked before anything
+    is launched: raises ValueError with one line naming the problem and the fix."""
+    with mujoco_warnings_to_log():
+        env, spec, _, _ = open_env(env_id, max_episode_steps)
+        env.close()
+    return spec
