@@ -18,10 +18,20 @@ import envs  # noqa: F401  (protobuf fast path before mlagents_envs)
 
 
 def env_problem(cfg) -> str | None:
-    """A one-line complaint about --env, or None when it looks launchable."""
+    """A one-line complaint about --env, or None when it looks launchable. A Gymnasium env
+    is made once here, so that a space the bridge cannot serve is refused before anything
+    starts."""
     from envs.drone import is_bundled
+    from envs.gymnasium import check_env_id, env_id_of
 
     if is_bundled(cfg.env.env):
+        return None
+    env_id = env_id_of(cfg.env.env)
+    if env_id is not None:
+        try:
+            check_env_id(env_id)
+        except ValueError as err:  # said for the env process's --env-id: say it for --env
+            return str(err).replace(f"--env-id {env_id}:", f"--env {cfg.env.env}:", 1)
         return None
     base = cfg.env.env
     for suffix in (".x86_64", ".x86"):
@@ -31,7 +41,8 @@ def env_problem(cfg) -> str | None:
     found = [c for c in candidates if os.path.isfile(c)]
     if not found:
         return (f"--env {cfg.env.env!r}: no such env executable (looked for {base}.x86_64); "
-                "give the path of a Unity Linux build without its extension")
+                "give the path of a Unity Linux build without its extension, bundled-drone, "
+                "or gymnasium:<env-id>")
     if not os.access(found[0], os.X_OK):
         return f"--env {found[0]!r} is not executable: run chmod +x {found[0]!r}"
     return None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-BUNDLED = "bundled-drone"  # --env's name for the headless Drone (envs/drone/)
+from envs.drone import BUNDLED, is_bundled
 
 
 @dataclass
@@ -25,7 +25,7 @@ class EnvConfig:
     max_step: int = 1000
     """episode step limit passed to the bundled headless Drone, 0 = none; other envs: unused"""
     env_args: list[str] = field(default_factory=list)
-    """extra arguments passed to the env executable"""
+    """arguments passed to the env executable: everything after --env-args (put it last)"""
     graphics: bool = False
     """render the env (Unity builds); off by default, as mlagents-learn's --no-graphics"""
     timeout_wait: int = 60
@@ -47,5 +47,5 @@ class EnvConfig:
     def tracks_success(self) -> bool:
         """Whether episodes of this env have a success to report."""
         if self.success == "auto":
-            return self.env == BUNDLED
+            return is_bundled(self.env)
         return self.success == "positive-terminal"

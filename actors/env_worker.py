@@ -28,7 +28,8 @@ from actors.agents import Agents, Episode
 from actors.config import EnvConfig
 from actors.experience import Experience, ExperienceConfig, stack_rows
 from actors.noise import NoiseConfig, explore, make_noise
-from envs.drone import env_path, is_bundled
+from envs import resolve_env
+from envs.drone import is_bundled
 from learner.networks import Actor
 from learner.normalizer import NormalizedActor, ObsNormalizer, ObsStats
 from mlagents_envs.base_env import ActionTuple
@@ -235,10 +236,11 @@ def kill_env(env) -> None:
 def open_env(cfg: EnvConfig, worker_id: int, seed: int, log_folder: str | None):
     """Start the env process and connect; returns (env, engine configuration channel)."""
     channel = EngineConfigurationChannel()
-    args = list(cfg.env_args)
+    file_name, args = resolve_env(cfg.env)  # the Drone, the Gymnasium bridge, a Unity build
+    args += cfg.env_args
     if is_bundled(cfg.env):
         args += ["--max-step", str(cfg.max_step)]
-    env = LocalUnityEnvironment(file_name=env_path(cfg.env), worker_id=worker_id,
+    env = LocalUnityEnvironment(file_name=file_name, worker_id=worker_id,
                                 base_port=cfg.base_port, seed=seed,
                                 no_graphics=not cfg.graphics,
                                 timeout_wait=cfg.timeout_wait, additional_args=args,

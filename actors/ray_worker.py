@@ -1,12 +1,13 @@
 """An env worker as a Ray actor: a thin loop around the plain `EnvWorker`.
 
-It collects `chunk_steps` env steps at a time and pushes each chunk to the replay actor
-(one call per chunk: single transitions would cost ~1 ms each). At most one insert is in
-flight; when the replay answers `backoff` (the learner is far behind the update-to-data
-ratio) it waits, at most `max_backoff_s` per chunk. Every `sync_interval` env steps it
-asks the learner for newer weights and picks them up when the answer arrives, never
-blocking on the learner. Until the first trained weights arrive it acts at random
-(warm-up), as local mode does before learning starts.
+It makes `chunk_steps` env.step() calls at a time and pushes each chunk to the replay actor
+(one call per chunk: single transitions would cost ~1 ms each); every chunk collected is
+inserted. At most one insert is in flight; when the replay answers `backoff` (the learner is
+far behind the update-to-data ratio) it waits, at most `max_backoff_s` per chunk. Every
+`sync_interval` env steps it asks the learner for newer weights (and, with --normalize,
+sends its observation statistics) and picks the weights up when the answer arrives, never
+blocking on the learner. Until the first trained weights arrive it acts at random (warm-up),
+as local mode does before learning starts.
 """
 
 from __future__ import annotations
@@ -30,8 +31,8 @@ from actors.noise import NoiseConfig
 class LoopConfig:
     """How a worker actor paces itself."""
 
-    chunk_steps: int = 32  # env steps per replay insert
-    sync_interval: int = 100  # env steps between weight checks
+    chunk_steps: int = 32  # env.step() calls per replay insert
+    sync_interval: int = 100  # env steps (agent transitions) between weight checks
     max_backoff_s: float = 1.0  # longest pause per chunk when the learner is behind
     random_warmup: bool = True  # uniform random actions until trained weights arrive
 
@@ -81,13 +82,12 @@ class EnvWorkerActor:
             rollout = self.worker.collect(loop.chunk_steps, mode)
             with self.lock:
                 self.new_episodes.extend(rollout.episodes)
-            if pending_insert is not None:
-                reply = ray.get(pending_insert)
-                if reply.get("full"):  # the run's env-step budget is spent
-                    pending_insert = None
-                    break
-                self._honour_backoff(reply, replay, loop.max_backoff_s)
+            reply = ray.get(pending_insert) if pending_insert is not None else {}
+            # What was collected is inserted, even past the budget: data is never dropped.
             pending_insert = replay.insert.remote(rollout.transitions, self.worker.worker_id)
+            if reply.get("full"):  # the run's env-step budget is spent
+                break
+            self._honour_backoff(reply, replay, loop.max_backoff_s)
             since_sync += rollout.agent_steps
             if since_sync >= loop.sync_interval:
                 report = self.worker.take_obs_stats()  # --normalize: not awaited

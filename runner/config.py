@@ -50,11 +50,11 @@ class RunConfig:
     warmup_actions: Literal["random", "policy"] = "random"
     """actions before learning starts: uniform random, or the initial policy plus noise"""
     collect_steps: int = 1
-    """local mode: env steps each worker takes between two rounds of updates"""
+    """local mode: env.step() calls each worker makes between two rounds of updates"""
     chunk_steps: int = 32
-    """ray mode: env steps a worker collects per replay insert"""
+    """ray mode: env.step() calls a worker makes per replay insert"""
     sync_interval: int = 100
-    """ray mode: env steps between a worker's checks for newer weights"""
+    """ray mode: env steps (agent transitions) between a worker's checks for newer weights"""
     publish_interval: int = 50
     """ray mode: learner updates between two weight publications (policy versions)"""
     seed: int = 0
@@ -120,7 +120,7 @@ def parse(argv: list[str]) -> Config:
 
     Later sources win: the preset (or the defaults), then the config file, then on
     --resume/--inference the run's own saved configuration.yaml, then the flags."""
-    rest = list(argv)
+    rest, env_args = split_env_args(argv)
     config_file = rest.pop(0) if rest and not rest[0].startswith("-") else None
     base = PRESETS[pop_preset(rest)]()
     if config_file:
@@ -132,7 +132,18 @@ def parse(argv: list[str]) -> Config:
         for key in RUN_CONTROL:  # how this session was started is the flags' business
             data.get("run", {}).pop(key, None)
         cfg = cli(config_file_apply(Config(), data, saved), rest)
+    if env_args is not None:
+        cfg.env = dataclasses.replace(cfg.env, env_args=env_args)
     return cfg
+
+
+def split_env_args(argv: list[str]) -> tuple[list[str], list[str] | None]:
+    """(our arguments, the env's): as with mlagents-learn, everything after --env-args goes
+    to the env executable, flags included (Unity's own start with '-')."""
+    if "--env-args" not in argv:
+        return list(argv), None
+    i = argv.index("--env-args")
+    return list(argv[:i]), list(argv[i + 1:])
 
 
 RUN_CONTROL = ("resume", "inference", "force")

@@ -6,6 +6,12 @@ import time
 
 def drone_pids(port: int | None = None) -> list[int]:
     """Pids of live headless Drone processes, optionally only the one on `port`."""
+    return player_pids("envs.drone", port)
+
+
+def player_pids(module: str, port: int | None = None) -> list[int]:
+    """Pids of live env processes running `python -m module` (the Drone, the Gymnasium
+    bridge, the test scenes), optionally only the one on `port`."""
     pids = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -17,7 +23,7 @@ def drone_pids(port: int | None = None) -> list[int]:
                 state = f.read().rsplit(")", 1)[1].split()[0]
         except OSError:
             continue
-        if state == "Z" or "envs.drone" not in args:
+        if state == "Z" or module not in args:
             continue
         if port is None or f"{port}" in args:
             pids.append(int(entry))

@@ -114,3 +114,18 @@ def test_resume_with_the_saved_replay_continues_the_count(local_ray, tmp_path):
     new_steps = second["env_steps"] - first["env_steps"]
     new_updates = second["learner_steps"] - first["learner_steps"]
     assert new_updates == pytest.approx(cfg.run.updates_per_step * new_steps, rel=0.10)
+
+
+def test_env_steps_are_the_transitions_received_with_decision_periods(local_ray, tmp_path):
+    """Agents with decision periods 1-4 (tests/envs/sims): a worker's env steps are the
+    transitions it received, all inserted (1-step), not env.step() calls x num_areas."""
+    import os
+
+    sim = os.path.join(os.path.dirname(os.path.abspath(__file__)), "envs", "sims", "Sim")
+    cfg, run_dir = tiny(tmp_path, "periods", 5600, num_workers=1, train_steps=800)
+    cfg.env = EnvConfig(env=sim, env_args=["--sim", "decision-periods"], num_areas=2,
+                        base_port=5600)
+    summary = run_distributed(cfg, run_dir)
+    worker = summary["workers"][0]
+    assert worker["env_steps"] == worker["inserted"] == summary["env_steps"] >= 800
+    assert summary["train"]["success_rate"] is None  # no success defined for this env

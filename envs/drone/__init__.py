@@ -14,8 +14,4 @@ BUNDLED = "bundled-drone"
 def is_bundled(env: str) -> bool:
     return env in (BUNDLED, DRONE_EXECUTABLE)
 
-
-def env_path(env: str) -> str:
-    """The path to launch for an --env value (the bundled Drone's executable for its name)."""
-    return DRONE_EXECUTABLE if env == BUNDLED else env
 BEHAVIOR_NAME = "My Behavior?team=0"

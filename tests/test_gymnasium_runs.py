@@ -1,0 +1,59 @@
+"""Whole runs on envs we did not write, through the Gymnasium bridge."""
+
+import dataclasses
+import json
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+import ray
+import torch
+
+from actors.config import EnvConfig
+from learner.networks import Actor
+from learner.normalizer import NormalizedActor, ObsNormalizer
+from runner.distributed import run_distributed
+from tests.test_distributed import tiny
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="warning")
+    yield
+    ray.shutdown()
+
+
+def test_half_cheetah_on_ray_trains_resumes_and_exports_a_matching_onnx(local_ray, tmp_path):
+    """2 workers on HalfCheetah-v5 (17 observations, 6 actions) with --normalize: the run
+    checkpoints, resumes, and its ONNX (normalizer inside) acts as torch does on raw obs."""
+    cfg, run_dir = tiny(tmp_path, "cheetah", 5620, num_workers=2, train_steps=800,
+                        save_replay=True)
+    cfg.env = EnvConfig(env="gymnasium:HalfCheetah-v5", num_areas=2, base_port=5620)
+    cfg.learner = dataclasses.replace(cfg.learner, normalize=True, hidden_size=32)
+    first = run_distributed(cfg, run_dir)
+    saved = torch.load(f"{run_dir}/checkpoints/latest.pt", weights_only=True)["learner"]
+    assert (saved["obs_size"], saved["action_size"]) == (17, 6)
+    # Every worker reported what it saw: the statistics count most training observations.
+    assert 0.5 * first["env_steps"] <= saved["normalizer"]["count"].item() <= first["env_steps"]
+    assert first["train"]["success_rate"] is None and first["train"]["episodes"] == 0
+
+    cfg.run = dataclasses.replace(cfg.run, resume=True, train_steps=1400)
+    second = run_distributed(cfg, run_dir)
+    assert second["env_steps"] >= 1400 and second["learner_steps"] > first["learner_steps"]
+    state = torch.load(f"{run_dir}/checkpoints/latest.pt", weights_only=True)["learner"]
+    assert state["normalizer"]["count"] > saved["normalizer"]["count"]  # kept counting
+
+    session = ort.InferenceSession(f"{run_dir}/HalfCheetah-v5.onnx",
+                                   providers=["CPUExecutionProvider"])
+    (obs_input,) = session.get_inputs()
+    assert obs_input.name == "obs_0" and obs_input.shape[1] == 17
+    policy = NormalizedActor(ObsNormalizer(17), Actor(17, 6, 32))
+    policy.actor.load_state_dict(state["actor"])
+    policy.normalizer.load_state_dict(state["normalizer"])
+    raw = np.random.default_rng(0).normal(0, 3, (32, 17)).astype(np.float32)
+    got = dict(zip([o.name for o in session.get_outputs()],
+                   session.run(None, {"obs_0": raw})))["continuous_actions"]
+    with torch.no_grad():
+        np.testing.assert_allclose(got, policy(torch.from_numpy(raw)).numpy(), atol=1e-5)
+    summary = json.loads(open(f"{run_dir}/summary.json").read())
+    assert summary["env_steps"] == second["env_steps"]
