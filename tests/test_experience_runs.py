@@ -47,8 +47,12 @@ def test_local_run_with_n_step_and_per_survives_resume(tmp_path):
     assert "replay restarts empty" not in again.stdout + again.stderr
     after = json.loads((run_dir / "summary.json").read_text())
     resumed = load_replay(str(run_dir / "checkpoints" / "latest.pt"))["buffer"]
-    # The replay (priorities included) came back and kept growing.
-    assert resumed["total_added"] == saved["total_added"] + after["env_steps"] - first["env_steps"]
+    # The replay (priorities included) came back and kept growing: by every transition the
+    # resumed session received, but for the n-step windows still open at its end (n - 1 per
+    # agent, at most: 2 workers x 2 areas).
+    received = after["env_steps"] - first["env_steps"]
+    open_windows = received - (resumed["total_added"] - saved["total_added"])
+    assert 0 <= open_windows <= (3 - 1) * 2 * 2
     assert resumed["per_updates"] > saved["per_updates"]
     check_replay(resumed, resumed["total_added"])
     # Resuming that replay with another --n-step would mix up targets: one line, no run.

@@ -139,7 +139,7 @@ LINGERING_AGENTS = ("ray::DashboardA", "ray::RuntimeEnv")
 
 
 def test_sigkill_of_a_ray_driver_leaves_only_ray_agents_and_resume_works(tmp_path):
-    proc = start(tmp_path, "rkill", 5960, "--num-workers", "2", "--train-steps", "3000",
+    proc = start(tmp_path, "rkill", 5960, "--num-workers", "2", "--train-steps", "2000",
                  "--test-steps", "200")
     checkpoint = tmp_path / "rkill" / "checkpoints" / "latest.pt"
     assert wait_until(checkpoint.exists, timeout=120), proc.stderr.read()[-2000:]
@@ -154,10 +154,10 @@ def test_sigkill_of_a_ray_driver_leaves_only_ray_agents_and_resume_works(tmp_pat
     assert our_drones(5960) == []
     resumed = subprocess.run(
         [sys.executable, "launch.py", "--run-id", "rkill", "--results-dir", str(tmp_path),
-         "--resume", "--num-workers", "2", "--base-port", "5960", "--train-steps", "3000",
+         "--resume", "--num-workers", "2", "--base-port", "5960", "--train-steps", "2000",
          "--test-steps", "200", "--learning-starts", "300", "--batch-size", "32",
          "--max-step", "80"],
         cwd=REPO, capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0 and "Traceback" not in resumed.stderr, resumed.stderr[-2000:]
     summary = json.loads((tmp_path / "rkill" / "summary.json").read_text())
-    assert summary["env_steps"] >= 3000 and summary["test"]["episodes"] > 0
+    assert summary["env_steps"] >= 2000 and summary["test"]["episodes"] > 0
