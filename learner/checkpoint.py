@@ -141,6 +141,16 @@ def check_normalizer(payload: dict, normalize: bool) -> None:
                               f"it {flag}, or start a new run")
 
 
+def check_twin_critics(payload: dict, twin: bool) -> None:
+    """Raise CheckpointError when the checkpoint has one critic and this run two (TD3's
+    --twin-critics), or the other way round."""
+    saved = bool(payload.get("twin_critics", False))
+    if saved != twin:
+        flag = "with --twin-critics" if saved else "without --twin-critics"
+        raise CheckpointError(f"the checkpoint was trained {flag}; resume it {flag} (or its "
+                              "--preset), or start a new run")
+
+
 def tree_map(fn, tree):
     """`fn` applied to every leaf of nested dicts, lists and tuples (e.g. to move or
     convert every tensor of a state dict)."""

@@ -13,8 +13,8 @@ speed-ups applied on top of it in one block (`make_update_fn`), each behind its 
 Constraints of the CUDA-graph step (`CudaGraphStep`):
 - static shapes: the first batch fixes the batch size and the key set; a batch that differs
   raises ValueError. Sample straight into `fn.static_batch` to skip the input copy.
-- the metrics it returns are the graph's static output tensors, overwritten by the next call:
-  clone them to keep a value.
+- the metrics it returns are the graph's static output tensors, overwritten by the next call
+  (`Learner.update_tensors` copies them for every caller).
 - the state's tensors must stay the same objects: `Module.load_state_dict` copies in place
   (fine), `Optimizer.load_state_dict` replaces the moments and the param groups (call
   `make_capturable(state)` and `fn.reset()` after it; the next call captures again).
@@ -38,7 +38,8 @@ import torch
 from learner import ddpg
 
 Batch = dict[str, torch.Tensor]
-UpdateFn = Callable[[Batch], dict[str, torch.Tensor]]
+# (batch, update_actor) -> metrics; update_actor=False: TD3's critic-only steps.
+UpdateFn = Callable[..., dict[str, torch.Tensor]]
 
 # Bench/CLI names -> (compile, cudagraphs).
 MODES = {
@@ -54,10 +55,11 @@ WARMUP_UPDATES = 3
 
 
 def plain_step(state: ddpg.DDPGState) -> UpdateFn:
-    """ddpg.update as `batch -> metrics`, updating `state` in place (its tensors never move)."""
+    """ddpg.update as `(batch, update_actor) -> metrics`, updating `state` in place (its
+    tensors never move)."""
 
-    def step(batch: Batch) -> dict[str, torch.Tensor]:
-        _, metrics = ddpg.update(state, batch)
+    def step(batch: Batch, update_actor: bool = True) -> dict[str, torch.Tensor]:
+        _, metrics = ddpg.update(state, batch, update_actor)
         return metrics
 
     return step
@@ -106,7 +108,9 @@ def state_tensors(state: ddpg.DDPGState) -> list[torch.Tensor]:
 
 
 class CudaGraphStep:
-    """`step` captured into one CUDA graph on its first call and replayed on every call.
+    """`step` captured into a CUDA graph on its first call and replayed on every call: one
+    graph per value of `update_actor` (TD3's critic-only steps get their own), both reading
+    the same static batch.
 
     See the module docstring for the constraints (static shapes, static outputs).
     """
@@ -114,20 +118,21 @@ class CudaGraphStep:
     def __init__(self, step: UpdateFn, state: ddpg.DDPGState):
         self.step = step
         self.state = state
-        self.graph: torch.cuda.CUDAGraph | None = None
+        self.graphs: dict[bool, torch.cuda.CUDAGraph] = {}
         self.static_batch: Batch = {}
-        self.static_metrics: dict[str, torch.Tensor] = {}
+        self.static_metrics: dict[bool, dict[str, torch.Tensor]] = {}
 
-    def __call__(self, batch: Batch) -> dict[str, torch.Tensor]:
-        if self.graph is None:
-            self._capture(batch)
+    def __call__(self, batch: Batch, update_actor: bool = True) -> dict[str, torch.Tensor]:
+        key = bool(update_actor)
+        if key not in self.graphs:
+            self._capture(batch, key)
         self._load(batch)
-        self.graph.replay()
-        return self.static_metrics
+        self.graphs[key].replay()
+        return self.static_metrics[key]
 
     def reset(self) -> None:
-        """Drop the graph (e.g. after Optimizer.load_state_dict); the next call captures."""
-        self.graph, self.static_batch, self.static_metrics = None, {}, {}
+        """Drop the graphs (e.g. after Optimizer.load_state_dict); the next call captures."""
+        self.graphs, self.static_batch, self.static_metrics = {}, {}, {}
 
     def _load(self, batch: Batch) -> None:
         """Copy `batch` into the static inputs (a no-op for tensors that already are them)."""
@@ -140,29 +145,33 @@ class CudaGraphStep:
             if value is not static[key]:
                 static[key].copy_(value, non_blocking=True)
 
-    def _capture(self, batch: Batch) -> None:
+    def _capture(self, batch: Batch, update_actor: bool) -> None:
         """Warm up on a side stream, capture one update, then undo the warm-up updates."""
-        self.static_batch = {k: v.detach().clone() for k, v in batch.items()}
-        before = [t.detach().clone() for t in state_tensors(self.state)]
+        if not self.static_batch:
+            self.static_batch = {k: v.detach().clone() for k, v in batch.items()}
+        self._load(batch)
+        before = [(t, t.detach().clone()) for t in state_tensors(self.state)]
         side = torch.cuda.Stream()
         side.wait_stream(torch.cuda.current_stream())
         with torch.cuda.stream(side), warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*capturable=True.*")
             for _ in range(WARMUP_UPDATES):
-                self.step(self.static_batch)
+                self.step(self.static_batch, update_actor)
         torch.cuda.current_stream().wait_stream(side)
         graph = torch.cuda.CUDAGraph()
         # thread_local: the Ray learner's other threads may touch CUDA while we capture.
         with torch.cuda.graph(graph, capture_error_mode="thread_local"):
-            self.static_metrics = self.step(self.static_batch)
+            self.static_metrics[update_actor] = self.step(self.static_batch, update_actor)
         self._restore(before)
-        self.graph = graph
+        self.graphs[update_actor] = graph
 
-    def _restore(self, before: list[torch.Tensor]) -> None:
+    def _restore(self, before: list[tuple[torch.Tensor, torch.Tensor]]) -> None:
         """Put back the pre-warm-up values; moments created by the warm-up go back to zero
-        (what Adam's lazy init would have made), so no update is lost or doubled."""
-        now = state_tensors(self.state)
+        (what Adam's lazy init would have made), so no update is lost or doubled. Matched by
+        tensor, not position: a later capture may create moments that sort before others."""
+        known = {id(t) for t, _ in before}
         with torch.no_grad():
-            torch._foreach_copy_(now[: len(before)], before)
-            for tensor in now[len(before) :]:
-                tensor.zero_()
+            torch._foreach_copy_([t for t, _ in before], [v for _, v in before])
+            for tensor in state_tensors(self.state):
+                if id(tensor) not in known:
+                    tensor.zero_()

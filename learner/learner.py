@@ -8,7 +8,7 @@ import torch
 import tyro
 
 from learner import ddpg, fast
-from learner.checkpoint import check_normalizer, check_sizes
+from learner.checkpoint import check_normalizer, check_sizes, check_twin_critics
 
 
 @dataclass
@@ -37,6 +37,14 @@ class LearnerConfig:
     """capture the whole update in a CUDA graph (needs --device cuda or a GPU with auto)"""
     torch_threads: int = 1
     """torch intra-op threads on CPU, 0 = torch's default (more only fight the envs for cores)"""
+    twin_critics: bool = False
+    """TD3: two critics, the target takes the smaller of their estimates (clipped double Q)"""
+    policy_delay: int = 1
+    """TD3: update the actor and the targets on every d-th critic update (1 = DDPG)"""
+    target_noise: float = 0.0
+    """TD3: std of the Gaussian noise added to the target action (0 = no smoothing)"""
+    target_noise_clip: float = 0.5
+    """TD3: the target action's noise is clipped to +-this"""
     normalize: bool = False
     """normalize observations by their running mean and variance, merged from every worker
     (as mlagents-learn's network_settings.normalize); inside the exported ONNX too"""
@@ -88,7 +96,10 @@ class Learner:
         The metrics are this update's own tensors, safe to keep across calls: an update fn
         may hand back the same output tensors every time (a CUDA graph's static outputs),
         so they are copied here, where every caller passes."""
-        metrics = self.update_fn({k: batch[k] for k in ddpg.BATCH_KEYS if k in batch})
+        # TD3's delayed updates: the actor and the targets move on every d-th update only.
+        update_actor = (self.learner_steps + 1) % self.cfg.policy_delay == 0
+        metrics = self.update_fn({k: batch[k] for k in ddpg.BATCH_KEYS if k in batch},
+                                 update_actor)
         self.learner_steps += 1
         return {key: value.clone() for key, value in metrics.items()}
 
@@ -121,8 +132,9 @@ class Learner:
         critic: include the critic, for workers that compute initial replay priorities."""
         self.policy_version += 1
         weights = {"actor": self.actor_weights()}
-        if critic:
-            weights["critic"] = _cpu_copy(self.state.critic)
+        if critic:  # with twin critics the first one: the workers' estimate is a first guess
+            critic_net = self.state.critic
+            weights["critic"] = _cpu_copy(getattr(critic_net, "q1", critic_net))
         if self.state.normalizer is not None:
             weights["normalizer"] = _cpu_copy(self.state.normalizer)
         return weights, self.policy_version
@@ -151,6 +163,7 @@ class Learner:
             "obs_size": self.obs_size,
             "action_size": self.action_size,
             "hidden_size": self.cfg.hidden_size,
+            "twin_critics": self.cfg.twin_critics,
             "normalizer": None if s.normalizer is None else s.normalizer.state_dict(),
         }
 
@@ -158,6 +171,7 @@ class Learner:
         """Restore a state_dict() (e.g. from load_checkpoint); CheckpointError on size mismatch."""
         check_sizes(d, self.obs_size, self.action_size, self.cfg.hidden_size)
         check_normalizer(d, self.cfg.normalize)
+        check_twin_critics(d, self.cfg.twin_critics)
         s = self.state
         s.actor.load_state_dict(d["actor"])
         s.critic.load_state_dict(d["critic"])

@@ -38,3 +38,18 @@ class Critic(nn.Module):
         x = torch.relu(self.fc1(obs))
         x = torch.relu(self.fc2(torch.cat((x, action), dim=-1)))
         return self.q(x).squeeze(-1)
+
+
+class TwinCritic(nn.Module):
+    """TD3's two critics side by side: (B, obs), (B, action) -> (2, B), one row per critic.
+
+    Both learn the same target; the target takes the smaller estimate (clipped double Q),
+    and the actor climbs the first one (`q1`)."""
+
+    def __init__(self, obs_size: int, action_size: int, hidden_size: int = 128):
+        super().__init__()
+        self.q1 = Critic(obs_size, action_size, hidden_size)
+        self.q2 = Critic(obs_size, action_size, hidden_size)
+
+    def forward(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        return torch.stack((self.q1(obs, action), self.q2(obs, action)))

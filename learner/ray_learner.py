@@ -183,7 +183,7 @@ class LearnerActor:
         self.lag_batches += 1
         if self.learner.learner_steps - self.last_publish >= self.publish_interval:
             self._publish()
-        self.losses = metrics
+        self.losses = {**self.losses, **metrics}  # TD3: the actor's loss of its last update
 
     def progress(self) -> dict:
         """Counters and the latest losses; policy lag averaged since the last call."""

@@ -112,7 +112,15 @@ def seed_preset() -> Config:
     return cfg
 
 
-PRESETS = {"default": Config, "seed": seed_preset}
+def td3_preset() -> Config:
+    """TD3's three fixes (Fujimoto et al. 2018) with the paper's values, on the defaults."""
+    cfg = Config()
+    cfg.learner = dataclasses.replace(cfg.learner, twin_critics=True, policy_delay=2,
+                                      target_noise=0.2, target_noise_clip=0.5)
+    return cfg
+
+
+PRESETS = {"default": Config, "seed": seed_preset, "td3": td3_preset}
 
 
 def parse(argv: list[str]) -> Config:
@@ -232,6 +240,10 @@ def validate(cfg: Config) -> None:
          f"({cfg.replay.buffer_size}): learning would never start"),
         (0.0 < cfg.learner.tau <= 1.0, f"--tau must be in (0, 1], got {cfg.learner.tau}"),
         (0.0 <= cfg.learner.gamma <= 1.0, f"--gamma must be in [0, 1], got {cfg.learner.gamma}"),
+        (cfg.learner.policy_delay >= 1, "--policy-delay must be >= 1 (1 = every update)"),
+        (cfg.learner.target_noise >= 0, "--target-noise must be >= 0 (0 = no smoothing)"),
+        (cfg.learner.target_noise_clip > 0, "--target-noise-clip must be > 0"),
+        (cfg.env.agent_timeout >= 1, "--agent-timeout must be >= 1"),
         (cfg.env.num_areas >= 1, "--num-areas must be >= 1"),
         (cfg.env.max_step >= 0, "--max-step must be >= 0 (0 = no limit)"),
         (not (cfg.run.resume and cfg.run.force), "--resume and --force contradict: pick one"),

@@ -139,6 +139,10 @@ def test_seed_preset_and_overrides():
     assert (seed.run.train_steps, seed.run.test_steps, seed.run.updates_per_step) == (
         50_000, 10_000, 1.0)
     assert parse([]) == Config()
+    td3 = parse(["--preset", "td3"]).learner
+    assert (td3.twin_critics, td3.policy_delay, td3.target_noise, td3.target_noise_clip) == (
+        True, 2, 0.2, 0.5)
+    assert parse([os.path.join(REPO, "configs", "td3.yaml")]) == parse(["--preset", "td3"])
 
 
 @pytest.mark.parametrize("args, message", [

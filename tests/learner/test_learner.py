@@ -118,7 +118,7 @@ def test_kept_metrics_stay_their_own_update_s_with_an_output_reusing_update_fn()
     learner = make_learner()
     out = {"td_abs": torch.zeros(32), "losses/critic_loss": torch.zeros(())}
 
-    def reusing_update(batch):
+    def reusing_update(batch, update_actor=True):
         out["td_abs"].copy_(batch["reward"])  # this batch's own values, in the shared buffer
         out["losses/critic_loss"].fill_(float(batch["reward"].sum()))
         return out
