@@ -41,6 +41,7 @@ class Monitor:
         self.bases = {k: {"env_steps": 0, "restarts": 0, "weight_updates": 0} for k in self.workers}
         self.last_seen: dict[int, dict] = {}
         self.last = (time.monotonic(), 0, 0)
+        self.train_wall_s: float | None = None  # wall time when training ended
         self.shown: dict = {}
         self.progress = Progress(cfg.run.train_steps, "train", interval_s=cfg.run.log_interval)
         print(f"ray: {len(specs)} workers on {len({s['node'] for s in specs})} node(s); "
@@ -137,6 +138,7 @@ class Monitor:
             "learner_steps": self.learner["learner_steps"],
             "policy_version": self.learner["policy_version"],
             "wall_s": round(self.wall_s(), 2),
+            "train_wall_s": self.train_wall_s,
             "train": self.train.summary(),
             "test": self.test.summary(),
             "perf": {"samples_per_insert": self.replay.get("samples_per_insert"),
@@ -151,6 +153,7 @@ class Monitor:
         return summary
 
     def end_training(self) -> None:
+        self.train_wall_s = self.wall_s()
         self.progress.close()
 
     def close(self) -> None:

@@ -42,6 +42,7 @@ class Run:
     replay: ReplayServer  # the buffer and the limiter that owns the update count
     metrics: Metrics
     env_steps: int = 0
+    train_wall_s: float | None = None  # wall time when training ended (earlier sessions too)
     train: EpisodeStats = field(default_factory=EpisodeStats)
     test: EpisodeStats = field(default_factory=EpisodeStats)
 
@@ -106,9 +107,10 @@ def learn(run: Run) -> dict:
     starts an empty replay, and with it what is owed)."""
     metrics: dict = {}
     while (batch := run.replay.sample(1, run.cfg.replay.batch_size)) is not None:
-        metrics = run.learner.update(batch)
+        step = run.learner.update(batch)
+        metrics.update(step)  # TD3: keeps the actor's loss of the round's last actor update
         if "indices" in batch:  # prioritized: the new |TD| errors become the priorities
-            run.replay.update_priorities(batch["indices"], metrics["td_abs"].cpu().numpy(),
+            run.replay.update_priorities(batch["indices"], step["td_abs"].cpu().numpy(),
                                          batch["generations"])
     if metrics:
         sync_weights(run)
@@ -132,6 +134,7 @@ def train(run: Run) -> None:
             if run.metrics.line_due():
                 values = report(run, "train", losses, rate)
             progress.update(run.env_steps, values)
+    run.train_wall_s = run.metrics.wall_s()
     save(run, phase="test")
 
 
@@ -226,6 +229,7 @@ def write_summary(run: Run) -> dict:
         "learner_steps": run.learner.learner_steps,
         "policy_version": run.learner.policy_version,
         "wall_s": round(run.metrics.wall_s(), 2),
+        "train_wall_s": run.train_wall_s,
         "train": run.train.summary(),
         "test": run.test.summary(),
     }
