@@ -12,7 +12,7 @@ ARGS ?=
 
 RUN ?= drone
 
-.PHONY: install install-pb3 run test bench plot readme-flags clean
+.PHONY: install install-pb3 install-bench run test bench bench-mujoco plot readme-flags clean
 
 install: $(VENV)/.installed
 
@@ -48,6 +48,16 @@ readme-flags: install
 
 bench: install install-pb3
 	$(PY) bench/env_throughput.py $(ARGS)
+
+# Stable-Baselines3, for bench/mujoco.py only (the trainer never imports it).
+install-bench: $(VENV)/.installed-bench
+
+$(VENV)/.installed-bench: $(VENV)/.installed
+	$(PY) -m pip install --quiet -e ".[dev,bench]"
+	touch $@
+
+bench-mujoco: install-bench
+	$(PY) bench/mujoco.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) $(PB3_VENV) *.egg-info

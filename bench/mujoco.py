@@ -1,15 +1,21 @@
-"""MuJoCo tasks through the Gymnasium bridge: variants of our trainer side by side.
+"""Ours against Stable-Baselines3 on MuJoCo tasks, side by side, one command.
 
-Every run is `launch.py configs/mujoco.yaml --env gymnasium:<task>` in local mode (the TD3
-paper's and CleanRL's hyperparameters: 256-256 networks, Adam 3e-4, batch 256, gamma 0.99,
-tau 0.005, Gaussian exploration 0.1) on the same env-step budget, learning starting after
-5% of it. At the end, the mean return of the first 10 greedy test episodes is the run's
-result; the training episodes give the learning curve. Printed as a table (mean and
-standard deviation over seeds, per task and variant) and written to
-bench/results/mujoco_<name>.json.
+Every cell is (task, algorithm, implementation, variant), run for each seed on the same
+env-step budget with the same hyperparameters (the TD3 paper's and CleanRL's: 256-256
+networks, Adam 3e-4, batch 256, gamma 0.99, tau 0.005, Gaussian exploration 0.1; TD3: policy
+delay 2, target smoothing 0.2 clipped at 0.5; learning starts after 5% of the budget):
 
-    .venv/bin/python bench/mujoco.py --name normalize --tasks HalfCheetah-v5 Hopper-v5 \\
-        --variants ddpg ddpg+normalize --seeds 0 1 --budget 30000 --jobs 2
+- ours: `launch.py configs/mujoco.yaml [--preset td3] --env gymnasium:<task>`, local mode
+  unless the variant says otherwise, through the Gymnasium bridge and the stock client;
+- sb3: `bench/sb3_run.py`, the task stepped directly (no protocol).
+
+The result of a run is the mean return of 10 greedy episodes after training; its learning
+curve is the return of the training episodes against env steps; its wall time covers
+training only. Written to bench/results/<name>.json and <name>.png (curves, a band over
+seeds). `--suite full` is the comparison of the MuJoCo benchmark issue (11 cells):
+
+    .venv/bin/python bench/mujoco.py --suite full --seeds 0 1 2 --budget 30000 --jobs 2
+    .venv/bin/python bench/mujoco.py --suite normalize --seeds 0 1 --budget 30000 --jobs 2
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -29,10 +36,23 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(ROOT, "bench", "results")
 CONFIG = os.path.join(ROOT, "configs", "mujoco.yaml")
 EVAL_EPISODES = 10
-# Our flags per variant, on top of configs/mujoco.yaml.
-VARIANTS = {
-    "ddpg": [],
-    "ddpg+normalize": ["--normalize"],
+TASKS = ("InvertedDoublePendulum-v5", "Hopper-v5", "HalfCheetah-v5")
+CHEETAH = "HalfCheetah-v5"
+ALGO_FLAGS = {"td3": ["--preset", "td3"], "ddpg": []}
+VARIANT_FLAGS = {
+    "local": ["--mode", "local"],
+    "ray2": ["--mode", "ray", "--num-workers", "2"],
+    "nstep3": ["--mode", "local", "--n-step", "3"],
+    "per": ["--mode", "local", "--prioritized"],
+    "normalize": ["--mode", "local", "--normalize"],
+}
+SUITES = {
+    "full": [*[(t, "td3", impl, "local") for t in TASKS for impl in ("ours", "sb3")],
+             (CHEETAH, "ddpg", "ours", "local"), (CHEETAH, "ddpg", "sb3", "local"),
+             (CHEETAH, "td3", "ours", "ray2"), (CHEETAH, "td3", "ours", "nstep3"),
+             (CHEETAH, "td3", "ours", "per")],
+    "normalize": [(t, "td3", "ours", v) for t in ("Hopper-v5", CHEETAH)
+                  for v in ("local", "normalize")],
 }
 
 
@@ -42,6 +62,42 @@ def learning_starts(budget: int) -> int:
     return max(1000, budget // 20)
 
 
+def cell_name(cell: tuple) -> str:
+    task, algo, impl, variant = cell
+    return f"{task}/{algo}/{impl}/{variant}"
+
+
+def run_cell(cell: tuple, seed: int, budget: int, port: int) -> dict:
+    task, algo, impl, variant = cell
+    run = run_sb3 if impl == "sb3" else run_ours
+    out = run(task, algo, variant, seed, budget, port)
+    print(f"{cell_name(cell)} seed {seed}: return {out['final_return']:.1f}, "
+          f"train {out['train_wall_s']:.0f} s", flush=True)
+    return {"cell": cell_name(cell), "seed": seed, "budget": budget, **out}
+
+
+def run_ours(task: str, algo: str, variant: str, seed: int, budget: int, port: int) -> dict:
+    """One run of launch.py; its final greedy return, training curve and wall time."""
+    run_id = f"mujoco-{task}-{algo}-{variant}-seed{seed}"
+    runs = os.path.join(RESULTS, "runs")
+    cmd = [sys.executable, os.path.join(ROOT, "launch.py"), CONFIG, *ALGO_FLAGS[algo],
+           "--env", f"gymnasium:{task}", "--run-id", run_id, "--results-dir", runs, "--force",
+           "--seed", str(seed), "--train-steps", str(budget),
+           "--learning-starts", str(learning_starts(budget)), "--buffer-size", str(budget),
+           "--test-steps", str(EVAL_EPISODES * 1000), "--base-port", str(port),
+           "--log-interval", "120", *VARIANT_FLAGS[variant]]
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"{run_id} failed: {done.stderr.strip()[-800:]}")
+    run_dir = os.path.join(runs, run_id)
+    with open(os.path.join(run_dir, "summary.json"), encoding="utf-8") as f:
+        summary = json.load(f)
+    test = [ret for _, ret in episodes(run_dir, "test")][:EVAL_EPISODES]
+    return {"final_return": float(np.mean(test)), "eval_returns": test,
+            "train_wall_s": summary["train_wall_s"], "env_steps": summary["env_steps"],
+            "curve": episodes(run_dir, "train")}
+
+
 def episodes(run_dir: str, phase: str) -> list[tuple[int, float]]:
     """(env_steps, return) of every episode of a phase, in order."""
     with open(os.path.join(run_dir, "episodes.csv"), encoding="utf-8") as f:
@@ -49,83 +105,91 @@ def episodes(run_dir: str, phase: str) -> list[tuple[int, float]]:
                 if r["phase"] == phase]
 
 
-def run_ours(task: str, variant: str, seed: int, budget: int, port: int) -> dict:
-    """One local-mode run; its final greedy return, learning curve and wall time."""
-    run_id = f"mujoco-{task}-{variant}-seed{seed}"
-    runs = os.path.join(RESULTS, "runs")
-    cmd = [sys.executable, os.path.join(ROOT, "launch.py"), CONFIG,
-           "--env", f"gymnasium:{task}", "--run-id", run_id, "--results-dir", runs, "--force",
-           "--seed", str(seed), "--train-steps", str(budget),
-           "--learning-starts", str(learning_starts(budget)),
-           "--test-steps", str(EVAL_EPISODES * 1000), "--base-port", str(port),
-           "--log-interval", "120", *VARIANTS[variant]]
-    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
-    if done.returncode != 0:
-        raise SystemExit(f"{task} {variant} seed {seed} failed: {done.stderr.strip()[-800:]}")
-    run_dir = os.path.join(runs, run_id)
-    with open(os.path.join(run_dir, "summary.json"), encoding="utf-8") as f:
-        summary = json.load(f)
-    test = [ret for _, ret in episodes(run_dir, "test")][:EVAL_EPISODES]
-    return {"task": task, "variant": variant, "seed": seed, "budget": budget,
-            "final_return": float(np.mean(test)), "eval_episodes": len(test),
-            "wall_s": summary["wall_s"], "env_steps": summary["env_steps"],
-            "curve": episodes(run_dir, "train")}
+def run_sb3(task: str, algo: str, variant: str, seed: int, budget: int, port: int) -> dict:
+    """One bench/sb3_run.py process (the trainer never imports SB3)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "run.json")
+        cmd = [sys.executable, os.path.join(ROOT, "bench", "sb3_run.py"), "--algo", algo,
+               "--task", task, "--seed", str(seed), "--budget", str(budget),
+               "--learning-starts", str(learning_starts(budget)), "--out", out]
+        done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise SystemExit(f"sb3 {task} {algo} seed {seed} failed: {done.stderr[-800:]}")
+        with open(out, encoding="utf-8") as f:
+            return json.load(f)
 
 
-def spread(values: list[float]) -> dict:
-    return {"mean": float(np.mean(values)), "std": float(np.std(values)),
-            "values": [round(v, 2) for v in values]}
+def binned(curve: list, budget: int, bins: int = 20) -> list:
+    """Mean training return of the episodes that ended in each of `bins` equal intervals."""
+    edges = np.linspace(0, budget, bins + 1)
+    steps = np.array([s for s, _ in curve], float)
+    rets = np.array([r for _, r in curve], float)
+    means = []
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        inside = (steps > lo) & (steps <= hi)
+        means.append(float(rets[inside].mean()) if inside.any() else None)
+    return means
 
 
 def summarize(rows: list[dict]) -> dict:
-    """Per task and variant: final return and wall time over seeds."""
-    out: dict = {}
+    """Per cell: final returns and training wall times over seeds, mean and sd."""
+    cells: dict = {}
     for r in rows:
-        cell = out.setdefault(r["task"], {}).setdefault(r["variant"], [])
-        cell.append(r)
-    return {task: {variant: {"final_return": spread([r["final_return"] for r in runs]),
-                             "wall_s": spread([r["wall_s"] for r in runs])}
-                   for variant, runs in variants.items()}
-            for task, variants in out.items()}
+        cells.setdefault(r["cell"], []).append(r)
+    return {name: {"final_return": spread([r["final_return"] for r in runs]),
+                   "train_wall_s": spread([r["train_wall_s"] for r in runs]),
+                   "seeds": [r["seed"] for r in runs]}
+            for name, runs in cells.items()}
+
+
+def spread(values: list[float]) -> dict:
+    return {"mean": float(np.mean(values)), "sd": float(np.std(values)),
+            "values": [round(float(v), 2) for v in values]}
 
 
 def print_table(summary: dict, budget: int) -> None:
     print(f"\nfinal return: mean of {EVAL_EPISODES} greedy episodes after {budget} env steps")
-    print(f"{'task':24} {'variant':18} {'return (mean +- sd)':>22} {'wall s':>8}  per seed")
-    for task, variants in summary.items():
-        for variant, cell in variants.items():
-            ret, wall = cell["final_return"], cell["wall_s"]
-            print(f"{task:24} {variant:18} {ret['mean']:>11.1f} +- {ret['std']:>7.1f} "
-                  f"{wall['mean']:>8.0f}  {ret['values']}")
+    print(f"{'task/algorithm/implementation/variant':48} {'return mean +- sd':>20} "
+          f"{'train s':>8}  per seed")
+    for name, cell in summary.items():
+        ret, wall = cell["final_return"], cell["train_wall_s"]
+        print(f"{name:48} {ret['mean']:>9.1f} +- {ret['sd']:>7.1f} {wall['mean']:>8.0f}  "
+              f"{ret['values']}")
 
 
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--name", default="mujoco", help="results file: bench/results/<name>.json")
-    p.add_argument("--tasks", nargs="+", default=["HalfCheetah-v5", "Hopper-v5"])
-    p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
-    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
+    p.add_argument("--suite", choices=list(SUITES), default="full")
+    p.add_argument("--name", help="results files: bench/results/<name>.{json,png}; "
+                   "default mujoco for the full suite, mujoco_<suite> otherwise")
+    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     p.add_argument("--budget", type=int, default=30_000, help="env steps per run")
-    p.add_argument("--jobs", type=int, default=1, help="runs at a time")
-    return p.parse_args()
+    p.add_argument("--jobs", type=int, default=2, help="runs at a time")
+    args = p.parse_args()
+    args.name = args.name or ("mujoco" if args.suite == "full" else f"mujoco_{args.suite}")
+    return args
 
 
 def main() -> None:
     args = parse_args()
-    plan = [(t, v, s) for t in args.tasks for s in args.seeds for v in args.variants]
+    plan = [(cell, seed) for seed in args.seeds for cell in SUITES[args.suite]]
     with ThreadPoolExecutor(args.jobs) as pool:  # each run is its own process
-        rows = list(pool.map(lambda job: run_ours(*job[1], args.budget, 7100 + 10 * job[0]),
+        rows = list(pool.map(lambda job: run_cell(*job[1], args.budget, 7100 + 10 * job[0]),
                              enumerate(plan)))
+    for row in rows:
+        row["curve"] = binned(row["curve"], args.budget)
     summary = summarize(rows)
     print_table(summary, args.budget)
     os.makedirs(RESULTS, exist_ok=True)
     path = os.path.join(RESULTS, f"{args.name}.json")
     with open(path, "w", encoding="utf-8") as f:
         json.dump({"date": datetime.datetime.now(datetime.timezone.utc).isoformat(
-                   timespec="seconds"), "budget": args.budget, "jobs": args.jobs,
-                   "learning_starts": learning_starts(args.budget), "nproc": os.cpu_count(),
-                   "summary": summary, "runs": rows}, f)
-    print(f"wrote {path}")
+                   timespec="seconds"), "suite": args.suite, "budget": args.budget,
+                   "jobs": args.jobs, "learning_starts": learning_starts(args.budget),
+                   "nproc": os.cpu_count(), "summary": summary, "runs": rows}, f, indent=1)
+    from mujoco_plot import plot
+
+    print(f"wrote {path} and {plot(path)}")
 
 
 if __name__ == "__main__":
