@@ -51,6 +51,9 @@ class RunConfig:
     """actions before learning starts: uniform random, or the initial policy plus noise"""
     collect_steps: int = 1
     """local mode: env.step() calls each worker makes between two rounds of updates"""
+    overlap_envs: bool = False
+    """local mode: the envs step the next round in a thread while the learner takes this
+    round's updates (one round of policy lag, as Ray mode has); faster with a core each"""
     chunk_steps: int = 32
     """ray mode: env.step() calls a worker makes per replay insert"""
     sync_interval: int = 100

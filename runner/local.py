@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 
@@ -85,12 +86,17 @@ def sync_weights(run: Run) -> None:
         worker.set_weights(weights, version)
 
 
-def collect(run: Run, mode: str, stats: EpisodeStats, store: bool) -> int:
-    """One round: every worker steps `collect_steps` times; returns the agent transitions
-    received (env steps)."""
+def step_workers(run: Run, mode: str) -> list:
+    """One round: every worker steps `collect_steps` times (touches the workers only, so it
+    may run in a thread while the learner updates)."""
+    return [worker.collect(run.cfg.run.collect_steps, mode) for worker in run.workers]
+
+
+def record(run: Run, rollouts: list, stats: EpisodeStats, store: bool) -> int:
+    """Store a round's transitions (when training) and log its episodes; returns the agent
+    transitions received (env steps)."""
     gathered = 0
-    for worker in run.workers:
-        rollout = worker.collect(run.cfg.run.collect_steps, mode)
+    for worker, rollout in zip(run.workers, rollouts):
         if store:
             run.replay.insert(rollout.transitions, worker.worker_id)
             run.learner.merge_obs_stats(worker.take_obs_stats())
@@ -104,7 +110,8 @@ def collect(run: Run, mode: str, stats: EpisodeStats, store: bool) -> int:
 def learn(run: Run) -> dict:
     """The updates the replay's limiter grants: `updates_per_step` per transition inserted
     past `min_size`, counted since the replay's own start (a resume without --save-replay
-    starts an empty replay, and with it what is owed)."""
+    starts an empty replay, and with it what is owed). The caller hands the new weights
+    to the workers when they are idle."""
     metrics: dict = {}
     while (batch := run.replay.sample(1, run.cfg.replay.batch_size)) is not None:
         step = run.learner.update(batch)
@@ -112,25 +119,38 @@ def learn(run: Run) -> dict:
         if "indices" in batch:  # prioritized: the new |TD| errors become the priorities
             run.replay.update_priorities(batch["indices"], step["td_abs"].cpu().numpy(),
                                          batch["generations"])
-    if metrics:
-        sync_weights(run)
     return metrics
 
 
+def train_mode(run: Run) -> str:
+    warmup = run.cfg.run.warmup_actions == "random"
+    return "random" if warmup and run.env_steps < run.cfg.replay.learning_starts else "explore"
+
+
 def train(run: Run) -> None:
+    """Rounds of stepping then learning. With --overlap-envs the next round steps in a
+    thread while the learner takes this round's updates; the workers get new weights,
+    and checkpoints are written, only while no round is in flight."""
     cfg = run.cfg
     next_checkpoint = run.env_steps + cfg.run.checkpoint_interval
     rate = RateMeter(run.env_steps, run.learner.learner_steps)
-    values: dict = {}
-    with Progress(cfg.run.train_steps, "train", interval_s=cfg.run.log_interval) as progress:
+    values, stale, pending = {}, False, None
+    with Progress(cfg.run.train_steps, "train", interval_s=cfg.run.log_interval) as progress, \
+            ThreadPoolExecutor(1, thread_name_prefix="envs") as pool:
         while run.env_steps < cfg.run.train_steps:
-            warmup = (run.env_steps < cfg.replay.learning_starts
-                      and cfg.run.warmup_actions == "random")
-            run.env_steps += collect(run, "random" if warmup else "explore", run.train, True)
-            losses = learn(run)
+            rollouts = pending.result() if pending else step_workers(run, train_mode(run))
+            if stale:
+                sync_weights(run)
+            run.env_steps += record(run, rollouts, run.train, True)
             if run.env_steps >= next_checkpoint:
                 save(run, phase="train")
                 next_checkpoint = run.env_steps + cfg.run.checkpoint_interval
+            more = cfg.run.overlap_envs and run.env_steps < cfg.run.train_steps
+            pending = pool.submit(step_workers, run, train_mode(run)) if more else None
+            losses = learn(run)
+            stale = bool(losses) and pending is not None
+            if losses and pending is None:
+                sync_weights(run)
             if run.metrics.line_due():
                 values = report(run, "train", losses, rate)
             progress.update(run.env_steps, values)
@@ -145,7 +165,7 @@ def test(run: Run) -> None:
     values: dict = {}
     with Progress(run.cfg.run.test_steps, "test", interval_s=run.cfg.run.log_interval) as progress:
         while done < run.cfg.run.test_steps:
-            done += collect(run, "greedy", run.test, store=False)
+            done += record(run, step_workers(run, "greedy"), run.test, store=False)
             if run.metrics.line_due():
                 values = report(run, "test", {}, rate, steps=done)
             progress.update(done, values)

@@ -171,3 +171,15 @@ def test_save_replay_survives_resume_and_a_finished_run_says_so(tmp_path):
     assert "replay restarts empty" not in again.stdout  # it came back from replay.pt
     done = launch(*more, "--resume")
     assert done.returncode == 0 and "already finished" in done.stdout
+
+
+def test_overlapped_envs_keep_the_ratio(tmp_path):
+    """--overlap-envs: the next round steps in a thread while the learner updates; the
+    update-to-data ratio, the budget and the outputs stay those of the plain loop."""
+    done = launch("--mode", "local", "--run-id", "overlap", "--results-dir", str(tmp_path),
+                  "--base-port", "5360", "--overlap-envs", *TINY)
+    assert done.returncode == 0, done.stderr[-3000:]
+    summary = json.loads((tmp_path / "overlap" / "summary.json").read_text())
+    assert summary["env_steps"] >= 600
+    assert summary["learner_steps"] == summary["env_steps"] - 200
+    assert summary["test"]["episodes"] > 0
