@@ -12,10 +12,12 @@ delay 2, target smoothing 0.2 clipped at 0.5; learning starts after 5% of the bu
 The result of a run is the mean return of 10 greedy episodes after training; its learning
 curve is the return of the training episodes against env steps; its wall time covers
 training only. Written to bench/results/<name>.json and <name>.png (curves, a band over
-seeds). `--suite full` is the comparison of the MuJoCo benchmark issue (11 cells):
+seeds). `--suite full` is the comparison of the MuJoCo benchmark issue (11 cells); `timing`
+measures wall time alone, one run at a time; `normalize` is --normalize on and off:
 
-    .venv/bin/python bench/mujoco.py --suite full --seeds 0 1 2 --budget 30000 --jobs 2
-    .venv/bin/python bench/mujoco.py --suite normalize --seeds 0 1 --budget 30000 --jobs 2
+    .venv/bin/python bench/mujoco.py --suite full --seeds 0 1 2 --budget 25000 --jobs 2
+    .venv/bin/python bench/mujoco.py --suite normalize --seeds 0 1 --budget 25000 --jobs 2
+    .venv/bin/python bench/mujoco.py --suite timing --seeds 0 --budget 15000 --jobs 1
 """
 
 from __future__ import annotations
@@ -39,12 +41,16 @@ EVAL_EPISODES = 10
 TASKS = ("InvertedDoublePendulum-v5", "Hopper-v5", "HalfCheetah-v5")
 CHEETAH = "HalfCheetah-v5"
 ALGO_FLAGS = {"td3": ["--preset", "td3"], "ddpg": []}
+# Local mode steps the env while the learner updates (--overlap-envs): the bridge's protocol
+# time is what ours pays and SB3 does not, and this hides it when a core is free.
+LOCAL = ["--mode", "local", "--overlap-envs"]
 VARIANT_FLAGS = {
-    "local": ["--mode", "local"],
+    "local": LOCAL,
+    "plain": ["--mode", "local"],
     "ray2": ["--mode", "ray", "--num-workers", "2"],
-    "nstep3": ["--mode", "local", "--n-step", "3"],
-    "per": ["--mode", "local", "--prioritized"],
-    "normalize": ["--mode", "local", "--normalize"],
+    "nstep3": [*LOCAL, "--n-step", "3"],
+    "per": [*LOCAL, "--prioritized"],
+    "normalize": [*LOCAL, "--normalize"],
 }
 SUITES = {
     "full": [*[(t, "td3", impl, "local") for t in TASKS for impl in ("ours", "sb3")],
@@ -53,6 +59,9 @@ SUITES = {
              (CHEETAH, "td3", "ours", "per")],
     "normalize": [(t, "td3", "ours", v) for t in ("Hopper-v5", CHEETAH)
                   for v in ("local", "normalize")],
+    # Wall time alone, one run at a time (--jobs 1) on a quiet machine.
+    "timing": [(CHEETAH, "td3", "ours", "local"), (CHEETAH, "td3", "ours", "plain"),
+               (CHEETAH, "td3", "sb3", "local")],
 }
 
 
@@ -109,7 +118,9 @@ def run_sb3(task: str, algo: str, variant: str, seed: int, budget: int, port: in
     """One bench/sb3_run.py process (the trainer never imports SB3)."""
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "run.json")
-        cmd = [sys.executable, os.path.join(ROOT, "bench", "sb3_run.py"), "--algo", algo,
+        # -m from the repo root: run as a script, bench/ would come first on sys.path and
+        # this module would shadow the real `mujoco` package that gymnasium imports.
+        cmd = [sys.executable, "-m", "bench.sb3_run", "--algo", algo,
                "--task", task, "--seed", str(seed), "--budget", str(budget),
                "--learning-starts", str(learning_starts(budget)), "--out", out]
         done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
@@ -163,7 +174,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--name", help="results files: bench/results/<name>.{json,png}; "
                    "default mujoco for the full suite, mujoco_<suite> otherwise")
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    p.add_argument("--budget", type=int, default=30_000, help="env steps per run")
+    p.add_argument("--budget", type=int, default=25_000, help="env steps per run")
     p.add_argument("--jobs", type=int, default=2, help="runs at a time")
     args = p.parse_args()
     args.name = args.name or ("mujoco" if args.suite == "full" else f"mujoco_{args.suite}")

@@ -1,6 +1,6 @@
 """One Stable-Baselines3 run for bench/mujoco.py, in its own process: train, then evaluate.
 
-    .venv/bin/python bench/sb3_run.py --algo td3 --task HalfCheetah-v5 --seed 0 \\
+    .venv/bin/python -m bench.sb3_run --algo td3 --task HalfCheetah-v5 --seed 0 \\
         --budget 30000 --learning-starts 1500 --out run.json
 
 The same hyperparameters as ours (configs/mujoco.yaml and --preset td3): 256-256 networks,

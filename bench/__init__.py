@@ -1,0 +1,1 @@
+"""Benchmarks: each prints side-by-side ratios and writes bench/results/ (bench/README.md)."""
