@@ -90,7 +90,8 @@ def main(argv: list[str]) -> int:
 
         return plot(argv[1:])
     from runner.config import parse, validate
-    from runner.results import RunError, prepare_run_dir
+    from runner.errors import RunError
+    from runner.run_dir import prepare_run_dir
 
     try:
         cfg = parse(argv)
@@ -112,7 +113,7 @@ def train_and_report(cfg, run_dir: str) -> int:
     from actors.env_process import EnvRestartsExhausted
     from learner.checkpoint import CheckpointError
     from runner.report import end_of_run_table
-    from runner.results import RunAborted
+    from runner.errors import RunAborted
     from runner.local import run_local
     from mlagents_envs.exception import UnityException, UnityWorkerInUseException
 
@@ -152,6 +153,11 @@ class RayUnreachable(Exception):
 
 def run_ray(cfg, run_dir: str):
     """Start (or join) Ray, train on it, and always shut it down."""
+    if cfg.run.address is None:
+        # Token authentication, Ray's default for a new local instance, said explicitly (and
+        # before Ray reads its config at import): Ray then starts without a WARNING about it.
+        # docs/security.md says what it means.
+        os.environ.setdefault("RAY_AUTH_MODE", "token")
     import ray
 
     from runner.distributed import run_distributed
@@ -159,9 +165,14 @@ def run_ray(cfg, run_dir: str):
     if cfg.run.address is None:
         # address="local": a fresh instance; a bare init() could join a stale cluster.
         # Loopback as the node address; no dashboard (docs/security.md: what listens where).
-        ray.init(address="local", include_dashboard=False, log_to_driver=True,
-                 configure_logging=True, logging_level="warning",
-                 _node_ip_address="127.0.0.1")
+        try:
+            ray.init(address="local", include_dashboard=False, log_to_driver=True,
+                     configure_logging=True, logging_level="warning",
+                     _node_ip_address="127.0.0.1")
+        except Exception as err:  # Ray's start-up failures come as bare Exceptions
+            raise RayUnreachable(f"the local Ray instance did not start "
+                                 f"({str(err).splitlines()[0]}); try again when the machine "
+                                 "is less loaded, or use --mode local") from None
     else:
         try:
             ray.init(address=cfg.run.address, log_to_driver=True, logging_level="warning")

@@ -1,4 +1,5 @@
-"""What the env workers run: the env and how it is restarted (light: no torch, no mlagents)."""
+"""The env workers' configuration (light: no torch, no mlagents): the env and its restarts,
+exploration noise, what a worker makes of its steps, and how a Ray worker paces itself."""
 
 from __future__ import annotations
 
@@ -44,8 +45,64 @@ class EnvConfig:
     """env steps after which an agent that stopped asking for decisions without ending its
     episode is forgotten, with its episode (agents that vanish must not leak memory)"""
 
+    def __post_init__(self) -> None:
+        checks = [
+            (self.num_areas >= 1, "--num-areas must be >= 1"),
+            (self.max_step >= 0, "--max-step must be >= 0 (0 = no limit)"),
+            (self.timeout_wait >= 1, "--timeout-wait must be >= 1 second"),
+            (self.max_lifetime_restarts >= 0 and self.restarts_rate_limit_n >= 0,
+             "--max-lifetime-restarts and --restarts-rate-limit-n must be >= 0"),
+            (self.agent_timeout >= 1, "--agent-timeout must be >= 1"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(message)
+
     def tracks_success(self) -> bool:
         """Whether episodes of this env have a success to report."""
         if self.success == "auto":
             return is_bundled(self.env)
         return self.success == "positive-terminal"
+
+
+@dataclass
+class NoiseConfig:
+    """Exploration noise."""
+
+    noise: Literal["gaussian", "ou"] = "gaussian"
+    """exploration noise added to the actor's action"""
+    noise_sigma: float = 0.1
+    """std of the Gaussian noise, or of the OU increments"""
+    ou_theta: float = 0.15
+    """OU mean-reversion rate per step (0 to 1)"""
+    ou_mu: float = 0.0
+    """OU mean"""
+
+    def __post_init__(self) -> None:
+        if self.noise not in ("gaussian", "ou"):
+            raise ValueError(f"noise must be 'gaussian' or 'ou', got {self.noise!r}")
+        if self.noise_sigma < 0:
+            raise ValueError(f"noise_sigma must be >= 0, got {self.noise_sigma}")
+        if not 0.0 <= self.ou_theta <= 1.0:
+            raise ValueError(f"ou_theta must be in [0, 1], got {self.ou_theta}")
+
+
+@dataclass
+class ExperienceConfig:
+    """How a worker turns steps into replay rows (derived from the replay and learner flags)."""
+
+    n_step: int = 1  # n-step returns; 1 = plain transitions
+    gamma: float = 0.95  # discount of the n-step return and of the priorities' TD target
+    priorities: bool = False  # send initial priorities computed with the local critic
+    obs_stats: bool = False  # count observation statistics for the learner's normalizer
+    critic_action_layer: int = 2  # the critic copy's layout, for the priorities
+
+
+@dataclass
+class LoopConfig:
+    """How a worker actor paces itself."""
+
+    chunk_steps: int = 32  # env.step() calls per replay insert
+    sync_interval: int = 100  # env steps (agent transitions) between weight checks
+    max_backoff_s: float = 1.0  # longest pause per chunk when the learner is behind
+    random_warmup: bool = True  # uniform random actions until trained weights arrive

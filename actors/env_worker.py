@@ -26,8 +26,10 @@ from actors.env_process import (
 )
 from actors.agents import Agents, Episode
 from actors.config import EnvConfig
-from actors.experience import Experience, ExperienceConfig, stack_rows
-from actors.noise import NoiseConfig, explore, make_noise
+from actors.experience import Experience, stack_rows
+from actors.config import ExperienceConfig
+from actors.noise import explore, make_noise
+from actors.config import NoiseConfig
 from envs import resolve_env
 from envs.drone import is_bundled
 from learner.networks import Actor
@@ -88,7 +90,7 @@ class EnvWorker:
         An env whose spec we cannot train (or whose spec changed across a restart) is
         killed before the error is raised: no env process outlives a refusal."""
         env_id = free_worker_id(self.cfg.base_port, self.worker_id, self.id_stride)
-        self.env, self.channel = open_env(self.cfg, env_id, self.seed + self.restarts,
+        self.env, _ = open_env(self.cfg, env_id, self.seed + self.restarts,
                                           self.log_folder)
         try:
             spec = read_spec(self.env, self.cfg.env)
@@ -206,9 +208,6 @@ class EnvWorker:
         if agent_ids:
             self.noise.reset(np.array(agent_ids, np.int64))
             self.experience.forget(agent_ids)
-
-    def set_time_scale(self, time_scale: float) -> None:
-        self.channel.set_configuration_parameters(time_scale=time_scale)
 
     def close(self) -> None:
         """Close the env; its process exits (never orphaned). Safe to call twice."""

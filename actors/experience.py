@@ -11,24 +11,13 @@ from the start, instead of waiting at the buffer's max priority for the learner 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import torch
 
+from actors.config import ExperienceConfig
 from actors.nstep import NStep
 from learner.ddpg import bootstrap_target
 from learner.networks import Critic
-
-
-@dataclass
-class ExperienceConfig:
-    """How a worker turns steps into replay rows (derived from the replay and learner flags)."""
-
-    n_step: int = 1  # n-step returns; 1 = plain transitions
-    gamma: float = 0.95  # discount of the n-step return and of the priorities' TD target
-    priorities: bool = False  # send initial priorities computed with the local critic
-    obs_stats: bool = False  # count observation statistics for the learner's normalizer
 
 
 class Experience:
@@ -40,7 +29,8 @@ class Experience:
         self.nstep = NStep(cfg.n_step, cfg.gamma) if cfg.n_step > 1 else None
         self.critic = None  # set by the first weights that include one
         if cfg.priorities:
-            self._critic = Critic(obs_size, action_size, hidden_size).requires_grad_(False)
+            self._critic = Critic(obs_size, action_size, hidden_size,
+                                  cfg.critic_action_layer).requires_grad_(False)
 
     def transitions(self, step: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """The transitions a step (as `stack_rows` builds it) completes."""

@@ -8,32 +8,9 @@ actually sent to the env.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
-
 import numpy as np
 
-
-@dataclass
-class NoiseConfig:
-    """Exploration noise."""
-
-    noise: Literal["gaussian", "ou"] = "gaussian"
-    """exploration noise added to the actor's action"""
-    noise_sigma: float = 0.1
-    """std of the Gaussian noise, or of the OU increments"""
-    ou_theta: float = 0.15
-    """OU mean-reversion rate per step (0 to 1)"""
-    ou_mu: float = 0.0
-    """OU mean"""
-
-    def __post_init__(self) -> None:
-        if self.noise not in ("gaussian", "ou"):
-            raise ValueError(f"noise must be 'gaussian' or 'ou', got {self.noise!r}")
-        if self.noise_sigma < 0:
-            raise ValueError(f"noise_sigma must be >= 0, got {self.noise_sigma}")
-        if not 0.0 <= self.ou_theta <= 1.0:
-            raise ValueError(f"ou_theta must be in [0, 1], got {self.ou_theta}")
+from actors.config import NoiseConfig
 
 
 def _agent_list(agent_ids) -> list[int]:

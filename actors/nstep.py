@@ -156,17 +156,6 @@ class NStep:
         a["valid"][gone] = False
         a["t"][gone] = 0
 
-    def state_dict(self) -> dict:
-        """Open windows and slot bookkeeping (copies), for resuming mid-episode."""
-        return {"n": self.n, "gamma": self.gamma, **{k: v.copy() for k, v in self._a.items()}}
-
-    def load_state_dict(self, state: dict) -> None:
-        """Restore a `state_dict()` of an NStep with the same n and gamma."""
-        if state["n"] != self.n or state["gamma"] != self.gamma:
-            raise ValueError(f"n-step state has n={state['n']}, gamma={state['gamma']}; "
-                             f"this one n={self.n}, gamma={self.gamma}")
-        self._a = {k: np.array(v) for k, v in state.items() if k not in ("n", "gamma")}
-
 
 def _check(ids, obs, action, reward, next_obs, terminated, episode_end, policy_version) -> dict:
     """The step's rows as arrays of the stored dtypes; ValueError on inconsistent input."""

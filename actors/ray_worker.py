@@ -15,26 +15,12 @@ from __future__ import annotations
 import os
 import threading
 import time
-from dataclasses import dataclass
-
 import ray
 
 from actors.env_process import RestartPolicy
 from actors.agents import Episode
-from actors.config import EnvConfig
+from actors.config import EnvConfig, ExperienceConfig, LoopConfig, NoiseConfig
 from actors.env_worker import EnvWorker
-from actors.experience import ExperienceConfig
-from actors.noise import NoiseConfig
-
-
-@dataclass
-class LoopConfig:
-    """How a worker actor paces itself."""
-
-    chunk_steps: int = 32  # env.step() calls per replay insert
-    sync_interval: int = 100  # env steps (agent transitions) between weight checks
-    max_backoff_s: float = 1.0  # longest pause per chunk when the learner is behind
-    random_warmup: bool = True  # uniform random actions until trained weights arrive
 
 
 @ray.remote(max_concurrency=2)

@@ -1,11 +1,10 @@
 """Atomic checkpoint files, read back with weights_only=True and one-line errors."""
 
-import contextlib
-import os
 import pickle
-import tempfile
 
 import torch
+
+from learner.files import write_atomic
 
 FORMAT = "drone-ddpg-checkpoint"
 FORMAT_VERSION = 1
@@ -18,38 +17,15 @@ class CheckpointError(Exception):
 
 
 def save_checkpoint(path: str, payload: dict) -> None:
-    """Write `payload` (plus the format header) to `path` atomically.
+    """Write `payload` (plus the format header) to `path` atomically (learner/files.py): a
+    crash mid-save leaves the previous checkpoint intact.
 
-    The file is written to a temporary name in the same directory, flushed and fsynced,
-    then renamed over `path`, so a crash mid-save leaves the previous checkpoint intact.
     The payload may hold only what `torch.load(weights_only=True)` accepts: tensors,
     dicts, lists, tuples, ints, floats, str, bool, None. Convert anything else (numpy RNG
     states, dataclasses) to those types before saving, and back after loading.
     """
-    path = os.path.abspath(path)
-    directory = os.path.dirname(path)
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save({**payload, "format": FORMAT, "format_version": FORMAT_VERSION}, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    _fsync_directory(directory)
-
-
-def _fsync_directory(directory: str) -> None:
-    """Make the rename itself durable (a power cut could otherwise undo it)."""
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    header = {"format": FORMAT, "format_version": FORMAT_VERSION}
+    write_atomic(path, lambda f: torch.save({**payload, **header}, f), mode=0o600)
 
 
 def load_checkpoint(path: str, device="cpu") -> dict:
@@ -129,6 +105,19 @@ def check_sizes(
                 f"checkpoint has {key} {have!r} but this run has {key} {want}; "
                 "resume with the env and network sizes it was trained with, or start a new run"
             )
+
+
+def check_compatible(payload: dict, obs_size: int, action_size: int, cfg) -> None:
+    """Raise CheckpointError (one line) unless the checkpoint's learner fits this run: the
+    env's sizes, the hidden size, --normalize and --twin-critics. The one check of a load."""
+    check_sizes(payload, obs_size, action_size, cfg.hidden_size)
+    check_normalizer(payload, cfg.normalize)
+    check_twin_critics(payload, cfg.twin_critics)
+    layer = payload.get("critic_action_layer", 2)  # checkpoints from before the option: 2
+    if layer != cfg.critic_action_layer:
+        raise CheckpointError(f"the checkpoint's critic takes the action at layer {layer}; "
+                              f"resume it with --critic-action-layer {layer}, or start a new "
+                              "run")
 
 
 def check_normalizer(payload: dict, normalize: bool) -> None:

@@ -13,15 +13,12 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import torch
 
+from learner.config import LearnerConfig
 from learner.networks import Actor, Critic, TwinCritic
 from learner.normalizer import ObsNormalizer
-
-if TYPE_CHECKING:  # learner.learner imports this module; the config is only an annotation
-    from learner.learner import LearnerConfig
 
 # Keys of a batch. Optional: `discount` (per-transition bootstrap discount, e.g. n-step) and
 # `weights` (importance-sampling weights of prioritized replay).
@@ -52,7 +49,8 @@ def make_state(obs_size: int, action_size: int, cfg: LearnerConfig, device) -> D
     """Fresh networks on `device`, targets as exact copies that never take gradients."""
     actor = Actor(obs_size, action_size, cfg.hidden_size).to(device)
     critic_type = TwinCritic if cfg.twin_critics else Critic
-    critic = critic_type(obs_size, action_size, cfg.hidden_size).to(device)
+    critic = critic_type(obs_size, action_size, cfg.hidden_size,
+                         cfg.critic_action_layer).to(device)
     actor_target = copy.deepcopy(actor).requires_grad_(False)
     critic_target = copy.deepcopy(critic).requires_grad_(False)
     return DDPGState(

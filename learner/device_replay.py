@@ -101,24 +101,16 @@ class DeviceReplay:
         # until the non-blocking copy that reads it has finished.
         return host.pin_memory() if self._pin else host
 
-    def sample(self, batch_size: int, out: dict[str, torch.Tensor] | None = None
-               ) -> dict[str, torch.Tensor]:
-        """`batch_size` rows drawn uniformly (with replacement) from the filled ones.
-
-        Indices come from `self.generator` on the device; `out` (e.g. a CUDA-graph step's
-        `static_batch`) receives the rows in place instead of fresh tensors.
-        """
+    def sample(self, batch_size: int) -> dict[str, torch.Tensor]:
+        """`batch_size` rows drawn uniformly (with replacement) from the filled ones; the
+        indices come from `self.generator`, on the device."""
         if self._size == 0:
             raise ValueError("cannot sample from an empty device replay")
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         idx = torch.randint(0, self._size, (batch_size,), device=self.device,
                             generator=self.generator)
-        if out is None:
-            return {key: arr.index_select(0, idx) for key, arr in self._data.items()}
-        for key, arr in self._data.items():
-            torch.index_select(arr, 0, idx, out=out[key])
-        return out
+        return {key: arr.index_select(0, idx) for key, arr in self._data.items()}
 
 
 class Feed:

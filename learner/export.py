@@ -1,17 +1,22 @@
-"""Unity: Behavior Parameters > Model = <Behavior>.onnx (same name, 3 continuous actions), pick Inference Device."""
+"""The actor as an ONNX model Unity's ML-Agents inference loads: <run>/<Behavior>.onnx.
 
-import contextlib
+In Unity: Behavior Parameters > Model = <Behavior>.onnx (the same Behavior Name, the same
+observation sizes and continuous actions), then pick the Inference Device. With --normalize
+the observation normalizer sits in front of the actor inside the graph.
+"""
+
 import copy
 import io
 import os
 import re
-import tempfile
 import warnings
 from collections.abc import Sequence
 
 import onnx
 import torch
 from torch import nn
+
+from learner.files import write_atomic
 
 # The ML-Agents "model API" version whose outputs are the ones written below
 # (continuous_actions, continuous_action_output_shape, deterministic_continuous_actions).
@@ -90,7 +95,7 @@ def export_onnx(
     frozen.requires_grad_(False)
     _check_action_shape(frozen, sum(sizes), action_size)
     data = _to_onnx_bytes(_UnityPolicy(frozen, len(sizes), action_size), sizes, opset)
-    _write_atomic(path, data)
+    write_atomic(path, data)  # Unity may read the model while training goes on
     return path
 
 
@@ -137,29 +142,20 @@ def _to_onnx_bytes(policy: nn.Module, obs_sizes: list[int], opset: int) -> bytes
     return data
 
 
-def _write_atomic(path: str, data: bytes) -> None:
-    """Write `data` to a temporary file beside `path`, fsync it, then rename it over `path`.
+def export_policy(run_dir: str, behavior: str, obs_sizes, action_size: int,
+                  hidden_size: int, actor_weights: dict, normalizer: dict | None = None) -> str:
+    """Write a checkpoint's actor as <run_dir>/<Behavior>.onnx for Unity's inference;
+    returns the path.
+    With --normalize the normalizer goes in front of it, inside the graph: Unity feeds raw
+    observations."""
+    from learner.networks import Actor
+    from learner.normalizer import NormalizedActor, ObsNormalizer
 
-    Unity (or a copy of results/) may read the model while training goes on; the rename
-    means a reader sees the previous model or the new one, never a half-written file.
-    """
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        # mkstemp creates the file 0600; a model is meant to be copied and opened by others.
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    dir_fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)  # make the rename itself survive a power cut
-    finally:
-        os.close(dir_fd)
+    actor = Actor(sum(obs_sizes), action_size, hidden_size)
+    actor.load_state_dict(actor_weights)
+    if normalizer is not None:
+        norm = ObsNormalizer(sum(obs_sizes))
+        norm.load_state_dict(normalizer)
+        actor = NormalizedActor(norm, actor)
+    return export_onnx(actor, list(obs_sizes), action_size,
+                       os.path.join(run_dir, onnx_filename(behavior)))

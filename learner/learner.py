@@ -1,53 +1,11 @@
 """The plain (Ray-free) learner: owns networks, optimizers, device and counters."""
 
-from dataclasses import dataclass
-from typing import Annotated, Literal
-
 import numpy as np
 import torch
-import tyro
 
 from learner import ddpg, fast
-from learner.checkpoint import check_normalizer, check_sizes, check_twin_critics
-
-
-@dataclass
-class LearnerConfig:
-    """DDPG learner."""
-
-    gamma: float = 0.95
-    """discount factor (0.99 drifts and collapses on the Drone: docs/deviations.md)"""
-    tau: float = 0.005
-    """soft target update rate (fraction of the online weights blended in per update)"""
-    actor_lr: float = 3e-4
-    """actor Adam learning rate"""
-    critic_lr: float = 3e-4
-    """critic Adam learning rate"""
-    hidden_size: int = 128
-    """units per hidden layer (actor and critic)"""
-    device: Annotated[Literal["auto", "cpu", "cuda"],
-                      tyro.conf.arg(aliases=("--torch-device",))] = "auto"
-    """learner device; auto = cuda when available (alias --torch-device)"""
-    device_replay: bool = True
-    """ray mode: train from a replay shard on the learner's device, fed in chunks (off, or
-    with --prioritized: sample batches from the replay actor, the plain reference path)"""
-    compile: bool = False
-    """torch.compile the update (pays off on GPU; slower than eager on this CPU)"""
-    cudagraphs: bool = False
-    """capture the whole update in a CUDA graph (needs --device cuda or a GPU with auto)"""
-    torch_threads: int = 1
-    """torch intra-op threads on CPU, 0 = torch's default (more only fight the envs for cores)"""
-    twin_critics: bool = False
-    """TD3: two critics, the target takes the smaller of their estimates (clipped double Q)"""
-    policy_delay: int = 1
-    """TD3: update the actor and the targets on every d-th critic update (1 = DDPG)"""
-    target_noise: float = 0.0
-    """TD3: std of the Gaussian noise added to the target action (0 = no smoothing)"""
-    target_noise_clip: float = 0.5
-    """TD3: the target action's noise is clipped to +-this"""
-    normalize: bool = False
-    """normalize observations by their running mean and variance, merged from every worker
-    (as mlagents-learn's network_settings.normalize); inside the exported ONNX too"""
+from learner.config import LearnerConfig
+from learner.checkpoint import check_compatible
 
 
 def resolve_device(name: str) -> torch.device:
@@ -113,14 +71,6 @@ class Learner:
             td.append(metrics["td_abs"])
         return metrics, torch.cat(td)
 
-    def act(self, obs: np.ndarray) -> np.ndarray:
-        """Deterministic action(s) mu(obs) as float32 numpy on the CPU, shape (..., action_size)."""
-        with torch.no_grad():
-            obs_t = torch.tensor(obs, dtype=torch.float32, device=self.device)
-            if self.state.normalizer is not None:
-                obs_t = self.state.normalizer(obs_t)
-            return self.state.actor(obs_t).cpu().numpy()
-
     def actor_weights(self) -> dict[str, torch.Tensor]:
         """A CPU copy of the actor's state_dict, safe to ship to env workers."""
         return _cpu_copy(self.state.actor)
@@ -164,14 +114,13 @@ class Learner:
             "action_size": self.action_size,
             "hidden_size": self.cfg.hidden_size,
             "twin_critics": self.cfg.twin_critics,
+            "critic_action_layer": self.cfg.critic_action_layer,
             "normalizer": None if s.normalizer is None else s.normalizer.state_dict(),
         }
 
     def load_state_dict(self, d: dict) -> None:
         """Restore a state_dict() (e.g. from load_checkpoint); CheckpointError on size mismatch."""
-        check_sizes(d, self.obs_size, self.action_size, self.cfg.hidden_size)
-        check_normalizer(d, self.cfg.normalize)
-        check_twin_critics(d, self.cfg.twin_critics)
+        check_compatible(d, self.obs_size, self.action_size, self.cfg)
         s = self.state
         s.actor.load_state_dict(d["actor"])
         s.critic.load_state_dict(d["critic"])

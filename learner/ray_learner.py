@@ -32,8 +32,9 @@ import torch
 
 from learner.checkpoint import tree_map
 from learner.device_replay import DeviceReplay, Feed
-from learner.learner import Learner, LearnerConfig
-from replay.buffer import ReplayConfig
+from learner.learner import Learner
+from learner.config import LearnerConfig
+from replay.config import ReplayConfig
 from replay.rate_limiter import RateLimiter
 from replay.server import split_batches
 

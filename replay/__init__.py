@@ -1,1 +1,2 @@
-"""The shared replay buffer and its Ray actor (issues 4 and 5)."""
+"""The shared replay: the ring buffer, prioritized replay on a sum tree, and the server with
+its samples-per-insert rate limiter (ray_replay.py is its Ray wrapper)."""

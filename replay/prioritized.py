@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from replay.buffer import ReplayBuffer, ReplayConfig
+from replay.buffer import ReplayBuffer
+from replay.config import ReplayConfig
 from replay.sum_tree import SumTree
 
 

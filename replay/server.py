@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from replay.buffer import ReplayConfig
+from replay.config import ReplayConfig
 from replay.prioritized import PrioritizedReplayBuffer, make_buffer
 from replay.rate_limiter import RateLimiter
 

@@ -18,11 +18,9 @@ from typing import Annotated, Literal
 
 import tyro
 
-from actors.config import EnvConfig
-from actors.experience import ExperienceConfig
-from actors.noise import NoiseConfig
-from learner.learner import LearnerConfig
-from replay.buffer import ReplayConfig
+from actors.config import EnvConfig, ExperienceConfig, NoiseConfig
+from learner.config import LearnerConfig
+from replay.config import ReplayConfig
 from runner.config_file import apply as config_file_apply
 from runner.config_file import load_yaml
 
@@ -75,6 +73,22 @@ class RunConfig:
     log_interval: float = 10.0
     """seconds between progress lines"""
 
+    def __post_init__(self) -> None:
+        checks = [
+            (self.num_workers >= 1, "--num-workers must be >= 1"),
+            (self.train_steps >= 0, "--train-steps must be >= 0"),
+            (self.test_steps >= 0, "--test-steps must be >= 0"),
+            (self.updates_per_step >= 0, "--updates-per-step must be >= 0"),
+            (self.collect_steps >= 1, "--collect-steps must be >= 1"),
+            (self.chunk_steps >= 1, "--chunk-steps must be >= 1"),
+            (self.sync_interval >= 1, "--sync-interval must be >= 1"),
+            (self.publish_interval >= 1, "--publish-interval must be >= 1"),
+            (self.checkpoint_interval >= 1, "--checkpoint-interval must be >= 1"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(message)
+
 
 @dataclass
 class Config:
@@ -99,7 +113,8 @@ def resolve_replay(cfg: Config) -> ReplayConfig:
 def experience_config(cfg: Config) -> ExperienceConfig:
     """What the env workers make of their steps, from the replay and learner flags."""
     return ExperienceConfig(n_step=cfg.replay.n_step, gamma=cfg.learner.gamma,
-                            priorities=cfg.replay.prioritized, obs_stats=cfg.learner.normalize)
+                            priorities=cfg.replay.prioritized, obs_stats=cfg.learner.normalize,
+                            critic_action_layer=cfg.learner.critic_action_layer)
 
 
 def seed_preset() -> Config:
@@ -224,31 +239,15 @@ def one_line_cli_error(text: str) -> str:
 
 
 def validate(cfg: Config) -> None:
-    """Reject values that make no sense, with one line naming the flag and the fix."""
+    """Cross-field checks, one line naming the flags and the fix (each config checks its own
+    fields' ranges as it is built)."""
     checks = [
-        (cfg.run.num_workers >= 1, "--num-workers must be >= 1"),
-        (cfg.run.train_steps >= 0, "--train-steps must be >= 0"),
-        (cfg.run.test_steps >= 0, "--test-steps must be >= 0"),
-        (cfg.run.updates_per_step >= 0, "--updates-per-step must be >= 0"),
-        (cfg.run.collect_steps >= 1, "--collect-steps must be >= 1"),
-        (cfg.run.chunk_steps >= 1, "--chunk-steps must be >= 1"),
-        (cfg.run.sync_interval >= 1, "--sync-interval must be >= 1"),
-        (cfg.run.publish_interval >= 1, "--publish-interval must be >= 1"),
-        (cfg.run.checkpoint_interval >= 1, "--checkpoint-interval must be >= 1"),
         (cfg.replay.batch_size <= cfg.replay.buffer_size,
          f"--batch-size ({cfg.replay.batch_size}) must not exceed --buffer-size "
          f"({cfg.replay.buffer_size})"),
         (cfg.replay.learning_starts <= cfg.replay.buffer_size,
          f"--learning-starts ({cfg.replay.learning_starts}) must not exceed --buffer-size "
          f"({cfg.replay.buffer_size}): learning would never start"),
-        (0.0 < cfg.learner.tau <= 1.0, f"--tau must be in (0, 1], got {cfg.learner.tau}"),
-        (0.0 <= cfg.learner.gamma <= 1.0, f"--gamma must be in [0, 1], got {cfg.learner.gamma}"),
-        (cfg.learner.policy_delay >= 1, "--policy-delay must be >= 1 (1 = every update)"),
-        (cfg.learner.target_noise >= 0, "--target-noise must be >= 0 (0 = no smoothing)"),
-        (cfg.learner.target_noise_clip > 0, "--target-noise-clip must be > 0"),
-        (cfg.env.agent_timeout >= 1, "--agent-timeout must be >= 1"),
-        (cfg.env.num_areas >= 1, "--num-areas must be >= 1"),
-        (cfg.env.max_step >= 0, "--max-step must be >= 0 (0 = no limit)"),
         (not (cfg.run.resume and cfg.run.force), "--resume and --force contradict: pick one"),
     ]
     for ok, message in checks:

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import os
 
 import yaml
+
+from learner.files import write_atomic
 
 
 def load_yaml(path: str) -> dict:
@@ -56,3 +59,8 @@ def unknown(source: str, key: str, valid, bare: str | None = None) -> str:
 def as_yaml(cfg) -> str:
     """The effective configuration, in the same format the files use."""
     return yaml.safe_dump(dataclasses.asdict(cfg), sort_keys=False)
+
+
+def save_config(run_dir: str, cfg) -> None:
+    """The effective configuration as <run_dir>/configuration.yaml (reloaded on --resume)."""
+    write_atomic(os.path.join(run_dir, "configuration.yaml"), as_yaml(cfg))

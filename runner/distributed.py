@@ -16,11 +16,13 @@ import time
 import ray
 from ray.exceptions import RayActorError, RayTaskError
 
-from learner.checkpoint import check_normalizer, check_sizes, load_checkpoint, save_checkpoint
+from learner.checkpoint import load_checkpoint, save_checkpoint
 from runner.config import Config
 from runner.distributed_metrics import Monitor
 from runner.ray_fleet import Fleet, task_cause
-from runner.results import RunAborted, export_policy, save_config
+from learner.export import export_policy
+from runner.config_file import save_config
+from runner.errors import RunAborted
 from runner.session import run_session
 from runner.state import load_replay, save_replay
 
@@ -57,6 +59,8 @@ def test(cfg: Config, fleet: Fleet, monitor: Monitor) -> None:
                          "env, then --inference tests the saved checkpoint")
     version, ref = ray.get(fleet.learner.latest_weights.remote(-1))
     shares = split_evenly(cfg.run.test_steps, len(live))
+    print(f"[test] the greedy policy on {len(live)} env worker(s), {cfg.run.test_steps} env "
+          "steps", flush=True)
     calls = {k: fleet.workers[k].test.remote(ref, version, n) for k, n in zip(live, shares)}
     for k, call in calls.items():
         try:
@@ -124,8 +128,6 @@ def restore(path: str, cfg: Config, fleet: Fleet, monitor: Monitor) -> str:
     the replay they count came back: otherwise what is owed restarts with the empty replay."""
     payload = load_checkpoint(path)
     learner = payload["learner"]
-    check_sizes(learner, fleet.specs[0]["obs_size"], fleet.specs[0]["action_size"])
-    check_normalizer(learner, cfg.learner.normalize)
     monitor.resume_from(payload["env_steps"], payload["train_episodes"], payload["wall_s"])
     replay = load_replay(path) if cfg.run.save_replay else None
     if replay is not None:
@@ -136,7 +138,10 @@ def restore(path: str, cfg: Config, fleet: Fleet, monitor: Monitor) -> str:
               "resumes)", flush=True)
     # A checkpoint from local mode has no feed: the restored replay's counters stand in.
     feed = (learner.get("feed") or replay["limiter"]) if replay is not None else None
-    ray.get(fleet.learner.load_state_dict.remote(learner, feed))
+    try:  # the learner checks the checkpoint against this run (sizes, options) as it loads
+        ray.get(fleet.learner.load_state_dict.remote(learner, feed))
+    except RayTaskError as err:
+        raise task_cause(err) from None
     monitor.learner = ray.get(fleet.learner.progress.remote())
     return payload["phase"]
 

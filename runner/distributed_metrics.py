@@ -8,8 +8,6 @@ losses/ of local mode; summary.json adds `workers`.
 
 from __future__ import annotations
 
-import json
-import os
 import time
 
 import ray
@@ -17,8 +15,9 @@ from ray.exceptions import GetTimeoutError, RayActorError
 
 from runner.config import Config
 from runner.progress import Progress
-from runner.results import RunAborted
-from runner.results import EpisodeStats, Metrics, write_atomic
+from runner.errors import RunAborted
+from runner.metrics import EpisodeStats, Metrics
+from runner.run_dir import write_summary
 
 
 class Monitor:
@@ -43,9 +42,11 @@ class Monitor:
         self.last = (time.monotonic(), 0, 0)
         self.train_wall_s: float | None = None  # wall time when training ended
         self.shown: dict = {}
+        # Before the bar exists: a print through a live bar tears it.
+        print(f"ray: {len(specs)} env workers on {len({s['node'] for s in specs})} node(s), "
+              f"{resources['worker_cpus']} CPU each; learner {resources['learner_cpus']} CPU"
+              f"{' + 1 GPU' if resources['learner_gpus'] else ''}", flush=True)
         self.progress = Progress(cfg.run.train_steps, "train", interval_s=cfg.run.log_interval)
-        print(f"ray: {len(specs)} workers on {len({s['node'] for s in specs})} node(s); "
-              f"resources {resources}", flush=True)
 
     def resume_from(self, env_steps: int, train_episodes: int, wall_s: float) -> None:
         self.base_steps = self.env_steps = env_steps
@@ -149,7 +150,7 @@ class Monitor:
                         if self.replay.get("per_beta") is not None else {})},
             "workers": [self.workers[k] for k in sorted(self.workers)],
         }
-        write_atomic(os.path.join(self.run_dir, "summary.json"), json.dumps(summary, indent=2))
+        write_summary(self.run_dir, summary)
         return summary
 
     def end_training(self) -> None:

@@ -2,12 +2,11 @@
 
 Train for `train_steps` env steps (agent transitions), keeping `updates_per_step`
 learner updates per env step once `learning_starts` is reached; then test without noise
-for `test_steps` (the seed's train-then-test). The same objects run under Ray in issue 5.
+for `test_steps` (the seed's train-then-test). Ray mode runs the same objects in actors.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -15,20 +14,17 @@ from dataclasses import dataclass, field
 
 
 from actors.env_worker import EnvWorker
-from learner.checkpoint import check_normalizer, check_sizes, load_checkpoint, save_checkpoint
+from learner.checkpoint import load_checkpoint, save_checkpoint
 from learner.learner import Learner
 from replay.server import ReplayServer
 from runner.config import Config, experience_config, resolve_replay
 from runner.progress import Progress
 from runner.session import run_session
-from runner.results import (
-    EpisodeStats,
-    Metrics,
-    RunError,
-    export_policy,
-    save_config,
-    write_atomic,
-)
+from learner.export import export_policy
+from runner.config_file import save_config
+from runner.errors import RunError
+from runner.metrics import EpisodeStats, Metrics
+from runner.run_dir import write_summary
 from runner.state import load_replay, save_replay, to_numpy, to_torch
 
 
@@ -224,8 +220,6 @@ def save(run: Run, phase: str) -> None:
 def restore(run: Run) -> str:
     """Load the run's checkpoint into `run`; returns the phase it was saved in."""
     payload = load_checkpoint(run.checkpoint_path)
-    check_sizes(payload["learner"], run.learner.obs_size, run.learner.action_size)
-    check_normalizer(payload["learner"], run.cfg.learner.normalize)
     run.learner.load_state_dict(payload["learner"])
     run.env_steps = payload["env_steps"]
     run.train.count = payload["train_episodes"]
@@ -243,7 +237,8 @@ def restore(run: Run) -> str:
     return payload["phase"]
 
 
-def write_summary(run: Run) -> dict:
+def summarize(run: Run) -> dict:
+    """The run's counters and results, also written to summary.json."""
     summary = {
         "env_steps": run.env_steps,
         "learner_steps": run.learner.learner_steps,
@@ -253,7 +248,7 @@ def write_summary(run: Run) -> dict:
         "train": run.train.summary(),
         "test": run.test.summary(),
     }
-    write_atomic(os.path.join(run.run_dir, "summary.json"), json.dumps(summary, indent=2))
+    write_summary(run.run_dir, summary)
     return summary
 
 
@@ -267,7 +262,7 @@ def run_local(cfg: Config, run_dir: str) -> dict | None:
                            env_steps=lambda: run.env_steps,
                            started=lambda: save_config(run_dir, cfg)):
             return None
-        return write_summary(run)
+        return summarize(run)
     finally:
         close(run)
 

@@ -24,9 +24,10 @@ _FIELDS = (
     ("env_restarts", "restarts", "{:.0f}"),
 )
 
-# The rate and ETA tqdm would compute itself are left out: the postfix carries ours.
-_BAR_FORMAT = ("{desc} {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} "
-               "[{elapsed}<{remaining}]{postfix}")
+# The rate and ETA tqdm would compute itself are left out: the postfix carries ours. No
+# percentage (the bar and the counts say it) and a narrow bar, so the values fit a
+# 100-column terminal; tqdm puts ", " before the postfix.
+_BAR_FORMAT = "{desc} |{bar:8}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}]{postfix}"
 
 
 # Shown only when the runner reports them: no success rate for an env that defines none,
@@ -34,18 +35,21 @@ _BAR_FORMAT = ("{desc} {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} "
 _OPTIONAL = ("success_rate", "policy_lag")
 
 
-def format_values(values: dict) -> str:
+def format_values(values: dict, sep: str = "  ") -> str:
     """'850 steps/s  812 updates/s  return +2.31 ...'; '-' for a None value (or a missing
-    one, except the optional fields, which are left out when missing)."""
+    one, except the optional fields, which are left out when missing). Env restarts show
+    only once there have been some."""
     parts = []
     for key, label, fmt in _FIELDS:
         if key in _OPTIONAL and key not in values:
+            continue
+        if key == "env_restarts" and not values.get(key):
             continue
         value = values.get(key)
         text = "-" if value is None else fmt.format(value)
         # Rates read best as "850 steps/s", results as "return +2.31".
         parts.append(f"{text} {label}" if label.endswith("/s") else f"{label} {text}")
-    return "  ".join(parts)
+    return sep.join(parts)
 
 
 class Progress:
@@ -92,7 +96,11 @@ class Progress:
             # would take the steps of earlier sessions as done in no time.
             bar.initial = bar.n = bar.last_print_n = self.env_steps
             self._started = True
-        bar.set_postfix_str(format_values(self.values), refresh=False)
+        bar.set_postfix_str(format_values(self.values, sep=" "), refresh=False)
+        if self.env_steps > bar.total:
+            # A run ends up to a chunk past its budget; tqdm would drop the total ("?")
+            # and read 0% once the count passes it.
+            bar.total = self.env_steps
         # tqdm throttles its own redraws, so every call can go through.
         bar.update(self.env_steps - bar.n)
 
@@ -121,7 +129,7 @@ class Progress:
             return
         self._closed = True
         if self._bar is not None:
-            self._bar.set_postfix_str(format_values(self.values), refresh=False)
+            self._bar.set_postfix_str(format_values(self.values, sep=" "), refresh=False)
             self._bar.close()
         else:
             self._print_line()

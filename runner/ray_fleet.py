@@ -17,12 +17,14 @@ import ray
 from ray.exceptions import RayActorError, RayTaskError
 
 from actors.env_process import EnvRestartsExhausted, RestartPolicy
+from learner.checkpoint import CheckpointError
 from mlagents_envs.exception import UnityException
-from actors.ray_worker import EnvWorkerActor, LoopConfig
+from actors.ray_worker import EnvWorkerActor
+from actors.config import LoopConfig
 from learner.ray_learner import LearnerActor
 from replay.ray_replay import ReplayActor
 from runner.config import Config, experience_config, resolve_replay
-from runner.results import RunAborted
+from runner.errors import RunAborted
 
 WORKER_MAX_RESTARTS = 5
 
@@ -246,7 +248,7 @@ def task_cause(err: RayTaskError) -> BaseException:
     """The exception a remote call raised, as the driver would have raised it itself (our
     one-line errors and the env client's), else a RunAborted naming it in one line."""
     cause = getattr(err, "cause", None)
-    if isinstance(cause, (ValueError, EnvRestartsExhausted, UnityException)):
+    if isinstance(cause, (ValueError, EnvRestartsExhausted, UnityException, CheckpointError)):
         return cause
     return RunAborted(f"{type(cause or err).__name__}: {one_line(cause or err)}")
 

@@ -10,15 +10,18 @@ def _num(value, fmt: str) -> str:
 
 
 def _rate(summary: dict, key: str, count_key: str) -> str:
-    """A rate from summary['perf'] when the runner measured it, else the run's average."""
+    """A rate from summary['perf'] when the runner measured it, else the training average
+    (the test phase and start-up left out when the run knows its training time)."""
     perf = summary.get("perf") or {}
     if perf.get(key) is not None:
         return f"{perf[key]:.0f}"
-    count, wall = summary.get(count_key), summary.get("wall_s")
+    count = summary.get(count_key)
+    wall, what = summary.get("train_wall_s"), "training average"
+    if not wall:
+        wall, what = summary.get("wall_s"), "run average"
     if count is None or not wall:
         return "-"
-    # The average spans the whole wall time, test phase and startup included.
-    return f"{count / wall:.0f} (run average)"
+    return f"{count / wall:.0f} ({what})"
 
 
 def _phase(stats: dict | None, key: str, fmt: str) -> str:

@@ -38,3 +38,15 @@ def wait_until(predicate, timeout: float, interval: float = 0.05) -> bool:
             return True
         time.sleep(interval)
     return predicate()
+
+
+def act(learner, obs):
+    """The learner's greedy actions for raw observations (normalized first, if it does), as
+    float32 numpy: what an env worker holding its latest weights would do."""
+    import torch
+
+    with torch.no_grad():
+        x = torch.as_tensor(obs, dtype=torch.float32, device=learner.device)
+        if learner.state.normalizer is not None:
+            x = learner.state.normalizer(x)
+        return learner.state.actor(x).cpu().numpy()

@@ -11,7 +11,7 @@ from runner.config import Config, RunConfig, validate
 from runner.distributed import run_distributed
 from runner.ray_fleet import resources
 from actors.config import EnvConfig
-from replay.buffer import ReplayConfig
+from replay.config import ReplayConfig
 
 
 def tiny(tmp_path, run_id: str, base_port: int, **run) -> tuple[Config, str]:
@@ -26,12 +26,6 @@ def tiny(tmp_path, run_id: str, base_port: int, **run) -> tuple[Config, str]:
     run_dir.mkdir()
     return cfg, str(run_dir)
 
-
-@pytest.fixture(scope="module")
-def local_ray():
-    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="warning")
-    yield
-    ray.shutdown()
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +66,7 @@ def test_samples_per_insert_held_near_target(two_worker_run):
 
 
 def test_learner_falls_back_to_cpu_without_gpu(local_ray):
-    from learner.learner import LearnerConfig
+    from learner.config import LearnerConfig
     from learner.ray_learner import LearnerActor
 
     learner = LearnerActor.options(num_cpus=0.1).remote(LearnerConfig(device="auto"),

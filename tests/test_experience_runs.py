@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import ray
 
-from replay.buffer import ReplayConfig
+from replay.config import ReplayConfig
 from runner.config import validate
 from runner.distributed import run_distributed
 from runner.state import load_replay
@@ -62,12 +62,6 @@ def test_local_run_with_n_step_and_per_survives_resume(tmp_path):
     assert "n_step: 3" in (run_dir / "configuration.yaml").read_text()  # left as it was
 
 
-@pytest.fixture(scope="module")
-def local_ray():
-    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="warning")
-    yield
-    ray.shutdown()
-
 
 def test_ray_run_with_n_step_and_per_survives_resume(local_ray, tmp_path):
     cfg, run_dir = tiny(tmp_path, "per", 5560, num_workers=2, train_steps=2000,
@@ -95,7 +89,7 @@ def test_ray_run_with_n_step_and_per_survives_resume(local_ray, tmp_path):
 
 def test_per_config_reaches_the_learner_path(local_ray):
     """PER makes the learner sample from the replay actor: the device shard is uniform."""
-    from learner.learner import LearnerConfig
+    from learner.config import LearnerConfig
     from learner.ray_learner import LearnerActor
 
     per = ReplayConfig(batch_size=32, prioritized=True)

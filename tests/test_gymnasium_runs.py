@@ -8,8 +8,6 @@ import sys
 
 import numpy as np
 import onnxruntime as ort
-import pytest
-import ray
 import torch
 
 from actors.config import EnvConfig
@@ -18,12 +16,6 @@ from learner.normalizer import NormalizedActor, ObsNormalizer
 from runner.distributed import run_distributed
 from tests.test_distributed import tiny
 
-
-@pytest.fixture(scope="module")
-def local_ray():
-    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="warning")
-    yield
-    ray.shutdown()
 
 
 def test_half_cheetah_on_ray_trains_resumes_and_exports_a_matching_onnx(local_ray, tmp_path):

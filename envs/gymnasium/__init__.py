@@ -9,29 +9,15 @@ mapping. Importing this package does not import gymnasium.
 from __future__ import annotations
 
 import os
-import re
 from typing import TYPE_CHECKING
+
+from envs.gymnasium.naming import PREFIX, behavior_name, env_id_of
 
 if TYPE_CHECKING:
     from envs.gymnasium.spaces import BridgeSpec
 
 GYMNASIUM_EXECUTABLE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "Gymnasium")
-PREFIX = "gymnasium:"  # what --env says for it: gymnasium:<env-id>
-_NOT_IN_STEM = re.compile(r"[^A-Za-z0-9._-]")
-
-
-def env_id_of(env: str) -> str | None:
-    """The Gymnasium env id of an --env value 'gymnasium:<env-id>', else None."""
-    return env[len(PREFIX):] if env.startswith(PREFIX) else None
-
-
-def behavior_name(env_id: str) -> str:
-    """The behavior's wire name for an env id: the id after any 'module:' prefix, with
-    every character other than letters, digits, '.', '_' and '-' replaced by '_', then
-    '?team=0' (as Unity appends). Without the suffix it is a valid file name stem."""
-    return _NOT_IN_STEM.sub("_", env_id.rsplit(":", 1)[-1]) + "?team=0"
-
-
+__all__ = ["GYMNASIUM_EXECUTABLE", "PREFIX", "behavior_name", "check_env_id", "env_id_of"]
 def check_env_id(env_id: str, max_episode_steps: int | None = None) -> BridgeSpec:
     """Make the env once and map its spaces: the BridgeSpec the trainer will see, or
     ValueError with one line naming the problem and the fix."""

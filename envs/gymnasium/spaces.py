@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 from gymnasium import spaces
 
-from envs.gymnasium import behavior_name
+from envs.gymnasium.naming import behavior_name
 from envs.unity_player.simulation import BehaviorSpec, ObservationSpec
 
 

@@ -8,8 +8,8 @@ import pytest
 
 from actors.config import EnvConfig
 from actors.env_worker import EnvWorker
-from actors.experience import ExperienceConfig
-from actors.noise import NoiseConfig
+from actors.config import ExperienceConfig
+from actors.config import NoiseConfig
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SIM = os.path.join(REPO, "tests", "envs", "sims", "Sim")

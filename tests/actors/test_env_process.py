@@ -5,7 +5,7 @@ import socket
 from actors.env_process import free_worker_id, port_free
 from actors.config import EnvConfig
 from actors.env_worker import EnvWorker
-from actors.noise import NoiseConfig
+from actors.config import NoiseConfig
 
 
 # 127.0.0.1, the same as an IPv4-mapped IPv6 address, and ::1, as /proc/net/tcp* writes them

@@ -6,7 +6,7 @@ import torch
 
 from actors.config import EnvConfig
 from actors.env_worker import EnvWorker
-from actors.noise import NoiseConfig
+from actors.config import NoiseConfig
 from envs.drone.controller import proportional_action
 
 WORKER_IDS = iter(range(80, 100))  # ports 5085-5104: this module's own

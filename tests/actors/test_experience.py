@@ -8,8 +8,8 @@ import torch
 
 from actors.config import EnvConfig
 from actors.env_worker import EnvWorker
-from actors.experience import ExperienceConfig
-from actors.noise import NoiseConfig
+from actors.config import ExperienceConfig
+from actors.config import NoiseConfig
 from envs.drone.controller import proportional_action
 from learner.networks import Critic
 

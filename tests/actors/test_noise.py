@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from actors.noise import GaussianNoise, NoiseConfig, OUNoise, explore, make_noise
+from actors.noise import GaussianNoise, OUNoise, explore, make_noise
+from actors.config import NoiseConfig
 
 
 def ou(theta=0.15, sigma=0.2, mu=0.0, action_size=3, seed=0) -> OUNoise:

@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from learner.checkpoint import save_checkpoint
-from learner.learner import Learner, LearnerConfig
+from learner.learner import Learner
+from learner.config import LearnerConfig
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 

@@ -13,7 +13,7 @@ from actors.env_process import EnvRestartsExhausted, RestartPolicy, UnsupportedE
 from actors.config import EnvConfig
 from actors.env_worker import EnvWorker
 from mlagents_envs.exception import UnityTimeOutException, UnityWorkerInUseException
-from actors.noise import NoiseConfig
+from actors.config import NoiseConfig
 from tests.helpers import drone_pids
 
 IDS = iter(range(120, 160))  # ports 5125-5164: this module's own

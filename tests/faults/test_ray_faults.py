@@ -21,12 +21,6 @@ from tests.test_distributed import tiny
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-@pytest.fixture(scope="module")
-def local_ray():
-    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="warning")
-    yield
-    ray.shutdown()
-
 
 def later(seconds: float, action) -> threading.Thread:
     """Run `action` in the background after `seconds` (the driver blocks in run_distributed)."""

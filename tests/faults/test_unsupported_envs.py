@@ -7,7 +7,6 @@ import subprocess
 import sys
 
 import pytest
-import ray
 
 from actors.config import EnvConfig
 from actors.env_process import UnsupportedEnv
@@ -49,19 +48,13 @@ def test_local_mode_refuses_in_one_line_and_closes_the_env(tmp_path, scene):
 def test_the_refused_env_is_closed_at_once_not_at_exit():
     """The worker kills the env before it raises: nothing waits for our process to end."""
     from actors.env_worker import EnvWorker
-    from actors.noise import NoiseConfig
+    from actors.config import NoiseConfig
 
     cfg = EnvConfig(env=SIM, env_args=["--sim", "hybrid"], base_port=PORT)
     with pytest.raises(UnsupportedEnv, match="hybrid actions"):
         EnvWorker(cfg, NoiseConfig())
     assert wait_until(lambda: player_pids("tests.envs.sims") == [], timeout=2)
 
-
-@pytest.fixture(scope="module")
-def local_ray():
-    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="warning")
-    yield
-    ray.shutdown()
 
 
 @pytest.mark.parametrize("scene", SCENES)

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from learner.ddpg import critic_target, make_state, update
-from learner.learner import LearnerConfig
+from learner.config import LearnerConfig
 
 OBS, ACT = 4, 2
 
@@ -114,7 +114,8 @@ def test_critic_target_is_built_without_a_graph():
 
 
 def test_tau_zero_leaves_targets_untouched():
-    state, batch = make(tau=0.0), make_batch()
+    state, batch = make(), make_batch()
+    state.tau = 0.0  # below what --tau accepts: the math itself, not the CLI
     old = copy.deepcopy((state.actor_target.state_dict(), state.critic_target.state_dict()))
     for _ in range(3):
         state, _ = update(state, batch)

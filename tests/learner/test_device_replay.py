@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from learner.device_replay import DeviceReplay, Feed
-from replay.buffer import ReplayBuffer, ReplayConfig
+from replay.buffer import ReplayBuffer
+from replay.config import ReplayConfig
 from replay.rate_limiter import RateLimiter
 from replay.server import ReplayServer
 
@@ -75,16 +76,6 @@ def test_sample_draws_only_filled_rows_and_covers_them():
     # Fields of one sampled row belong together.
     assert torch.equal(batch["reward"], batch["obs"][:, 0] * 10)
     assert torch.equal(batch["policy_version"] + 1, batch["obs"][:, 0].long())
-
-
-def test_sample_into_out_writes_the_given_tensors():
-    replay = DeviceReplay(OBS, ACT, capacity=10, device="cpu")
-    replay.extend(rows(0, 10))
-    out = {k: torch.empty((6, *v.shape[1:]), dtype=v.dtype) for k, v in replay._data.items()}
-    pointers = {k: v.data_ptr() for k, v in out.items()}
-    result = replay.sample(6, out=out)
-    assert result is out and {k: v.data_ptr() for k, v in out.items()} == pointers
-    assert torch.equal(out["reward"], out["obs"][:, 0] * 10)
 
 
 def test_sampling_is_reproducible_with_a_seeded_generator():

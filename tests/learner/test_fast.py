@@ -16,7 +16,7 @@ from learner.fast import (
     plain_step,
     state_tensors,
 )
-from learner.learner import LearnerConfig
+from learner.config import LearnerConfig
 
 # Raised from inside torch while Dynamo traces; nothing this project calls.
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.script_method` is deprecated")

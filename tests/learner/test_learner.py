@@ -8,7 +8,9 @@ import pytest
 import torch
 
 from learner.checkpoint import CheckpointError, check_sizes, load_checkpoint, save_checkpoint
-from learner.learner import Learner, LearnerConfig, resolve_device
+from learner.learner import Learner, resolve_device
+from learner.config import LearnerConfig
+from tests.helpers import act
 
 OBS, ACT = 5, 3
 CUDA_ERROR = "--device cuda but no CUDA device is available; use --device auto or cpu"
@@ -93,12 +95,12 @@ def test_without_a_gpu_auto_is_cpu_and_cuda_is_refused(monkeypatch):
 def test_act_is_deterministic_bounded_numpy():
     learner = make_learner()
     obs = np.random.default_rng(0).standard_normal((7, OBS)).astype(np.float32) * 100
-    action = learner.act(obs)
+    action = act(learner, obs)
     assert isinstance(action, np.ndarray) and action.dtype == np.float32
     assert action.shape == (7, ACT)
     assert np.all(np.abs(action) <= 1)
-    np.testing.assert_array_equal(learner.act(obs), action)
-    assert learner.act(obs[0]).shape == (ACT,)
+    np.testing.assert_array_equal(act(learner, obs), action)
+    assert act(learner, obs[0]).shape == (ACT,)
 
 
 def test_update_takes_read_only_numpy_and_counts_steps():
@@ -279,3 +281,17 @@ def test_failed_save_keeps_the_old_file_and_no_temp_files(tmp_path, monkeypatch)
     assert path.read_bytes() == before
     assert os.listdir(tmp_path) == ["ckpt.pt"]
     assert torch.equal(load_checkpoint(str(path))["x"], torch.ones(3))
+
+
+def test_the_critic_takes_the_action_at_the_chosen_layer_and_checkpoints_say_which():
+    from learner.networks import Critic
+
+    first, second = Critic(OBS, ACT, 16, action_layer=1), Critic(OBS, ACT, 16, action_layer=2)
+    assert first.fc1.in_features == OBS + ACT and first.fc2.in_features == 16
+    assert second.fc1.in_features == OBS and second.fc2.in_features == 16 + ACT
+    obs, action = torch.randn(4, OBS), torch.randn(4, ACT, requires_grad=True)
+    first(obs, action).sum().backward()
+    assert action.grad is not None and action.grad.abs().sum() > 0
+    trained = Learner(OBS, ACT, LearnerConfig(hidden_size=16, critic_action_layer=1))
+    with pytest.raises(CheckpointError, match="--critic-action-layer 1"):
+        make_learner().load_state_dict(trained.state_dict())

@@ -7,8 +7,10 @@ import torch
 
 from learner.checkpoint import CheckpointError
 from learner.ddpg import make_state, update
-from learner.learner import Learner, LearnerConfig
+from learner.learner import Learner
+from learner.config import LearnerConfig
 from learner.normalizer import CLIP, NormalizedActor, ObsNormalizer, ObsStats
+from tests.helpers import act
 
 OBS, ACT = 4, 2
 
@@ -86,7 +88,7 @@ def test_weights_carry_the_normalizer_and_the_worker_policy_acts_as_the_learner(
     raw = observations(8, 16).astype(np.float32)
     with torch.no_grad():
         worker_action = NormalizedActor(normalizer, actor)(torch.from_numpy(raw)).numpy()
-    np.testing.assert_allclose(worker_action, learner.act(raw), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(worker_action, act(learner, raw), rtol=1e-6, atol=1e-7)
 
 
 def test_checkpoint_keeps_the_statistics_and_refuses_a_mismatched_flag():

@@ -8,8 +8,10 @@ import torch
 
 from learner.checkpoint import CheckpointError
 from learner.ddpg import bootstrap_target, critic_target, make_state, update
-from learner.learner import Learner, LearnerConfig
+from learner.learner import Learner
+from learner.config import LearnerConfig
 from learner.networks import TwinCritic
+from tests.helpers import act
 
 OBS, ACT = 4, 2
 
@@ -118,4 +120,4 @@ def test_workers_get_the_first_critic_for_their_priorities():
     assert weights["critic"].keys() == q1.keys()
     assert all(torch.equal(weights["critic"][k], q1[k]) for k in q1)
     raw = np.random.default_rng(0).standard_normal((5, OBS)).astype(np.float32)
-    assert learner.act(raw).shape == (5, ACT)
+    assert act(learner, raw).shape == (5, ACT)

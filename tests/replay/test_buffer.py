@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from replay.buffer import ReplayBuffer, ReplayConfig
+from replay.buffer import ReplayBuffer
+from replay.config import ReplayConfig
 
 OBS, ACT = 4, 2
 

@@ -168,7 +168,8 @@ def test_state_dict_round_trip_continues_identically():
 
 
 def test_make_buffer_builds_what_the_config_asks_for():
-    from replay.buffer import ReplayBuffer, ReplayConfig
+    from replay.buffer import ReplayBuffer
+    from replay.config import ReplayConfig
     from replay.prioritized import make_buffer
 
     plain = make_buffer(OBS, ACT, ReplayConfig(buffer_size=16))

@@ -4,7 +4,7 @@ per-worker counts, split_batches and state round trips."""
 import numpy as np
 import pytest
 
-from replay.buffer import ReplayConfig
+from replay.config import ReplayConfig
 from replay.server import ReplayServer, default_tolerance, split_batches
 
 OBS, ACT = 4, 2

@@ -47,7 +47,7 @@ def test_missing_or_invalid_file(tmp_path):
 
 
 def test_resume_reloads_the_runs_own_configuration(tmp_path):
-    from runner.results import save_config
+    from runner.config_file import save_config
 
     first = parse(["--run-id", "r", "--results-dir", str(tmp_path), "--batch-size", "48",
                    "--force"])

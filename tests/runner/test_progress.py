@@ -1,6 +1,7 @@
 """Progress: plain lines at the interval off a terminal, a live bar on one."""
 
 import io
+import re
 
 from runner.progress import Progress
 
@@ -37,7 +38,7 @@ def test_plain_lines_only_at_the_interval():
     clock.now += 0.2
     progress.update(12000, FULL)
     assert lines(out) == ["[train] 12000/50000 env steps (24%)  850 steps/s  812 updates/s  "
-                          "return +2.31  success 0.85  lag 3.2  restarts 0"]
+                          "return +2.31  success 0.85  lag 3.2"]  # no restarts: not shown
     clock.now += 1.0
     progress.update(13000, FULL)  # the interval restarts from the last line
     assert len(lines(out)) == 1
@@ -58,9 +59,10 @@ def test_unknown_values_show_a_dash():
     out, clock = io.StringIO(), FakeClock()
     progress = Progress(100, "train", stream=out, interval_s=1.0, clock=clock)
     clock.now += 1.0
-    progress.update(10, {"steps_per_s": None, "success_rate": None, "policy_lag": None})
+    progress.update(10, {"steps_per_s": None, "success_rate": None, "policy_lag": None,
+                         "env_restarts": 2})
     line = lines(out)[0]
-    for token in ("- steps/s", "- updates/s", "return -", "success -", "lag -", "restarts -"):
+    for token in ("- steps/s", "- updates/s", "return -", "success -", "lag -", "restarts 2"):
         assert token in line
 
 
@@ -103,3 +105,15 @@ def test_live_bar_of_a_resumed_run_counts_from_its_first_update():
     assert progress._bar.n == 31000 and progress._bar.initial == 30000
     progress.close()
     assert "31.0k/50.0k" in out.getvalue()
+
+
+def test_the_bar_keeps_its_total_when_a_run_ends_past_its_budget():
+    """A run overshoots by up to a chunk: the last frame reads a full bar and the real
+    count, not tqdm's '0%| | 6.05k/?'."""
+    out = FakeTTY()
+    progress = Progress(6000, "train", stream=out)
+    progress.update(3000, FULL)
+    progress.update(6050, FULL)
+    progress.close()
+    last = out.getvalue().replace("\r", "\n").strip().splitlines()[-1]
+    assert re.search(r"\|(#|█){8}\|", last) and "6.05k/6.05k" in last and "?" not in last

@@ -1,97 +1,14 @@
-"""The run folder `<results-dir>/<run-id>/`: config, checkpoints, TensorBoard, summary.
-
-Layout:
-    configuration.yaml       the effective configuration (reloaded on --resume)
-    checkpoints/latest.pt    written atomically (learner/checkpoint.py)
-    <Behavior>.onnx          the actor for Unity, rewritten with every checkpoint
-    events.out.tfevents.*    TensorBoard: charts/, losses/, perf/
-    episodes.csv             one row per finished episode (phase, env_steps, return, ...)
-    env_logs/Player-<k>.log  each env process's log
-    summary.json             counters and the train/test results, written atomically
-"""
+"""What a run logs as it goes: TensorBoard scalars, episodes.csv, and rolling episode stats."""
 
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 import time
 from collections import deque
 
 import numpy as np
 
 from actors.agents import Episode
-
-
-class RunError(Exception):
-    """A problem with the run folder, stated in one line with its fix."""
-
-
-class RunAborted(Exception):
-    """A part of the run that cannot be replaced died; one line says what and what next."""
-
-
-def prepare_run_dir(results_dir: str, run_id: str, resume: bool, force: bool,
-                    inference: bool) -> str:
-    """Create (or reuse, on --resume/--inference) the run folder; returns its path."""
-    path = os.path.join(results_dir, run_id)
-    exists = os.path.isdir(path) and bool(os.listdir(path))
-    if (resume or inference) and not exists:
-        raise RunError(f"no run {run_id!r} in {results_dir}: drop --resume/--inference to "
-                       "start it, or check --run-id and --results-dir")
-    if exists and not (resume or inference):
-        if not force:
-            raise RunError(f"run {run_id!r} already exists in {results_dir}: pass --resume to "
-                           "continue it, --force to overwrite it, or another --run-id")
-        shutil.rmtree(path)
-    try:
-        os.makedirs(path, exist_ok=True)
-        probe = tempfile.NamedTemporaryFile(dir=path)
-        probe.close()
-    except OSError as err:
-        raise RunError(f"cannot write to {path} ({err.strerror}): pass a writable "
-                       "--results-dir") from None
-    return path
-
-
-def write_atomic(path: str, text: str) -> None:
-    """Write `text` to `path` through a temp file and a rename: never a half-written file."""
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def export_policy(run_dir: str, behavior: str, obs_sizes, action_size: int,
-                  hidden_size: int, actor_weights: dict, normalizer: dict | None = None) -> str:
-    """Write the actor as <run_dir>/<Behavior>.onnx for Unity's inference; returns the path.
-    With --normalize the normalizer goes in front of it, inside the graph: Unity feeds raw
-    observations."""
-    from learner.export import export_onnx, onnx_filename
-    from learner.networks import Actor
-    from learner.normalizer import NormalizedActor, ObsNormalizer
-
-    actor = Actor(sum(obs_sizes), action_size, hidden_size)
-    actor.load_state_dict(actor_weights)
-    if normalizer is not None:
-        norm = ObsNormalizer(sum(obs_sizes))
-        norm.load_state_dict(normalizer)
-        actor = NormalizedActor(norm, actor)
-    return export_onnx(actor, list(obs_sizes), action_size,
-                       os.path.join(run_dir, onnx_filename(behavior)))
-
-
-def save_config(run_dir: str, cfg) -> None:
-    from runner.config_file import as_yaml
-
-    write_atomic(os.path.join(run_dir, "configuration.yaml"), as_yaml(cfg))
 
 
 class EpisodeStats:

@@ -1,0 +1,65 @@
+"""The learner's configuration (light: no torch), its --help text and range checks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Literal
+
+import tyro
+
+
+@dataclass
+class LearnerConfig:
+    """DDPG learner."""
+
+    gamma: float = 0.95
+    """discount factor (0.99 drifts and collapses on the Drone: docs/deviations.md)"""
+    tau: float = 0.005
+    """soft target update rate (fraction of the online weights blended in per update)"""
+    actor_lr: float = 3e-4
+    """actor Adam learning rate"""
+    critic_lr: float = 3e-4
+    """critic Adam learning rate"""
+    hidden_size: int = 128
+    """units per hidden layer (actor and critic)"""
+    critic_action_layer: Literal[1, 2] = 2
+    """critic layer the action enters: 2 = the second (the DDPG paper, the seed), 1 = the
+    input, with the observation (TD3, Stable-Baselines3, CleanRL)"""
+    device: Annotated[Literal["auto", "cpu", "cuda"],
+                      tyro.conf.arg(aliases=("--torch-device",))] = "auto"
+    """learner device; auto = cuda when available (alias --torch-device)"""
+    device_replay: bool = True
+    """ray mode: train from a replay shard on the learner's device, fed in chunks (off, or
+    with --prioritized: sample batches from the replay actor, the plain reference path)"""
+    compile: bool = False
+    """torch.compile the update (pays off on GPU; slower than eager on this CPU)"""
+    cudagraphs: bool = False
+    """capture the whole update in a CUDA graph (needs --device cuda or a GPU with auto)"""
+    torch_threads: int = 1
+    """torch intra-op threads on CPU, 0 = torch's default (more only fight the envs for cores)"""
+    twin_critics: bool = False
+    """TD3: two critics, the target takes the smaller of their estimates (clipped double Q)"""
+    policy_delay: int = 1
+    """TD3: update the actor and the targets on every d-th critic update (1 = DDPG)"""
+    target_noise: float = 0.0
+    """TD3: std of the Gaussian noise added to the target action (0 = no smoothing)"""
+    target_noise_clip: float = 0.5
+    """TD3: the target action's noise is clipped to +-this"""
+    normalize: bool = False
+    """normalize observations by their running mean and variance, merged from every worker
+    (as mlagents-learn's network_settings.normalize); inside the exported ONNX too"""
+
+    def __post_init__(self) -> None:
+        checks = [
+            (0.0 <= self.gamma <= 1.0, f"--gamma must be in [0, 1], got {self.gamma}"),
+            (0.0 < self.tau <= 1.0, f"--tau must be in (0, 1], got {self.tau}"),
+            (self.actor_lr > 0 and self.critic_lr > 0, "--actor-lr and --critic-lr must be > 0"),
+            (self.hidden_size >= 1, "--hidden-size must be >= 1"),
+            (self.torch_threads >= 0, "--torch-threads must be >= 0 (0 = torch's default)"),
+            (self.policy_delay >= 1, "--policy-delay must be >= 1 (1 = every update)"),
+            (self.target_noise >= 0, "--target-noise must be >= 0 (0 = no smoothing)"),
+            (self.target_noise_clip > 0, "--target-noise-clip must be > 0"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(message)

@@ -1,0 +1,49 @@
+"""The run folder `<results-dir>/<run-id>/`, made (or reused) before anything starts.
+
+Layout:
+    configuration.yaml       the effective configuration (reloaded on --resume)
+    checkpoints/latest.pt    written atomically (learner/checkpoint.py)
+    <Behavior>.onnx          the actor for Unity, rewritten with every checkpoint
+    events.out.tfevents.*    TensorBoard: charts/, losses/, perf/
+    episodes.csv             one row per finished episode (phase, env_steps, return, ...)
+    env_logs/Player-<k>.log  each env process's log
+    summary.json             counters and the train/test results, written atomically
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+
+from learner.files import write_atomic
+from runner.errors import RunError
+
+
+def prepare_run_dir(results_dir: str, run_id: str, resume: bool, force: bool,
+                    inference: bool) -> str:
+    """Create (or reuse, on --resume/--inference) the run folder; returns its path."""
+    path = os.path.join(results_dir, run_id)
+    exists = os.path.isdir(path) and bool(os.listdir(path))
+    if (resume or inference) and not exists:
+        raise RunError(f"no run {run_id!r} in {results_dir}: drop --resume/--inference to "
+                       "start it, or check --run-id and --results-dir")
+    if exists and not (resume or inference):
+        if not force:
+            raise RunError(f"run {run_id!r} already exists in {results_dir}: pass --resume to "
+                           "continue it, --force to overwrite it, or another --run-id")
+        shutil.rmtree(path)
+    try:
+        os.makedirs(path, exist_ok=True)
+        probe = tempfile.NamedTemporaryFile(dir=path)
+        probe.close()
+    except OSError as err:
+        raise RunError(f"cannot write to {path} ({err.strerror}): pass a writable "
+                       "--results-dir") from None
+    return path
+
+
+def write_summary(run_dir: str, summary: dict) -> None:
+    """summary.json, written atomically."""
+    write_atomic(os.path.join(run_dir, "summary.json"), json.dumps(summary, indent=2))
