@@ -12,7 +12,7 @@ ARGS ?=
 
 RUN ?= drone
 
-.PHONY: install install-pb3 install-bench run test bench bench-mujoco plot readme-flags clean
+.PHONY: install install-pb3 install-bench run test bench bench-mujoco plot flags-doc clean
 
 install: $(VENV)/.installed
 
@@ -21,7 +21,7 @@ $(VENV)/.installed: pyproject.toml Makefile
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e ".[dev]"
 	$(PY) -m pip install --quiet --no-deps --ignore-requires-python $(MLAGENTS)
-	$(PY) -m envs.protobuf_compat --install-pth
+	$(PY) -c "from envs import protobuf_compat as m; print('protobuf fast path:', m.install_pth())"
 	touch $@
 
 install-pb3: $(PB3_VENV)/.installed
@@ -38,16 +38,17 @@ run: install
 	$(PY) launch.py $(ARGS)
 
 test: install install-pb3
+	$(VENV)/bin/lint-imports  # the layering (pyproject.toml [tool.importlinter])
 	$(PY) -m pytest $(ARGS)
 
 plot: install
 	$(PY) launch.py plot --run-id $(RUN)
 
-readme-flags: install
-	$(PY) tools/readme_flags.py
+flags-doc: install
+	$(PY) tools/flags_doc.py
 
 bench: install install-pb3
-	$(PY) bench/env_throughput.py $(ARGS)
+	$(PY) -m bench.env_throughput $(ARGS)
 
 # Stable-Baselines3, for bench/mujoco.py only (the trainer never imports it).
 install-bench: $(VENV)/.installed-bench
@@ -57,7 +58,7 @@ $(VENV)/.installed-bench: $(VENV)/.installed
 	touch $@
 
 bench-mujoco: install-bench
-	$(PY) bench/mujoco.py $(ARGS)
+	$(PY) -m bench.mujoco $(ARGS)
 
 clean:
 	rm -rf $(VENV) $(PB3_VENV) *.egg-info

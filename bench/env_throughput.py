@@ -25,7 +25,7 @@ from run to run. Ratios taken within one run (fast/fallback, client/raw) are far
 stable, so they are reported next to the rates. Targets (fast route, stock client):
 >= 800 steps/s at 1 area, >= 10,000 agent-steps/s at 16 areas.
 
-Run: `.venv/bin/python bench/env_throughput.py [--steps N] [--quick]`.
+Run: `.venv/bin/python -m bench.env_throughput [--steps N] [--quick]`.
 Writes bench/results/env_throughput.json.
 """
 
@@ -42,15 +42,14 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-import envs  # noqa: E402,F401  (protobuf fast path before mlagents_envs)
-from envs import protobuf_compat  # noqa: E402
-from envs.drone import DRONE_EXECUTABLE  # noqa: E402
-from envs.drone.physics import ACTION_SIZE, DronePhysics  # noqa: E402
-from envs.gymnasium import GYMNASIUM_EXECUTABLE  # noqa: E402
+import envs  # noqa: F401  (protobuf fast path before mlagents_envs)
+from envs import protobuf_compat
+from envs.drone import DRONE_EXECUTABLE
+from envs.drone.physics import ACTION_SIZE, DronePhysics
+from envs.gymnasium import GYMNASIUM_EXECUTABLE
 
 AREAS = (1, 16)
 FAST_WORKER_IDS = {1: 60, 16: 61}

@@ -16,7 +16,7 @@ For each mode (eager, compile, compile+cudagraphs) and batch size (128, 256, 102
 Bare and system alternate in short rounds so that load drift on the shared machine hits
 both. One torch thread (LearnerConfig.torch_threads default). compile+cudagraphs runs only
 on CUDA; on CPU it is reported as not measured, and so are the H100 targets.
-Run: `.venv/bin/python bench/learner_speed.py [--seconds 2] [--batches 128 256 1024]`.
+Run: `.venv/bin/python -m bench.learner_speed [--seconds 2] [--batches 128 256 1024]`.
 Writes bench/results/learner_speed_<cpu|cuda>.json.
 """
 
@@ -26,22 +26,20 @@ import argparse
 import datetime
 import json
 import os
-import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
+import numpy as np
+import torch
 
-from learner import ddpg  # noqa: E402
-from learner.device_replay import DeviceReplay, Feed  # noqa: E402
-from learner.fast import MODES, make_update_fn  # noqa: E402
-from learner.learner import LearnerConfig  # noqa: E402
-from replay.buffer import ReplayConfig  # noqa: E402
-from replay.rate_limiter import RateLimiter  # noqa: E402
-from replay.server import (  # noqa: E402
+from learner import ddpg
+from learner.device_replay import DeviceReplay, Feed
+from learner.fast import MODES, make_update_fn
+from learner.config import LearnerConfig
+from replay.config import ReplayConfig
+from replay.rate_limiter import RateLimiter
+from replay.server import (
     CHUNK_ROWS_HINT,
     ReplayServer,
     default_tolerance,
@@ -122,14 +120,13 @@ class System(Filled):
     def run(self, n: int) -> int:
         """At least `n` updates, inserting a chunk into the server after each learner turn."""
         done, feed = 0, self.feed
-        out = getattr(self.update, "static_batch", None) or None  # CUDA graph: in place
         while done < n:
             if feed.updates_allowed() == 0:
                 feed.ingest(self.server.fetch(feed.cursor, FETCH_ROWS,
                                               feed.limiter.updates_done))
             k = feed.updates_allowed()
             for _ in range(k):
-                self.update(feed.replay.sample(self.batch_size, out=out))
+                self.update(feed.replay.sample(self.batch_size))
             feed.record_updates(k)
             done += k
             self.insert()

@@ -10,11 +10,9 @@ bench/results/learning.json, per preset:
 * wall time of the whole run.
 
 Wall times come from one machine in one sitting, so their ratio is meaningful even when
-the machine is busy; absolute times are not. Run: `.venv/bin/python bench/learning.py
-[--presets default seed] [--seeds 0] [--train-steps N]`.
-
-`--compare-replay` instead compares uniform/prioritized replay with 1-step/3-step returns
-(bench/replay_compare.py): `.venv/bin/python bench/learning.py --compare-replay --seeds 0 1 2`.
+the machine is busy; absolute times are not. Run: `.venv/bin/python -m bench.learning
+[--presets default seed] [--seeds 0] [--train-steps N]`. (Replay options on the Drone:
+`python -m bench.replay_compare`.)
 """
 
 from __future__ import annotations
@@ -24,8 +22,8 @@ import csv
 import datetime
 import json
 import os
-import subprocess
-import sys
+
+from bench.runs import launch_run
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(ROOT, "bench", "results")
@@ -54,17 +52,10 @@ def run_one(preset: str, seed: int, train_steps: int, test_steps: int, port: int
     """One local-mode run of `preset` (plus `extra` flags); its results, episodes.csv path
     included."""
     run_id = run_id or f"learning-{preset}-seed{seed}"
-    runs = os.path.join(RESULTS, "runs")
-    cmd = [sys.executable, os.path.join(ROOT, "launch.py"), "--preset", preset, "--mode",
-           "local", "--run-id", run_id, "--results-dir", runs, "--force", "--seed", str(seed),
-           "--train-steps", str(train_steps), "--test-steps", str(test_steps),
-           "--base-port", str(port), "--log-interval", "60", *(extra or [])]
-    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
-    if done.returncode != 0:
-        raise SystemExit(f"{preset} seed {seed} failed: {done.stderr.strip()[-500:]}")
-    run_dir = os.path.join(runs, run_id)
-    with open(os.path.join(run_dir, "summary.json"), encoding="utf-8") as f:
-        summary = json.load(f)
+    run_dir, summary = launch_run(run_id, [
+        "--preset", preset, "--mode", "local", "--seed", str(seed),
+        "--train-steps", str(train_steps), "--test-steps", str(test_steps),
+        "--base-port", str(port), "--log-interval", "60", *(extra or [])])
     return {
         "preset": preset, "seed": seed,
         "test_success_rate": summary["test"]["success_rate"],
@@ -96,29 +87,13 @@ def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--presets", nargs="+", default=["default", "seed"])
     p.add_argument("--seeds", nargs="+", type=int, default=[0])
-    p.add_argument("--train-steps", type=int, default=None,
-                   help="env steps to train (default 50000; 20000 with --compare-replay)")
-    p.add_argument("--test-steps", type=int, default=None,
-                   help="env steps to test (default 10000; 2000 with --compare-replay)")
-    p.add_argument("--compare-replay", action="store_true",
-                   help="compare uniform/PER x 1-step/3-step (bench/replay_compare.py)")
-    p.add_argument("--jobs", type=int, default=1, help="--compare-replay: runs at a time")
-    p.add_argument("--grid", type=int, default=1000,
-                   help="--compare-replay: env steps between points of the success curves")
-    args = p.parse_args()
-    compare = args.compare_replay
-    args.train_steps = args.train_steps or (20_000 if compare else 50_000)
-    args.test_steps = args.test_steps if args.test_steps is not None else (
-        2_000 if compare else 10_000)
-    return args
+    p.add_argument("--train-steps", type=int, default=50_000, help="env steps to train")
+    p.add_argument("--test-steps", type=int, default=10_000, help="env steps to test")
+    return p.parse_args()
 
 
 def main() -> None:
     args = parse_args()
-    if args.compare_replay:
-        from replay_compare import compare_replay
-
-        return compare_replay(args)
     rows = []
     for seed in args.seeds:
         for i, preset in enumerate(args.presets):

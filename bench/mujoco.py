@@ -15,9 +15,9 @@ training only. Written to bench/results/<name>.json and <name>.png (curves, a ba
 seeds). `--suite full` is the comparison of the MuJoCo benchmark issue (11 cells); `timing`
 measures wall time alone, one run at a time; `normalize` is --normalize on and off:
 
-    .venv/bin/python bench/mujoco.py --suite full --seeds 0 1 2 --budget 25000 --jobs 2
-    .venv/bin/python bench/mujoco.py --suite normalize --seeds 0 1 --budget 25000 --jobs 2
-    .venv/bin/python bench/mujoco.py --suite timing --seeds 0 --budget 15000 --jobs 1
+    .venv/bin/python -m bench.mujoco --suite full --seeds 0 1 2 --budget 25000 --jobs 2
+    .venv/bin/python -m bench.mujoco --suite normalize --seeds 0 1 --budget 25000 --jobs 2
+    .venv/bin/python -m bench.mujoco --suite timing --seeds 0 --budget 15000 --jobs 1
 """
 
 from __future__ import annotations
@@ -33,6 +33,8 @@ import tempfile
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+
+from bench.runs import launch_run
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(ROOT, "bench", "results")
@@ -87,20 +89,11 @@ def run_cell(cell: tuple, seed: int, budget: int, port: int) -> dict:
 
 def run_ours(task: str, algo: str, variant: str, seed: int, budget: int, port: int) -> dict:
     """One run of launch.py; its final greedy return, training curve and wall time."""
-    run_id = f"mujoco-{task}-{algo}-{variant}-seed{seed}"
-    runs = os.path.join(RESULTS, "runs")
-    cmd = [sys.executable, os.path.join(ROOT, "launch.py"), CONFIG, *ALGO_FLAGS[algo],
-           "--env", f"gymnasium:{task}", "--run-id", run_id, "--results-dir", runs, "--force",
-           "--seed", str(seed), "--train-steps", str(budget),
-           "--learning-starts", str(learning_starts(budget)), "--buffer-size", str(budget),
-           "--test-steps", str(EVAL_EPISODES * 1000), "--base-port", str(port),
-           "--log-interval", "120", *VARIANT_FLAGS[variant]]
-    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
-    if done.returncode != 0:
-        raise SystemExit(f"{run_id} failed: {done.stderr.strip()[-800:]}")
-    run_dir = os.path.join(runs, run_id)
-    with open(os.path.join(run_dir, "summary.json"), encoding="utf-8") as f:
-        summary = json.load(f)
+    run_dir, summary = launch_run(f"mujoco-{task}-{algo}-{variant}-seed{seed}", [
+        CONFIG, *ALGO_FLAGS[algo], "--env", f"gymnasium:{task}", "--seed", str(seed),
+        "--train-steps", str(budget), "--learning-starts", str(learning_starts(budget)),
+        "--buffer-size", str(budget), "--test-steps", str(EVAL_EPISODES * 1000),
+        "--base-port", str(port), "--log-interval", "120", *VARIANT_FLAGS[variant]])
     test = [ret for _, ret in episodes(run_dir, "test")][:EVAL_EPISODES]
     return {"final_return": float(np.mean(test)), "eval_returns": test,
             "train_wall_s": summary["train_wall_s"], "env_steps": summary["env_steps"],
@@ -118,12 +111,15 @@ def run_sb3(task: str, algo: str, variant: str, seed: int, budget: int, port: in
     """One bench/sb3_run.py process (the trainer never imports SB3)."""
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "run.json")
-        # -m from the repo root: run as a script, bench/ would come first on sys.path and
-        # this module would shadow the real `mujoco` package that gymnasium imports.
+        # -m from the repo root: as a script, bench/ would come first on sys.path and
+        # bench/mujoco.py would shadow the real `mujoco` package that gymnasium imports.
         cmd = [sys.executable, "-m", "bench.sb3_run", "--algo", algo,
                "--task", task, "--seed", str(seed), "--budget", str(budget),
                "--learning-starts", str(learning_starts(budget)), "--out", out]
-        done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+        # In the temporary folder: MuJoCo writes MUJOCO_LOG.TXT into the working directory.
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+            p for p in (ROOT, os.environ.get("PYTHONPATH")) if p))
+        done = subprocess.run(cmd, cwd=tmp, env=env, capture_output=True, text=True)
         if done.returncode != 0:
             raise SystemExit(f"sb3 {task} {algo} seed {seed} failed: {done.stderr[-800:]}")
         with open(out, encoding="utf-8") as f:
@@ -198,7 +194,7 @@ def main() -> None:
                    timespec="seconds"), "suite": args.suite, "budget": args.budget,
                    "jobs": args.jobs, "learning_starts": learning_starts(args.budget),
                    "nproc": os.cpu_count(), "summary": summary, "runs": rows}, f, indent=1)
-    from mujoco_plot import plot
+    from bench.mujoco_plot import plot
 
     print(f"wrote {path} and {plot(path)}")
 

@@ -1,7 +1,7 @@
 """Learning curves of bench/mujoco.py: training return against env steps, one panel per
 task, one line per algorithm/implementation/variant (mean over seeds, band = min to max).
 
-    .venv/bin/python bench/mujoco_plot.py bench/results/mujoco.json
+    .venv/bin/python -m bench.mujoco_plot bench/results/mujoco.json
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """Uniform vs prioritized replay, 1-step vs 3-step returns, on the Drone with one budget.
 
-`bench/learning.py --compare-replay` runs, for each variant and seed, `launch.py --mode
-local` with the project's defaults plus the variant's flags, for the same env-step budget,
-then reads each run's episodes.csv:
+`python -m bench.replay_compare --seeds 0 1 2 3 4 --jobs 2` runs, for each variant and seed,
+`launch.py --mode local` with the project's defaults plus the variant's flags, for the same
+env-step budget, then reads each run's episodes.csv:
 
 * the training success-rate curve: the success rate of the training episodes that ended
   in each interval of `--grid` env steps (mean, min and max over the seeds);
@@ -14,6 +14,7 @@ Writes bench/results/replay_compare.json and bench/results/replay_compare.png.
 
 from __future__ import annotations
 
+import argparse
 import csv
 import datetime
 import json
@@ -22,7 +23,7 @@ import queue
 import statistics
 from concurrent.futures import ThreadPoolExecutor
 
-from learning import RESULTS, THRESHOLD, WINDOW, fmt, run_one
+from bench.learning import RESULTS, THRESHOLD, WINDOW, fmt, run_one
 
 VARIANTS = {
     "uniform/1-step": [],
@@ -138,10 +139,10 @@ def replay_cost(capacity: int = 200_000, batch: int = 256, chunk: int = 64,
 
     import numpy as np
 
-    from replay.buffer import ReplayConfig
+    from replay.config import ReplayConfig
     from replay.prioritized import make_buffer
 
-    from learner_speed import ACT, OBS, synthetic_rows
+    from bench.learner_speed import ACT, OBS, synthetic_rows
 
     rng = np.random.default_rng(0)
 
@@ -203,3 +204,18 @@ def report(rows: list[dict], args) -> None:
     with open(path, "w", encoding="utf-8") as f:
         json.dump(out, f, indent=2)
     print(f"wrote {path} and {png}")
+
+
+def parse_args() -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    p.add_argument("--train-steps", type=int, default=20_000)
+    p.add_argument("--test-steps", type=int, default=2_000)
+    p.add_argument("--jobs", type=int, default=1, help="runs at a time")
+    p.add_argument("--grid", type=int, default=1000,
+                   help="env steps between points of the success curves")
+    return p.parse_args()
+
+
+if __name__ == "__main__":
+    compare_replay(parse_args())

@@ -15,7 +15,7 @@
    preset in local mode (the seed script's setup, single process).
 
 The machine is shared: compare the ratios, which are taken minutes apart in one run.
-Run: `.venv/bin/python bench/scaling.py [--workers 1 2] [--seconds 10] [--skip-e2e]`.
+Run: `.venv/bin/python -m bench.scaling [--workers 1 2] [--seconds 10] [--skip-e2e]`.
 Writes bench/results/scaling.json.
 """
 
@@ -32,19 +32,18 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
 
-import numpy as np  # noqa: E402
-import ray  # noqa: E402
-import torch  # noqa: E402
+import numpy as np
+import ray
+import torch
 
-import envs  # noqa: E402,F401
-from bench.learning import steps_to_threshold  # noqa: E402
-from learner import ddpg  # noqa: E402
-from learner.learner import Learner  # noqa: E402
-from replay.buffer import ReplayBuffer  # noqa: E402
-from runner.config import Config  # noqa: E402
-from runner.ray_fleet import Fleet  # noqa: E402
+import envs  # noqa: F401
+from bench.learning import steps_to_threshold
+from learner import ddpg
+from learner.learner import Learner
+from replay.buffer import ReplayBuffer
+from runner.config import Config
+from runner.ray_fleet import Fleet
 
 RESULTS = os.path.join(ROOT, "bench", "results")
 

@@ -6,7 +6,7 @@ transitions lost (what the killed envs were stepping when they died: at most the
 in-flight step of a killed worker, never data already collected). Target: it completes,
 and every kill is followed by a restart within 15 s.
 
-Run: `.venv/bin/python bench/soak.py [--minutes 5] [--kill-every 30] [--workers 2]`.
+Run: `.venv/bin/python -m bench.soak [--minutes 5] [--kill-every 30] [--workers 2]`.
 """
 
 from __future__ import annotations
@@ -18,19 +18,17 @@ import json
 import os
 import random
 import signal
-import sys
 import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
 
-import ray  # noqa: E402
+import ray
 
-import envs  # noqa: E402,F401
-from runner.config import Config  # noqa: E402
-from runner.distributed_metrics import Monitor  # noqa: E402
-from runner.ray_fleet import Fleet  # noqa: E402
+import envs  # noqa: F401
+from runner.config import Config
+from runner.distributed_metrics import Monitor
+from runner.ray_fleet import Fleet
 
 RESULTS = os.path.join(ROOT, "bench", "results")
 RESTART_DEADLINE_S = 15.0

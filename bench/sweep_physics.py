@@ -5,22 +5,21 @@ Every 10,000 env steps the greedy actor flies 300 fresh episodes (max 1000 steps
 their success rate is recorded. Prints one JSON line. It exists to choose defaults with
 evidence (docs/deviations.md), ~2x faster than launch.py since the env costs nothing.
 
-    .venv/bin/python bench/sweep_physics.py --name g95 --gamma 0.95 --seed 1
+    .venv/bin/python -m bench.sweep_physics --name g95 --gamma 0.95 --seed 1
 """
 import argparse
 import json
-import os
-import sys
 import time
 
 import numpy as np
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from envs.drone.physics import DronePhysics
-from learner.learner import Learner, LearnerConfig
+from learner.learner import Learner
+from learner.config import LearnerConfig
 from replay.buffer import ReplayBuffer
-from actors.noise import NoiseConfig, make_noise, explore
+from actors.noise import make_noise, explore
+from actors.config import NoiseConfig
 
 def greedy_eval(actor, n=300, seed=999):
     ph = DronePhysics(n, seed=seed, max_step=1000)
