@@ -1,4 +1,4 @@
-"""The README opens with the two commands, and its flag list is the real --help."""
+"""The README opens with the two commands, and docs/flags.md is the real --help."""
 
 import os
 import subprocess
@@ -13,6 +13,6 @@ def test_readme_opens_with_make_run_and_make_test():
 
 
 def test_flag_list_matches_help():
-    done = subprocess.run([sys.executable, "tools/readme_flags.py", "--check"], cwd=REPO,
+    done = subprocess.run([sys.executable, "tools/flags_doc.py", "--check"], cwd=REPO,
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stdout + done.stderr

@@ -1,12 +1,21 @@
-"""Regenerate (or, with --check, verify) the README's flag list from `launch.py --help`."""
+"""Regenerate (or, with --check, verify) docs/flags.md from `launch.py --help`."""
 
 import os
-import re
 import subprocess
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-START, END = "<!-- flags:start -->", "<!-- flags:end -->"
+PATH = os.path.join(ROOT, "docs", "flags.md")
+HEADER = """# Every flag
+
+Generated from `launch.py --help` by `make flags-doc` (`tests/test_readme.py` fails when it
+drifts). Flags keep mlagents-learn's names where one exists: `--env`, `--run-id`,
+`--results-dir`, `--num-envs`, `--num-areas`, `--base-port`, `--time-scale`,
+`--no-graphics`, `--resume`, `--force`, `--inference`, `--torch-device`, `--env-args`.
+A config file (`launch.py configs/td3.yaml`) takes the same names with underscores, one
+section per part (`run:`, `env:`, `noise:`, `replay:`, `learner:`).
+
+"""
 
 
 def help_text() -> str:
@@ -18,22 +27,19 @@ def help_text() -> str:
     return "\n".join(line.rstrip() for line in out.strip().splitlines())
 
 
-def block() -> str:
-    return f"{START}\n```text\n{help_text()}\n```\n{END}"
+def page() -> str:
+    return f"{HEADER}```text\n{help_text()}\n```\n"
 
 
 def main() -> int:
-    path = os.path.join(ROOT, "README.md")
-    text = open(path, encoding="utf-8").read()
-    pattern = re.compile(re.escape(START) + r".*?" + re.escape(END), re.S)
-    current = pattern.search(text).group(0)
     if "--check" in sys.argv:
-        if current != block():
-            print("README.md's flag list is out of date: run `make readme-flags`")
+        current = open(PATH, encoding="utf-8").read() if os.path.exists(PATH) else ""
+        if current != page():
+            print("docs/flags.md is out of date: run `make flags-doc`")
             return 1
         return 0
-    with open(path, "w", encoding="utf-8") as f:
-        f.write(pattern.sub(lambda _: block(), text))
+    with open(PATH, "w", encoding="utf-8") as f:
+        f.write(page())
     return 0
 
 
