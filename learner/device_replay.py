@@ -140,12 +140,11 @@ class Feed:
         self.cursor = new_cursor
         return len(rows["obs"])
 
-    def updates_allowed(self, exact: bool = False) -> int:
-        """Updates the ratio grants on the data held here (0 while it cannot be sampled);
-        exact: without the slack, what is left once no more data will come."""
+    def updates_allowed(self) -> int:
+        """Updates the ratio grants on the data held here (0 while it cannot be sampled)."""
         if self.replay.size < self.limiter.min_size:
             return 0
-        return self.limiter.owed() if exact else self.limiter.updates_allowed()
+        return self.limiter.updates_allowed()
 
     def record_updates(self, n: int) -> None:
         self.limiter.record_updates(n)

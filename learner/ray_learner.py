@@ -116,8 +116,8 @@ class LearnerActor:
                                                self.feed.limiter.updates_done),
                            self.finishing.is_set())
                 last_fetch = time.monotonic()
-            allowed = 0 if self.paused.is_set() else min(
-                self.feed.updates_allowed(exact=self.finishing.is_set()), max_chunk)
+            # The feed has no slack: what it allows is exactly what the ratio calls for.
+            allowed = 0 if self.paused.is_set() else min(self.feed.updates_allowed(), max_chunk)
             if allowed:
                 self._train_device(allowed)
             elif caught_up:
