@@ -13,7 +13,8 @@ The result of a run is the mean return of 10 greedy episodes after training; its
 curve is the return of the training episodes against env steps; its wall time covers
 training only. Written to bench/results/<name>.json and <name>.png (curves, a band over
 seeds). `--suite full` is the comparison of the MuJoCo benchmark issue (11 cells); `timing`
-measures wall time alone, one run at a time; `normalize` is --normalize on and off:
+measures wall time alone, one run at a time; `normalize` is --normalize on and off. A
+finished run is kept (bench/results/mujoco_rows/) and not run again; delete it to rerun:
 
     .venv/bin/python -m bench.mujoco --suite full --seeds 0 1 2 --budget 25000 --jobs 2
     .venv/bin/python -m bench.mujoco --suite normalize --seeds 0 1 --budget 25000 --jobs 2
@@ -38,6 +39,7 @@ from bench.runs import launch_run
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(ROOT, "bench", "results")
+ROWS = os.path.join(RESULTS, "mujoco_rows")
 CONFIG = os.path.join(ROOT, "configs", "mujoco.yaml")
 EVAL_EPISODES = 10
 TASKS = ("InvertedDoublePendulum-v5", "Hopper-v5", "HalfCheetah-v5")
@@ -79,12 +81,24 @@ def cell_name(cell: tuple) -> str:
 
 
 def run_cell(cell: tuple, seed: int, budget: int, port: int) -> dict:
+    """One run, or its row from an earlier invocation: each finished run is kept in
+    bench/results/mujoco_rows/, so an interrupted suite resumes and suites share cells."""
     task, algo, impl, variant = cell
-    run = run_sb3 if impl == "sb3" else run_ours
-    out = run(task, algo, variant, seed, budget, port)
-    print(f"{cell_name(cell)} seed {seed}: return {out['final_return']:.1f}, "
-          f"train {out['train_wall_s']:.0f} s", flush=True)
-    return {"cell": cell_name(cell), "seed": seed, "budget": budget, **out}
+    kept = os.path.join(ROWS, f"{task}-{algo}-{impl}-{variant}-seed{seed}-budget{budget}.json")
+    if os.path.exists(kept):
+        with open(kept, encoding="utf-8") as f:
+            row = json.load(f)
+    else:
+        run = run_sb3 if impl == "sb3" else run_ours
+        row = {"cell": cell_name(cell), "seed": seed, "budget": budget,
+               **run(task, algo, variant, seed, budget, port)}
+        os.makedirs(ROWS, exist_ok=True)
+        with open(kept + ".tmp", "w", encoding="utf-8") as f:
+            json.dump(row, f)
+        os.replace(kept + ".tmp", kept)
+    print(f"{cell_name(cell)} seed {seed}: return {row['final_return']:.1f}, "
+          f"train {row['train_wall_s']:.0f} s", flush=True)
+    return row
 
 
 def run_ours(task: str, algo: str, variant: str, seed: int, budget: int, port: int) -> dict:
