@@ -16,8 +16,8 @@ seeds). `--suite full` is the comparison of the MuJoCo benchmark issue (11 cells
 measures wall time alone, one run at a time; `normalize` is --normalize on and off. A
 finished run is kept (bench/results/mujoco_rows/) and not run again; delete it to rerun:
 
-    .venv/bin/python -m bench.mujoco --suite full --seeds 0 1 2 --budget 25000 --jobs 2
-    .venv/bin/python -m bench.mujoco --suite normalize --seeds 0 1 --budget 25000 --jobs 2
+    .venv/bin/python -m bench.mujoco --suite full --seeds 0 1 2 --budget 20000 --jobs 2
+    .venv/bin/python -m bench.mujoco --suite normalize --seeds 0 1 --budget 20000 --jobs 2
     .venv/bin/python -m bench.mujoco --suite timing --seeds 0 --budget 15000 --jobs 1
 """
 
