@@ -17,7 +17,7 @@ measures wall time alone, one run at a time; `normalize` is --normalize on and o
 finished run is kept (bench/results/mujoco_rows/) and not run again; delete it to rerun:
 
     .venv/bin/python -m bench.mujoco --suite full --seeds 0 1 2 --budget 20000 --jobs 2
-    .venv/bin/python -m bench.mujoco --suite normalize --seeds 0 1 --budget 20000 --jobs 2
+    .venv/bin/python -m bench.mujoco --suite normalize --seeds 0 1 2 --budget 20000 --jobs 2
     .venv/bin/python -m bench.mujoco --suite timing --seeds 0 --budget 15000 --jobs 1
 """
 
