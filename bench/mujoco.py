@@ -186,6 +186,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     p.add_argument("--budget", type=int, default=25_000, help="env steps per run")
     p.add_argument("--jobs", type=int, default=2, help="runs at a time")
+    p.add_argument("--tasks", nargs="+", choices=TASKS, help="only the suite's cells on "
+                   "these tasks (e.g. more seeds for one task, with --name)")
     args = p.parse_args()
     args.name = args.name or ("mujoco" if args.suite == "full" else f"mujoco_{args.suite}")
     return args
@@ -193,7 +195,8 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
-    plan = [(cell, seed) for seed in args.seeds for cell in SUITES[args.suite]]
+    plan = [(cell, seed) for seed in args.seeds for cell in SUITES[args.suite]
+            if cell[0] in (args.tasks or TASKS)]
     with ThreadPoolExecutor(args.jobs) as pool:  # each run is its own process
         rows = list(pool.map(lambda job: run_cell(*job[1], args.budget, 7100 + 10 * job[0]),
                              enumerate(plan)))
