@@ -63,6 +63,8 @@ SUITES = {
              (CHEETAH, "td3", "ours", "per")],
     "normalize": [(t, "td3", "ours", v) for t in ("Hopper-v5", CHEETAH)
                   for v in ("local", "normalize")],
+    # Ours without --overlap-envs: does its one update of policy lag cost any return?
+    "lag": [(t, "td3", "ours", "plain") for t in TASKS],
     # Wall time alone, one run at a time (--jobs 1) on a quiet machine.
     "timing": [(CHEETAH, "td3", "ours", "local"), (CHEETAH, "td3", "ours", "plain"),
                (CHEETAH, "td3", "sb3", "local")],
