@@ -35,13 +35,13 @@ _BAR_FORMAT = "{desc} |{bar:8}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}]{post
 _OPTIONAL = ("success_rate", "policy_lag")
 
 
-def format_values(values: dict, sep: str = "  ") -> str:
+def format_values(values: dict, sep: str = "  ", hidden: tuple = ()) -> str:
     """'850 steps/s  812 updates/s  return +2.31 ...'; '-' for a None value (or a missing
     one, except the optional fields, which are left out when missing). Env restarts show
-    only once there have been some."""
+    only once there have been some; `hidden` fields never."""
     parts = []
     for key, label, fmt in _FIELDS:
-        if key in _OPTIONAL and key not in values:
+        if key in hidden or (key in _OPTIONAL and key not in values):
             continue
         if key == "env_restarts" and not values.get(key):
             continue
@@ -66,6 +66,8 @@ class Progress:
         self.live = _isatty(stream) if live is None else live
         self.env_steps = 0
         self.values: dict = {}
+        # The learner takes no updates in the test phase: no "- updates/s" column.
+        self.hidden = ("updates_per_s",) if phase == "test" else ()
         self._last_line = clock()
         self._closed = False
         self._started = False
@@ -96,13 +98,16 @@ class Progress:
             # would take the steps of earlier sessions as done in no time.
             bar.initial = bar.n = bar.last_print_n = self.env_steps
             self._started = True
-        bar.set_postfix_str(format_values(self.values, sep=" "), refresh=False)
+        bar.set_postfix_str(self._postfix(), refresh=False)
         if self.env_steps > bar.total:
             # A run ends up to a chunk past its budget; tqdm would drop the total ("?")
             # and read 0% once the count passes it.
             bar.total = self.env_steps
         # tqdm throttles its own redraws, so every call can go through.
         bar.update(self.env_steps - bar.n)
+
+    def _postfix(self) -> str:
+        return format_values(self.values, sep=" ", hidden=self.hidden)
 
     def write(self, text: str) -> None:
         """Print a message without tearing the live bar."""
@@ -115,7 +120,7 @@ class Progress:
         """The plain progress line for the current state."""
         pct = 100.0 * self.env_steps / self.total if self.total > 0 else 100.0
         return (f"[{self.phase}] {self.env_steps}/{self.total} env steps ({pct:.0f}%)  "
-                f"{format_values(self.values)}")
+                f"{format_values(self.values, hidden=self.hidden)}")
 
     def _print_line(self) -> None:
         line = self.line()
@@ -129,7 +134,7 @@ class Progress:
             return
         self._closed = True
         if self._bar is not None:
-            self._bar.set_postfix_str(format_values(self.values, sep=" "), refresh=False)
+            self._bar.set_postfix_str(self._postfix(), refresh=False)
             self._bar.close()
         else:
             self._print_line()

@@ -117,3 +117,14 @@ def test_the_bar_keeps_its_total_when_a_run_ends_past_its_budget():
     progress.close()
     last = out.getvalue().replace("\r", "\n").strip().splitlines()[-1]
     assert re.search(r"\|(#|█){8}\|", last) and "6.05k/6.05k" in last and "?" not in last
+
+
+def test_the_test_phase_shows_no_updates_column():
+    """The learner is idle while the greedy policy is tested: '- updates/s' would be noise."""
+    out, clock = io.StringIO(), FakeClock()
+    progress = Progress(100, "test", stream=out, interval_s=1.0, clock=clock)
+    clock.now += 1.0
+    progress.update(10, {"steps_per_s": 50.0, "updates_per_s": None, "mean_return": -1.0})
+    line = lines(out)[0]
+    assert "50 steps/s" in line and "return -1.00" in line
+    assert "updates/s" not in line
