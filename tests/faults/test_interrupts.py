@@ -34,9 +34,15 @@ def start(results, run_id: str, port: int, *extra):
     args = [sys.executable, "launch.py", "--run-id", run_id, "--results-dir", str(results),
             "--base-port", str(port), "--learning-starts", "300", "--batch-size", "32",
             "--max-step", "80", "--checkpoint-interval", "400", "--log-interval", "0.5", *extra]
-    # A session of its own: a Ctrl-C in a terminal reaches the whole process group.
+    # A session of its own: a Ctrl-C in a terminal reaches the whole process group. SIGINT
+    # as a terminal leaves it: a test run started in the background (`make test &`, nohup)
+    # hands its children SIGINT ignored, and Python then never raises KeyboardInterrupt.
     return subprocess.Popen(args, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, start_new_session=True)
+                            text=True, start_new_session=True, preexec_fn=default_sigint)
+
+
+def default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def wait_for_line(proc, marker: str, timeout: float = 120) -> None:
