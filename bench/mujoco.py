@@ -36,6 +36,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from bench.runs import launch_run
+from learner.files import write_atomic
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(ROOT, "bench", "results")
@@ -95,9 +96,7 @@ def run_cell(cell: tuple, seed: int, budget: int, port: int) -> dict:
         row = {"cell": cell_name(cell), "seed": seed, "budget": budget,
                **run(task, algo, variant, seed, budget, port)}
         os.makedirs(ROWS, exist_ok=True)
-        with open(kept + ".tmp", "w", encoding="utf-8") as f:
-            json.dump(row, f)
-        os.replace(kept + ".tmp", kept)
+        write_atomic(kept, json.dumps(row))
     print(f"{cell_name(cell)} seed {seed}: return {row['final_return']:.1f}, "
           f"train {row['train_wall_s']:.0f} s", flush=True)
     return row
