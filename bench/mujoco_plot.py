@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import warnings
 
 import numpy as np
 
@@ -41,7 +42,8 @@ def plot(path: str) -> str:
         for line, values in lines.items():
             bins = values.shape[1]
             x = (np.arange(bins) + 0.5) * budget / bins
-            with np.errstate(all="ignore"):
+            with warnings.catch_warnings():  # a bin no episode ended in stays empty (NaN)
+                warnings.simplefilter("ignore", RuntimeWarning)
                 mean = np.nanmean(values, axis=0)
                 low, high = np.nanmin(values, axis=0), np.nanmax(values, axis=0)
             style = "--" if "/sb3/" in f"/{line}/" else "-"
