@@ -12,12 +12,15 @@ delay 2, target smoothing 0.2 clipped at 0.5; learning starts after 5% of the bu
 The result of a run is the mean return of 10 greedy episodes after training; its learning
 curve is the return of the training episodes against env steps; its wall time covers
 training only. Written to bench/results/<name>.json and <name>.png (curves, a band over
-seeds). `--suite full` is the comparison of the MuJoCo benchmark issue (11 cells); `timing`
-measures wall time alone, one run at a time; `normalize` is --normalize on and off. A
+seeds). `--suite full` is the comparison of the MuJoCo benchmark issue (11 cells); `td3`
+is its TD3 cells alone (for more seeds); `timing` measures wall time alone, one run at a
+time; `normalize` is --normalize on and off; `lag` is ours without --overlap-envs. A
 finished run is kept (bench/results/mujoco_rows/) and not run again; delete it to rerun:
 
     .venv/bin/python -m bench.mujoco --suite full --seeds 0 1 2 --budget 20000 --jobs 2
     .venv/bin/python -m bench.mujoco --suite normalize --seeds 0 1 2 --budget 20000 --jobs 2
+    .venv/bin/python -m bench.mujoco --suite td3 --seeds 0 1 2 3 4 5 6 7 --budget 20000 \
+        --jobs 2 --name mujoco_td3_8seeds
     .venv/bin/python -m bench.mujoco --suite timing --seeds 0 --budget 15000 --jobs 1
 """
 
@@ -62,6 +65,8 @@ SUITES = {
              (CHEETAH, "ddpg", "ours", "local"), (CHEETAH, "ddpg", "sb3", "local"),
              (CHEETAH, "td3", "ours", "ray2"), (CHEETAH, "td3", "ours", "nstep3"),
              (CHEETAH, "td3", "ours", "per")],
+    # The TD3 comparison alone, for more seeds than the full suite runs.
+    "td3": [(t, "td3", impl, "local") for t in TASKS for impl in ("ours", "sb3")],
     "normalize": [(t, "td3", "ours", v) for t in ("Hopper-v5", CHEETAH)
                   for v in ("local", "normalize")],
     # Ours without --overlap-envs: does its one update of policy lag cost any return?
