@@ -60,13 +60,15 @@ VARIANT_FLAGS = {
     "per": [*LOCAL, "--prioritized"],
     "normalize": [*LOCAL, "--normalize"],
 }
+# TD3, ours against SB3, on every task: the heart of the full suite, and a suite of its own
+# for more seeds.
+TD3_CELLS = [(t, "td3", impl, "local") for t in TASKS for impl in ("ours", "sb3")]
 SUITES = {
-    "full": [*[(t, "td3", impl, "local") for t in TASKS for impl in ("ours", "sb3")],
+    "full": [*TD3_CELLS,
              (CHEETAH, "ddpg", "ours", "local"), (CHEETAH, "ddpg", "sb3", "local"),
              (CHEETAH, "td3", "ours", "ray2"), (CHEETAH, "td3", "ours", "nstep3"),
              (CHEETAH, "td3", "ours", "per")],
-    # The TD3 comparison alone, for more seeds than the full suite runs.
-    "td3": [(t, "td3", impl, "local") for t in TASKS for impl in ("ours", "sb3")],
+    "td3": TD3_CELLS,
     "normalize": [(t, "td3", "ours", v) for t in ("Hopper-v5", CHEETAH)
                   for v in ("local", "normalize")],
     # Ours without --overlap-envs: does its one update of policy lag cost any return?
