@@ -214,11 +214,11 @@ def main() -> None:
     print_table(summary, args.budget)
     os.makedirs(RESULTS, exist_ok=True)
     path = os.path.join(RESULTS, f"{args.name}.json")
-    with open(path, "w", encoding="utf-8") as f:
-        json.dump({"date": datetime.datetime.now(datetime.timezone.utc).isoformat(
-                   timespec="seconds"), "suite": args.suite, "budget": args.budget,
-                   "jobs": args.jobs, "learning_starts": learning_starts(args.budget),
-                   "nproc": os.cpu_count(), "summary": summary, "runs": rows}, f, indent=1)
+    write_atomic(path, json.dumps({
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "suite": args.suite, "budget": args.budget, "jobs": args.jobs,
+        "learning_starts": learning_starts(args.budget), "nproc": os.cpu_count(),
+        "summary": summary, "runs": rows}, indent=1))
     from bench.mujoco_plot import plot
 
     print(f"wrote {path} and {plot(path)}")
