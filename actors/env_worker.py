@@ -143,6 +143,14 @@ class EnvWorker:
         self.experience.set_critic(weights.get("critic"))
         self.policy_version = policy_version
 
+    def state_dict(self) -> dict:
+        """What a checkpoint keeps of this worker: its noise state and its RNG's state."""
+        return {"noise": self.noise.state_dict(), "rng": self.rng.bit_generator.state}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.noise.load_state_dict(state["noise"])
+        self.rng.bit_generator.state = state["rng"]
+
     def take_obs_stats(self) -> dict | None:
         """The observation statistics counted since the last call (--normalize), or None."""
         return self.obs_stats.take() if self.obs_stats is not None else None

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 
 from actors.env_worker import EnvWorker
+from actors.process_worker import ProcessWorker
 from learner.checkpoint import load_checkpoint, save_checkpoint
 from learner.learner import Learner
 from replay.server import ReplayServer
@@ -34,7 +35,7 @@ class Run:
 
     cfg: Config
     run_dir: str
-    workers: list[EnvWorker]
+    workers: list[EnvWorker | ProcessWorker]
     learner: Learner
     replay: ReplayServer  # the buffer and the limiter that owns the update count
     metrics: Metrics
@@ -51,12 +52,15 @@ class Run:
 def build(cfg: Config, run_dir: str) -> Run:
     """Start the env workers, then size the learner and replay from the env's spec."""
     log_folder = os.path.abspath(os.path.join(run_dir, "env_logs"))
-    workers: list[EnvWorker] = []
+    workers: list[EnvWorker | ProcessWorker] = []
     try:
         for k in range(cfg.run.num_workers):
-            workers.append(EnvWorker(cfg.env, cfg.noise, cfg.learner.hidden_size, worker_id=k,
-                                     seed=cfg.run.seed, log_folder=log_folder,
-                                     experience=experience_config(cfg)))
+            # --overlap-envs: each worker in its own process, so its env steps beside
+            # the updates without sharing this process's GIL (actors/process_worker.py).
+            worker_type = ProcessWorker if cfg.run.overlap_envs else EnvWorker
+            workers.append(worker_type(cfg.env, cfg.noise, cfg.learner.hidden_size,
+                                       worker_id=k, seed=cfg.run.seed, log_folder=log_folder,
+                                       experience=experience_config(cfg)))
         obs_size, action_size = workers[0].obs_size, workers[0].action_size
         learner = Learner(obs_size, action_size, cfg.learner, seed=cfg.run.seed)
         # No slack: one process can keep the ratio exactly, update by update.
@@ -212,9 +216,15 @@ def save(run: Run, phase: str) -> None:
         "train_episodes": run.train.count,
         "phase": phase,
         "wall_s": run.metrics.wall_s(),
-        "noise": [to_torch(w.noise.state_dict()) for w in run.workers],
-        "worker_rng": [w.rng.bit_generator.state for w in run.workers],
+        **worker_states(run.workers),
     })
+
+
+def worker_states(workers: list) -> dict:
+    """The workers' noise and RNG states, as the checkpoint keeps them."""
+    states = [w.state_dict() for w in workers]
+    return {"noise": [to_torch(s["noise"]) for s in states],
+            "worker_rng": [s["rng"] for s in states]}
 
 
 def restore(run: Run) -> str:
@@ -225,8 +235,7 @@ def restore(run: Run) -> str:
     run.train.count = payload["train_episodes"]
     run.metrics.wall_before = payload["wall_s"]
     for worker, noise, rng in zip(run.workers, payload["noise"], payload["worker_rng"]):
-        worker.noise.load_state_dict(to_numpy(noise))
-        worker.rng.bit_generator.state = rng
+        worker.load_state_dict({"noise": to_numpy(noise), "rng": rng})
     replay = load_replay(run.checkpoint_path) if run.cfg.run.save_replay else None
     if replay is not None:
         run.replay.load_state_dict(replay)

@@ -60,18 +60,37 @@ def our_drones(port: int, workers: int = 2) -> list[int]:
     return [p for k in range(workers) for p in drone_pids(port + k)]
 
 
+def spawned_children() -> list[int]:
+    """Pids of live multiprocessing children (--overlap-envs runs its workers in them)."""
+    return [p for p in filter(str.isdigit, os.listdir("/proc"))
+            if "spawn_main" in read_cmdline(p)]
+
+
+def read_cmdline(pid: str) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().decode(errors="replace")
+    except OSError:
+        return ""
+
+
 @pytest.mark.parametrize("mode, sig, phase", [
     ("local", signal.SIGINT, "train"),
     ("local", signal.SIGTERM, "test"),
+    ("local-overlap", signal.SIGINT, "train"),
     ("ray", signal.SIGINT, "train"),
     ("ray", signal.SIGTERM, "train"),
 ])
 def test_interrupt_saves_closes_and_exits_cleanly(tmp_path, mode, sig, phase):
-    port = {"local": 5900, "ray": 5920}[mode] + (sig == signal.SIGTERM) * 5
+    port = {"local": 5900, "local-overlap": 5910, "ray": 5920}[mode] + (
+        sig == signal.SIGTERM) * 5
     daemons_before = ray_daemons()
     steps = ["--train-steps", "1000", "--test-steps", "100000"] if phase == "test" else \
         ["--train-steps", "100000"]
-    proc = start(tmp_path, "intr", port, "--mode", mode, *steps)
+    # local-overlap: each env worker in a child process, which ignores Ctrl-C and is
+    # closed by the trainer after the checkpoint.
+    flags = ["--mode", "local", "--overlap-envs"] if mode == "local-overlap" else ["--mode", mode]
+    proc = start(tmp_path, "intr", port, *flags, *steps)
     if phase == "test":
         wait_for_line(proc, "[test]")
     else:  # a first checkpoint (every 400 env steps) means learning has started
@@ -90,6 +109,7 @@ def test_interrupt_saves_closes_and_exits_cleanly(tmp_path, mode, sig, phase):
     assert payload["env_steps"] > 300
     assert wait_until(lambda: our_drones(port) == [], timeout=5)
     assert wait_until(lambda: ray_daemons() <= daemons_before, timeout=15)
+    assert wait_until(lambda: spawned_children() == [], timeout=5)
 
 
 def test_sigkill_of_the_driver_then_resume_reaches_the_total(tmp_path):

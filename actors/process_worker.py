@@ -1,0 +1,195 @@
+"""ProcessWorker: an EnvWorker in a child process, for local mode's --overlap-envs.
+
+Why a process and not a thread: the stock client spends about 2 ms of Python (protobuf,
+numpy, mlagents_envs) per env.step(), holding the GIL. In a thread beside the learner that
+Python took turns with the update's own, and an update slowed by as much as the env step
+it was meant to hide (bench/mujoco.py's timing suite). In a child process the two share
+nothing but the pipe, and the trainer's side of a round is one send and one receive.
+
+The child runs the very same EnvWorker; this class forwards the calls local mode makes
+(`collect`, `set_weights`, `take_obs_stats`, `state_dict`, `load_state_dict`) one at a
+time and waits for each answer. Calls and answers are pickled with tensors as numpy arrays (`dumps`):
+the multiprocessing pickler that torch extends moves every tensor through shared memory,
+and plain pickle writes each one with torch.save; a weight sync took 7 ms and 4.5 ms that
+way, against the update's 12 ms it is meant to hide behind. The child's exceptions come back with their own type, so
+every error keeps its one-line report. The child ignores Ctrl-C (the trainer saves first,
+then closes it) and closes its env and exits when the trainer's end of the pipe goes away,
+even if the trainer was killed.
+"""
+
+from __future__ import annotations
+
+import io
+import multiprocessing
+import os
+import pickle
+import signal
+from typing import NoReturn
+
+import torch
+from mlagents_envs.exception import UnityException
+
+
+class WorkerProcessDied(UnityException):
+    """The child process of a worker exited while the trainer still needed it."""
+
+
+def serve(conn, args: tuple, kwargs: dict) -> None:
+    """The child's loop: build the EnvWorker, then answer calls until "close" or EOF."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the trainer handles Ctrl-C, then closes us
+    from actors.env_worker import EnvWorker
+
+    torch.set_num_threads(1)  # one observation at a time: more threads only add overhead
+    worker = None
+    try:
+        worker = EnvWorker(*args, **kwargs)
+        answer(conn, "ok", (worker.behavior, worker.obs_sizes, worker.action_size), worker)
+        while True:
+            try:
+                name, call_args = pickle.loads(conn.recv_bytes())
+            except (EOFError, OSError):  # the trainer is gone: close the env, exit
+                return
+            if name == "close":
+                return
+            try:
+                answer(conn, "ok", getattr(worker, name)(*call_args), worker)
+            except Exception as err:  # noqa: BLE001 (re-raised in the trainer)
+                answer(conn, "error", err, worker)
+    except Exception as err:  # noqa: BLE001 (the EnvWorker did not start)
+        answer(conn, "error", err, worker)
+    finally:
+        if worker is not None:
+            worker.close()
+        conn.close()
+
+
+def answer(conn, status: str, value, worker) -> None:
+    """Send one answer with the worker's restart count and its env's pid (for the trainer
+    to kill, should this process die); an exception that would not survive the pipe goes
+    as its text."""
+    process = getattr(getattr(worker, "env", None), "_process", None)  # the client's Popen
+    restarts = worker.restarts if worker is not None else 0
+    if status == "error":
+        try:
+            pickle.loads(dumps(value))
+        except Exception:  # noqa: BLE001
+            value = UnityException(f"{type(value).__name__}: {value}")
+    try:
+        conn.send_bytes(dumps((status, value, restarts, getattr(process, "pid", None))))
+    except (BrokenPipeError, OSError):
+        pass  # the trainer is gone; nothing is waiting for this answer
+
+
+class _TensorsAsArrays(pickle.Pickler):
+    def reducer_override(self, obj):
+        if isinstance(obj, torch.Tensor):
+            return torch.from_numpy, (obj.detach().cpu().numpy(),)
+        return NotImplemented
+
+
+def dumps(obj) -> bytes:
+    buffer = io.BytesIO()
+    _TensorsAsArrays(buffer, pickle.HIGHEST_PROTOCOL).dump(obj)
+    return buffer.getvalue()
+
+
+class ProcessWorker:
+    """EnvWorker(*args, **kwargs) in its own process, with the methods local mode uses."""
+
+    def __init__(self, *args, worker_id: int = 0, **kwargs):
+        context = multiprocessing.get_context("spawn")  # never fork a process holding torch
+        self._conn, child = context.Pipe()
+        self._process = context.Process(target=serve, name=f"env-worker-{worker_id}",
+                                        args=(child, args, {**kwargs, "worker_id": worker_id}),
+                                        daemon=True)
+        self._process.start()
+        child.close()
+        self.worker_id = worker_id
+        self.restarts = 0
+        self._env_pid = None  # the child's env process, killed here if the child dies
+        self._unanswered = 0  # calls sent without waiting (set_weights): answered in order
+        experience = kwargs.get("experience")
+        self._obs_stats = experience is not None and experience.obs_stats
+        try:
+            self.behavior, self.obs_sizes, self.action_size = self._receive()
+        except BaseException:  # a refused env, or Ctrl-C while it starts: nothing outlives it
+            self.close()
+            raise
+        self.obs_size = sum(self.obs_sizes)
+
+    def _call(self, name: str, *args, wait: bool = True):
+        try:
+            self._conn.send_bytes(dumps((name, args)))
+        except (BrokenPipeError, OSError):
+            self._died()
+        if not wait:
+            self._unanswered += 1
+            return None
+        # Read every answer owed before this one, so the pipe never falls out of step even
+        # when one of them is an error; the first error is the one raised.
+        error, value = None, None
+        for _ in range(self._unanswered + 1):
+            try:
+                value = self._receive()
+            except Exception as err:  # noqa: BLE001
+                error = error or err
+        self._unanswered = 0
+        if error is not None:
+            raise error
+        return value
+
+    def _receive(self):
+        try:
+            status, value, self.restarts, self._env_pid = pickle.loads(self._conn.recv_bytes())
+        except (EOFError, OSError):
+            self._died()
+        if status == "error":
+            raise value
+        return value
+
+    def _died(self) -> NoReturn:
+        self._process.join(timeout=5)
+        self._kill_env()
+        raise WorkerProcessDied(
+            f"worker {self.worker_id}'s process exited (exit code {self._process.exitcode}) "
+            "while the run still needed it; --resume continues from the last checkpoint")
+
+    def collect(self, num_steps: int, mode: str = "explore"):
+        return self._call("collect", num_steps, mode)
+
+    def set_weights(self, weights: dict, policy_version: int) -> None:
+        """Sent without waiting: the child adopts them before its next call, and an error
+        it raised comes back with that call's answer."""
+        self._call("set_weights", weights, policy_version, wait=False)
+
+    def take_obs_stats(self) -> dict | None:
+        return self._call("take_obs_stats") if self._obs_stats else None
+
+    def state_dict(self) -> dict:
+        return self._call("state_dict")
+
+    def load_state_dict(self, state: dict) -> None:
+        self._call("load_state_dict", state)
+
+    def close(self) -> None:
+        """Close the env and end the process (killed if it does not end). Safe twice."""
+        if self._process.is_alive():
+            try:
+                self._conn.send_bytes(dumps(("close", ())))
+            except (BrokenPipeError, OSError):
+                pass
+            self._process.join(timeout=30)
+        if self._process.is_alive():
+            self._process.kill()
+            self._process.join()
+        if self._process.exitcode != 0:  # killed, or died: its env may still run
+            self._kill_env()
+        self._conn.close()
+
+    def _kill_env(self) -> None:
+        if self._env_pid is not None:
+            try:
+                os.kill(self._env_pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass  # already gone (the pid was the env's until the child reaped it)
+            self._env_pid = None

@@ -1,0 +1,82 @@
+"""ProcessWorker: the same EnvWorker in a child process (local mode's --overlap-envs)."""
+
+import os
+import signal
+
+import numpy as np
+import pytest
+
+from actors.config import EnvConfig, NoiseConfig
+from actors.env_process import UnsupportedEnv
+from actors.env_worker import EnvWorker
+from actors.process_worker import ProcessWorker, WorkerProcessDied
+from learner.config import LearnerConfig
+from learner.learner import Learner
+from tests.helpers import drone_pids, player_pids, wait_until
+
+PORT = 5470  # this module's base ports: 5470-5479
+SIM = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                   "envs", "sims", "Sim")
+
+
+def drone(port: int) -> EnvConfig:
+    return EnvConfig(num_areas=2, max_step=40, base_port=port)
+
+
+def test_the_child_gives_what_the_worker_gives_in_process():
+    """Same seed, same weights: the same transitions, episodes and noise/RNG state."""
+    here = EnvWorker(drone(PORT), NoiseConfig(), seed=5)
+    there = ProcessWorker(drone(PORT + 1), NoiseConfig(), seed=5)
+    try:
+        assert (there.behavior, there.obs_sizes, there.action_size) == (
+            here.behavior, here.obs_sizes, here.action_size)
+        weights, version = Learner(here.obs_size, here.action_size,
+                                   LearnerConfig(device="cpu")).publish_weights()
+        for worker in (here, there):
+            worker.set_weights(weights, version)  # the child's is answered with the next call
+        a, b = here.collect(50, "explore"), there.collect(50, "explore")
+        assert a.agent_steps == b.agent_steps == 100 and len(a.episodes) == len(b.episodes) > 0
+        for key in a.transitions:
+            np.testing.assert_allclose(a.transitions[key], b.transitions[key], atol=1e-6)
+        state = there.state_dict()
+        assert state["rng"] == here.state_dict()["rng"]
+        there.load_state_dict(here.state_dict())  # and back in, through the pipe
+        assert there.take_obs_stats() is None  # not tracked without --normalize: no call
+    finally:
+        here.close()
+        there.close()
+    assert wait_until(lambda: drone_pids(PORT + 1) == [], timeout=5)
+
+
+def test_the_childs_error_comes_back_with_its_type_and_nothing_outlives_it():
+    cfg = EnvConfig(env=SIM, env_args=["--sim", "hybrid"], base_port=PORT + 2)
+    with pytest.raises(UnsupportedEnv, match="hybrid actions"):
+        ProcessWorker(cfg, NoiseConfig())
+    assert wait_until(lambda: player_pids("tests.envs.sims") == [], timeout=5)
+
+
+def test_a_dead_child_is_one_clear_error_and_its_env_does_not_outlive_it():
+    """Our envs also exit when their client's connection drops; a Unity build keeps
+    running without its trainer, so the worker kills the env whose pid the child reported."""
+    worker = ProcessWorker(drone(PORT + 3), NoiseConfig(), seed=1)
+    try:
+        env_pids = drone_pids(PORT + 3)
+        assert len(env_pids) == 1
+        os.kill(worker._process.pid, signal.SIGKILL)
+        with pytest.raises(WorkerProcessDied, match="exit code -9.*--resume") as died:
+            worker.collect(1, "random")
+        assert "\n" not in str(died.value)
+        assert wait_until(lambda: drone_pids(PORT + 3) == [], timeout=5)
+    finally:
+        worker.close()  # safe on a dead child
+
+
+def test_the_child_closes_its_env_when_the_trainer_goes_away():
+    """A trainer killed with SIGKILL cannot close anything: the child sees the pipe end,
+    closes its env and exits."""
+    worker = ProcessWorker(drone(PORT + 4), NoiseConfig(), seed=1)
+    assert len(drone_pids(PORT + 4)) == 1
+    worker._conn.close()  # what the trainer's death does to the child's pipe
+    worker._process.join(timeout=30)
+    assert worker._process.exitcode == 0
+    assert wait_until(lambda: drone_pids(PORT + 4) == [], timeout=5)
