@@ -49,8 +49,9 @@ EVAL_EPISODES = 10
 TASKS = ("InvertedDoublePendulum-v5", "Hopper-v5", "HalfCheetah-v5")
 CHEETAH = "HalfCheetah-v5"
 ALGO_FLAGS = {"td3": ["--preset", "td3"], "ddpg": []}
-# Local mode steps the env while the learner updates (--overlap-envs): the bridge's protocol
-# time is what ours pays and SB3 does not, and this hides it when a core is free.
+# Local mode steps the env while the learner updates (--overlap-envs, the env worker in a
+# process of its own): the bridge's protocol time is what ours pays and SB3 does not, and
+# this hides it when a core is free.
 LOCAL = ["--mode", "local", "--overlap-envs"]
 VARIANT_FLAGS = {
     "local": LOCAL,
