@@ -107,7 +107,7 @@ class ProcessWorker:
         self.worker_id = worker_id
         self.restarts = 0
         self._env_pid = None  # the child's env process, killed here if the child dies
-        self._unanswered = 0  # calls sent without waiting (set_weights): answered in order
+        self._unanswered = 0  # answers owed, in order (set_weights does not wait for its own)
         experience = kwargs.get("experience")
         self._obs_stats = experience is not None and experience.obs_stats
         try:
@@ -122,18 +122,19 @@ class ProcessWorker:
             self._conn.send_bytes(dumps((name, args)))
         except (BrokenPipeError, OSError):
             self._died()
+        self._unanswered += 1
         if not wait:
-            self._unanswered += 1
             return None
-        # Read every answer owed before this one, so the pipe never falls out of step even
-        # when one of them is an error; the first error is the one raised.
+        # Read every answer owed, this one last, so the pipe never falls out of step: not
+        # when one of them is an error (the first is raised), nor when Ctrl-C stops a wait
+        # (its answer is read by the next call).
         error, value = None, None
-        for _ in range(self._unanswered + 1):
+        while self._unanswered:
             try:
                 value = self._receive()
             except Exception as err:  # noqa: BLE001
                 error = error or err
-        self._unanswered = 0
+            self._unanswered -= 1
         if error is not None:
             raise error
         return value

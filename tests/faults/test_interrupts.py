@@ -60,10 +60,14 @@ def our_drones(port: int, workers: int = 2) -> list[int]:
     return [p for k in range(workers) for p in drone_pids(port + k)]
 
 
-def spawned_children() -> list[int]:
-    """Pids of live multiprocessing children (--overlap-envs runs its workers in them)."""
-    return [p for p in filter(str.isdigit, os.listdir("/proc"))
-            if "spawn_main" in read_cmdline(p)]
+def spawned_children(root: int) -> list[int]:
+    """Pids of the live multiprocessing children below `root` (--overlap-envs runs its
+    workers in them)."""
+    return [p for p in descendants(root) if "spawn_main" in read_cmdline(str(p))]
+
+
+def alive(pids: list[int]) -> list[int]:
+    return [p for p in pids if os.path.exists(f"/proc/{p}") and read_cmdline(str(p))]
 
 
 def read_cmdline(pid: str) -> str:
@@ -97,6 +101,8 @@ def test_interrupt_saves_closes_and_exits_cleanly(tmp_path, mode, sig, phase):
         checkpoint = tmp_path / "intr" / "checkpoints" / "latest.pt"
         assert wait_until(checkpoint.exists, timeout=120), proc.stderr.read()[-2000:]
     time.sleep(1.0)
+    children = spawned_children(proc.pid)
+    assert (len(children) == 2) == (mode == "local-overlap"), children
     if sig == signal.SIGINT:
         os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
     else:
@@ -109,7 +115,7 @@ def test_interrupt_saves_closes_and_exits_cleanly(tmp_path, mode, sig, phase):
     assert payload["env_steps"] > 300
     assert wait_until(lambda: our_drones(port) == [], timeout=5)
     assert wait_until(lambda: ray_daemons() <= daemons_before, timeout=15)
-    assert wait_until(lambda: spawned_children() == [], timeout=5)
+    assert wait_until(lambda: alive(children) == [], timeout=5)
 
 
 def test_sigkill_of_the_driver_then_resume_reaches_the_total(tmp_path):
