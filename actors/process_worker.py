@@ -123,8 +123,11 @@ class ProcessWorker:
         except (BrokenPipeError, OSError):
             self._died()
         self._unanswered += 1
-        if not wait:
-            return None
+        return self.result() if wait else None
+
+    def result(self):
+        """The answer to the last call sent; the answers owed before it are read (and their
+        first error raised) on the way."""
         # Read every answer owed, this one last, so the pipe never falls out of step: not
         # when one of them is an error (the first is raised), nor when Ctrl-C stops a wait
         # (its answer is read by the next call).
@@ -157,6 +160,11 @@ class ProcessWorker:
 
     def collect(self, num_steps: int, mode: str = "explore"):
         return self._call("collect", num_steps, mode)
+
+    def send_collect(self, num_steps: int, mode: str = "explore") -> None:
+        """Start a `collect` and return at once; `result()` waits for its rollout, so that
+        several workers' children step at the same time."""
+        self._call("collect", num_steps, mode, wait=False)
 
     def set_weights(self, weights: dict, policy_version: int) -> None:
         """Sent without waiting: the child adopts them before its next call, and an error

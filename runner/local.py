@@ -88,8 +88,14 @@ def sync_weights(run: Run) -> None:
 
 def step_workers(run: Run, mode: str) -> list:
     """One round: every worker steps `collect_steps` times (touches the workers only, so it
-    may run in a thread while the learner updates)."""
-    return [worker.collect(run.cfg.run.collect_steps, mode) for worker in run.workers]
+    may run in a thread while the learner updates). Workers in child processes
+    (--overlap-envs) step at the same time."""
+    steps = run.cfg.run.collect_steps
+    if not all(isinstance(worker, ProcessWorker) for worker in run.workers):
+        return [worker.collect(steps, mode) for worker in run.workers]
+    for worker in run.workers:
+        worker.send_collect(steps, mode)
+    return [worker.result() for worker in run.workers]
 
 
 def record(run: Run, rollouts: list, stats: EpisodeStats, store: bool) -> int:

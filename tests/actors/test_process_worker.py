@@ -38,6 +38,9 @@ def test_the_child_gives_what_the_worker_gives_in_process():
         assert a.agent_steps == b.agent_steps == 100 and len(a.episodes) == len(b.episodes) > 0
         for key in a.transitions:
             np.testing.assert_allclose(a.transitions[key], b.transitions[key], atol=1e-6)
+        there.send_collect(20, "greedy")  # started, then waited for: the same rollout
+        np.testing.assert_allclose(there.result().transitions["action"],
+                                   here.collect(20, "greedy").transitions["action"], atol=1e-6)
         state = there.state_dict()
         assert state["rng"] == here.state_dict()["rng"]
         there.load_state_dict(here.state_dict())  # and back in, through the pipe
