@@ -141,6 +141,8 @@ def train(run: Run) -> None:
     next_checkpoint = run.env_steps + cfg.run.checkpoint_interval
     rate = RateMeter(run.env_steps, run.learner.learner_steps)
     values, stale, pending = {}, False, None
+    if run.learner.policy_version == 0:  # fresh: act with the learner's initial actor (its
+        sync_weights(run)                # first update may come after an overlapped round)
     with Progress(cfg.run.train_steps, "train", interval_s=cfg.run.log_interval) as progress, \
             ThreadPoolExecutor(1, thread_name_prefix="envs") as pool:
         while run.env_steps < cfg.run.train_steps:
