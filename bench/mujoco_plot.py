@@ -54,7 +54,9 @@ def plot(path: str) -> str:
         ax.xaxis.set_major_formatter(EngFormatter())
         ax.legend(fontsize=7, loc="upper left")
     axes[0].set_ylabel("training episode return")
-    fig.suptitle(f"ours (solid) and Stable-Baselines3 (dashed), {budget} env steps, "
+    # One line across several panels; two lines over a single one, so it fits.
+    sep = " " if len(by_task) > 1 else "\n"
+    fig.suptitle(f"ours (solid) and Stable-Baselines3 (dashed),{sep}{budget} env steps, "
                  "band = min-max over seeds")
     png = os.path.splitext(path)[0] + ".png"
     fig.savefig(png, dpi=100)
