@@ -2,19 +2,20 @@
 
 Why a process and not a thread: the stock client spends about 2 ms of Python (protobuf,
 numpy, mlagents_envs) per env.step(), holding the GIL. In a thread beside the learner that
-Python took turns with the update's own, and an update slowed by as much as the env step
-it was meant to hide (bench/mujoco.py's timing suite). In a child process the two share
-nothing but the pipe, and the trainer's side of a round is one send and one receive.
+Python took turns with the update's own, and an update took 2.32x its time alone
+(bench/overlap.py; 1.55x beside a process, the rest being 2 shared cores). In a child
+process the two share nothing but the pipe.
 
 The child runs the very same EnvWorker; this class forwards the calls local mode makes
-(`collect`, `set_weights`, `take_obs_stats`, `state_dict`, `load_state_dict`) one at a
-time and waits for each answer. Calls and answers are pickled with tensors as numpy arrays (`dumps`):
-the multiprocessing pickler that torch extends moves every tensor through shared memory,
-and plain pickle writes each one with torch.save; a weight sync took 7 ms and 4.5 ms that
-way, against the update's 12 ms it is meant to hide behind. The child's exceptions come back with their own type, so
+(`collect`, `set_weights`, `take_obs_stats`, `state_dict`, `load_state_dict`). Answers come
+back in order: `set_weights` and `send_collect` return at once and their answers are read
+by the next call that waits (`result`). Calls and answers are pickled with tensors as
+numpy arrays (`dumps`): the multiprocessing pickler that torch extends moves every tensor
+through shared memory, and plain pickle writes each with torch.save; a weight sync took
+7 ms and 4.5 ms those ways. The child's exceptions come back with their own type, so
 every error keeps its one-line report. The child ignores Ctrl-C (the trainer saves first,
-then closes it) and closes its env and exits when the trainer's end of the pipe goes away,
-even if the trainer was killed.
+then closes it), and closes its env and exits when the trainer's end of the pipe goes
+away, even if the trainer was killed.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ from typing import NoReturn
 import torch
 from mlagents_envs.exception import UnityException
 
+from actors.env_worker import EnvWorker
+
 
 class WorkerProcessDied(UnityException):
     """The child process of a worker exited while the trainer still needed it."""
@@ -37,8 +40,6 @@ class WorkerProcessDied(UnityException):
 def serve(conn, args: tuple, kwargs: dict) -> None:
     """The child's loop: build the EnvWorker, then answer calls until "close" or EOF."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the trainer handles Ctrl-C, then closes us
-    from actors.env_worker import EnvWorker
-
     torch.set_num_threads(1)  # one observation at a time: more threads only add overhead
     worker = None
     try:
