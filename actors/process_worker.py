@@ -20,11 +20,13 @@ away, even if the trainer was killed.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import multiprocessing
 import os
 import pickle
 import signal
+import threading
 from typing import NoReturn
 
 import torch
@@ -94,6 +96,26 @@ def dumps(obj) -> bytes:
     return buffer.getvalue()
 
 
+@contextlib.contextmanager
+def signals_deferred():
+    """Ctrl-C (and the SIGTERM that launch.py turns into it) in the main thread waits until
+    the message being sent or read is whole: half a message would leave the pipe out of
+    step, and both ends waiting for bytes that never come. Re-raised at the end."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signals are handled in the main thread only
+        return
+    caught: list[int] = []
+    before = {sig: signal.signal(sig, lambda signum, frame: caught.append(signum))
+              for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
+        if caught:
+            signal.raise_signal(caught[0])
+
+
 class ProcessWorker:
     """EnvWorker(*args, **kwargs) in its own process, with the methods local mode uses."""
 
@@ -108,7 +130,7 @@ class ProcessWorker:
         self.worker_id = worker_id
         self.restarts = 0
         self._env_pid = None  # the child's env process, killed here if the child dies
-        self._unanswered = 0  # answers owed, in order (set_weights does not wait for its own)
+        self._unanswered = 1  # answers owed, in order: the first is the env's spec
         experience = kwargs.get("experience")
         self._obs_stats = experience is not None and experience.obs_stats
         try:
@@ -119,11 +141,13 @@ class ProcessWorker:
         self.obs_size = sum(self.obs_sizes)
 
     def _call(self, name: str, *args, wait: bool = True):
+        message = dumps((name, args))
         try:
-            self._conn.send_bytes(dumps((name, args)))
+            with signals_deferred():
+                self._conn.send_bytes(message)
+                self._unanswered += 1
         except (BrokenPipeError, OSError):
             self._died()
-        self._unanswered += 1
         return self.result() if wait else None
 
     def result(self):
@@ -136,23 +160,30 @@ class ProcessWorker:
         while self._unanswered:
             try:
                 value = self._receive()
+            except WorkerProcessDied:
+                raise
             except Exception as err:  # noqa: BLE001
                 error = error or err
-            self._unanswered -= 1
         if error is not None:
             raise error
         return value
 
     def _receive(self):
+        """Read the next answer owed; raise it if it is an error."""
         try:
-            status, value, self.restarts, self._env_pid = pickle.loads(self._conn.recv_bytes())
+            self._conn.poll(None)  # the wait may be interrupted: nothing has been read yet
+            with signals_deferred():
+                data = self._conn.recv_bytes()
+                self._unanswered -= 1
         except (EOFError, OSError):
             self._died()
+        status, value, self.restarts, self._env_pid = pickle.loads(data)
         if status == "error":
             raise value
         return value
 
     def _died(self) -> NoReturn:
+        self._unanswered = 0  # nothing more will come
         self._process.join(timeout=5)
         self._kill_env()
         raise WorkerProcessDied(

@@ -2,6 +2,7 @@
 
 import os
 import signal
+import time
 
 import numpy as np
 import pytest
@@ -9,7 +10,7 @@ import pytest
 from actors.config import EnvConfig, NoiseConfig
 from actors.env_process import UnsupportedEnv
 from actors.env_worker import EnvWorker
-from actors.process_worker import ProcessWorker, WorkerProcessDied
+from actors.process_worker import ProcessWorker, WorkerProcessDied, signals_deferred
 from learner.config import LearnerConfig
 from learner.learner import Learner
 from tests.helpers import drone_pids, player_pids, wait_until
@@ -83,3 +84,20 @@ def test_the_child_closes_its_env_when_the_trainer_goes_away():
     worker._process.join(timeout=30)
     assert worker._process.exitcode == 0
     assert wait_until(lambda: drone_pids(PORT + 4) == [], timeout=5)
+
+
+def test_ctrl_c_waits_until_a_message_is_whole():
+    """Ctrl-C inside a send or a read is held until it ends, then raised as usual: half a
+    message would leave the pipe out of step and both ends waiting."""
+    # As in a terminal: a test run started in the background may inherit SIGINT ignored.
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    reached = False
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            with signals_deferred():
+                os.kill(os.getpid(), signal.SIGINT)
+                time.sleep(0.05)  # a handler that raises would have raised by now
+                reached = True
+    finally:
+        signal.signal(signal.SIGINT, before)
+    assert reached
