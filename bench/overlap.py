@@ -32,20 +32,21 @@ import numpy as np
 from actors.config import EnvConfig, NoiseConfig
 from actors.env_worker import EnvWorker
 from actors.process_worker import ProcessWorker
-from learner.config import LearnerConfig
 from learner.files import write_atomic
 from learner.learner import Learner
+from runner.config import parse
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(ROOT, "bench", "results", "overlap.json")
+CONFIG = os.path.join(ROOT, "configs", "mujoco.yaml")
 TASK = "gymnasium:HalfCheetah-v5"
 OBS, ACT, BATCH = 17, 6, 256
 PORT = 5075  # ports 5075-5076: the thread's env and the process's env
 
 
 def td3_learner() -> Learner:
-    cfg = LearnerConfig(gamma=0.99, hidden_size=256, critic_action_layer=1, twin_critics=True,
-                        policy_delay=2, target_noise=0.2, device="cpu", torch_threads=1)
+    """The learner `launch.py configs/mujoco.yaml --preset td3` builds, on the CPU."""
+    cfg = parse([CONFIG, "--preset", "td3", "--device", "cpu"]).learner
     return Learner(OBS, ACT, cfg)
 
 
