@@ -242,7 +242,9 @@ def restore(run: Run) -> str:
     run.env_steps = payload["env_steps"]
     run.train.count = payload["train_episodes"]
     run.metrics.wall_before = payload["wall_s"]
-    for worker, noise, rng in zip(run.workers, payload["noise"], payload["worker_rng"]):
+    # A Ray-mode checkpoint has no worker states: the workers then start fresh ones.
+    for worker, noise, rng in zip(run.workers, payload.get("noise", ()),
+                                  payload.get("worker_rng", ())):
         worker.load_state_dict({"noise": to_numpy(noise), "rng": rng})
     replay = load_replay(run.checkpoint_path) if run.cfg.run.save_replay else None
     if replay is not None:

@@ -94,20 +94,48 @@ def test_plain_sampled_path_holds_the_ratio_too(local_ray, tmp_path):
     assert summary["learner_steps"] > 0 and summary["policy_version"] > 2
 
 
-def test_resume_with_the_saved_replay_continues_the_count(local_ray, tmp_path):
+@pytest.fixture(scope="module")
+def saved_ray_run(local_ray, tmp_path_factory):
+    """A finished Ray run (default device-replay path) saved with its replay."""
+    cfg, run_dir = tiny(tmp_path_factory.mktemp("keep"), "keep", 5580, num_workers=2,
+                        train_steps=4000, save_replay=True)
+    return cfg, run_distributed(cfg, run_dir), run_dir
+
+
+def _saved(run_dir) -> dict:
+    return torch.load(f"{run_dir}/checkpoints/latest.pt", weights_only=True)
+
+
+def test_resume_with_the_saved_replay_continues_the_count(saved_ray_run):
     """The default (device replay) path: the learner's feed counters come back with the
     learner, so the resumed run keeps the ratio instead of refusing or bursting."""
-    cfg, run_dir = tiny(tmp_path, "keep", 5580, num_workers=2, train_steps=4000,
-                        save_replay=True)
-    first = run_distributed(cfg, run_dir)
-    saved = torch.load(f"{run_dir}/checkpoints/latest.pt", weights_only=True)
-    assert saved["learner"]["learner_steps"] == first["learner_steps"]  # the end is saved
-    cfg.run = dataclasses.replace(cfg.run, resume=True, train_steps=8000)
+    cfg, first, run_dir = saved_ray_run
+    assert _saved(run_dir)["learner"]["learner_steps"] == first["learner_steps"]  # end saved
+    cfg = dataclasses.replace(cfg, run=dataclasses.replace(cfg.run, resume=True,
+                                                           train_steps=8000))
     second = run_distributed(cfg, run_dir)
     assert second["env_steps"] >= 8000
     new_steps = second["env_steps"] - first["env_steps"]
     new_updates = second["learner_steps"] - first["learner_steps"]
     assert new_updates == pytest.approx(cfg.run.updates_per_step * new_steps, rel=0.10)
+
+
+def test_a_ray_checkpoint_resumes_in_local_mode(saved_ray_run):
+    """A Ray checkpoint has no worker noise or RNG: local mode starts fresh ones (it
+    raised KeyError 'noise'), and the replay's counters keep the ratio."""
+    from runner.local import run_local
+
+    cfg, _, run_dir = saved_ray_run
+    before = _saved(run_dir)  # whatever the Ray resume above left, or the first run's end
+    more = before["env_steps"] + 1000
+    cfg = dataclasses.replace(cfg, run=dataclasses.replace(cfg.run, resume=True, mode="local",
+                                                           train_steps=more))
+    summary = run_local(cfg, run_dir)
+    assert summary["env_steps"] >= more
+    new_steps = summary["env_steps"] - before["env_steps"]
+    new_updates = summary["learner_steps"] - before["learner"]["learner_steps"]
+    assert new_updates == pytest.approx(cfg.run.updates_per_step * new_steps, rel=0.10)
+    assert _saved(run_dir)["noise"]  # the local save has them again
 
 
 def test_env_steps_are_the_transitions_received_with_decision_periods(local_ray, tmp_path):
