@@ -14,9 +14,7 @@ class EnvConfig:
     """The env each worker runs."""
 
     env: str = BUNDLED
-    """bundled-drone (the headless Drone), gymnasium:<env-id> (any Gymnasium env through the
-    bridge, e.g. gymnasium:HalfCheetah-v5 or my_pkg.module:MyEnv-v0), or the path of a Unity
-    build without its extension"""
+    """bundled-drone, gymnasium:<env-id> or gymnasium:<module>:<env-id>, or a Unity build path"""
     num_areas: int = 1
     """training areas (agents) per env process, sent to the env as num_areas"""
     base_port: int = 5005
@@ -38,12 +36,9 @@ class EnvConfig:
     restarts_rate_limit_period_s: float = 60.0
     """period of the restart rate limit, in seconds"""
     success: Literal["auto", "positive-terminal", "none"] = "auto"
-    """what counts as a success: positive-terminal = the episode terminated (not at a step
-    limit) with a positive final reward (the Drone's goal); none = no success rate is
-    reported; auto = positive-terminal for the bundled Drone, none for any other env"""
+    """success = positive final reward at termination (positive-terminal), none, or auto (Drone)"""
     agent_timeout: int = 1000
-    """env steps after which an agent that stopped asking for decisions without ending its
-    episode is forgotten, with its episode (agents that vanish must not leak memory)"""
+    """env steps after which an agent that stopped asking for decisions is forgotten"""
 
     def __post_init__(self) -> None:
         checks = [

@@ -23,16 +23,14 @@ class LearnerConfig:
     hidden_size: int = 128
     """units per hidden layer (actor and critic)"""
     critic_action_layer: Literal[1, 2] = 2
-    """critic layer the action enters: 2 = the second (the DDPG paper, the seed), 1 = the
-    input, with the observation (TD3, Stable-Baselines3, CleanRL)"""
+    """critic layer the action enters: 2 (DDPG paper, seed) or 1, with obs (TD3, SB3, CleanRL)"""
     device: Annotated[Literal["auto", "cpu", "cuda"],
                       tyro.conf.arg(aliases=("--torch-device",))] = "auto"
     """learner device; auto = cuda when available (alias --torch-device)"""
     device_replay: bool = True
-    """ray mode: train from a replay shard on the learner's device, fed in chunks (off, or
-    with --prioritized: sample batches from the replay actor, the plain reference path)"""
+    """ray mode: train from a replay copy on the learner's device (off/--prioritized: sampled)"""
     compile: bool = False
-    """torch.compile the update (pays off on GPU; slower than eager on this CPU)"""
+    """torch.compile the update (slower than eager on a 2-core CPU; not yet measured on a GPU)"""
     cudagraphs: bool = False
     """capture the whole update in a CUDA graph (needs --device cuda or a GPU with auto)"""
     torch_threads: int = 1
@@ -46,8 +44,7 @@ class LearnerConfig:
     target_noise_clip: float = 0.5
     """TD3: the target action's noise is clipped to +-this"""
     normalize: bool = False
-    """normalize observations by their running mean and variance, merged from every worker
-    (as mlagents-learn's network_settings.normalize); inside the exported ONNX too"""
+    """normalize observations by running mean and variance, as mlagents-learn; in ONNX too"""
 
     def __post_init__(self) -> None:
         checks = [

@@ -50,8 +50,7 @@ class RunConfig:
     collect_steps: int = 1
     """local mode: env.step() calls each worker makes between two rounds of updates"""
     overlap_envs: bool = False
-    """local mode: each env worker steps the next round in its own process
-    while the learner takes this round's updates (one round of policy lag, as in Ray mode)"""
+    """local mode: env workers step the next round in child processes during the updates"""
     chunk_steps: int = 32
     """ray mode: env.step() calls a worker makes per replay insert"""
     sync_interval: int = 100
