@@ -143,23 +143,28 @@ PRESETS = {"default": Config, "seed": seed_preset, "td3": td3_preset}
 def parse(argv: list[str]) -> Config:
     """`[CONFIG.yaml] [--preset NAME] [flags]` -> Config.
 
-    Later sources win: the preset (or the defaults), then the config file, then on
-    --resume/--inference the run's own saved configuration.yaml, then the flags."""
+    Later sources win: the preset (or the defaults), on --resume/--inference the run's own
+    saved configuration.yaml instead, then the config file, then the flags."""
     rest, env_args = split_env_args(argv)
     config_file = rest.pop(0) if rest and not rest[0].startswith("-") else None
+    file_data = load_yaml(config_file) if config_file else None
     base = PRESETS[pop_preset(rest)]()
-    if config_file:
-        base = config_file_apply(base, load_yaml(config_file), config_file)
-    cfg = cli(base, rest)
+    cfg = cli(with_file(base, file_data, config_file), rest)
     saved = os.path.join(cfg.run.results_dir, cfg.run.run_id, "configuration.yaml")
-    if (cfg.run.resume or cfg.run.inference) and not config_file and os.path.exists(saved):
+    if (cfg.run.resume or cfg.run.inference) and os.path.exists(saved):
         data = load_yaml(saved)
         for key in RUN_CONTROL:  # how this session was started is the flags' business
             data.get("run", {}).pop(key, None)
-        cfg = cli(config_file_apply(Config(), data, saved), rest)
+        base = config_file_apply(Config(), data, saved)
+        cfg = cli(with_file(base, file_data, config_file), rest)
     if env_args is not None:
         cfg.env = dataclasses.replace(cfg.env, env_args=env_args)
     return cfg
+
+
+def with_file(base: Config, data: dict | None, path: str | None) -> Config:
+    """`base` with a config file's values over it (none given: `base` itself)."""
+    return base if data is None else config_file_apply(base, data, path)
 
 
 def split_env_args(argv: list[str]) -> tuple[list[str], list[str] | None]:

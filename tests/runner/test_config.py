@@ -57,3 +57,21 @@ def test_resume_reloads_the_runs_own_configuration(tmp_path):
                    "--train-steps", "9000"])
     assert again.replay.batch_size == 48  # from the run's configuration.yaml
     assert again.run.train_steps == 9000 and again.run.resume and not again.run.force
+
+
+def test_resume_with_a_config_file_layers_it_over_the_saved_configuration(tmp_path):
+    """The run's own configuration.yaml, then the file given, then the flags (the file
+    used to replace the saved configuration, losing what the first session's flags set)."""
+    from runner.config_file import save_config
+
+    first = parse(["--run-id", "r", "--results-dir", str(tmp_path), "--batch-size", "48",
+                   "--num-areas", "3"])
+    (tmp_path / "r").mkdir()
+    save_config(str(tmp_path / "r"), first)
+    override = tmp_path / "more.yaml"
+    override.write_text("run:\n  train_steps: 7000\nenv:\n  num_areas: 2\n")
+    again = parse([str(override), "--run-id", "r", "--results-dir", str(tmp_path),
+                   "--resume", "--num-areas", "4"])
+    assert again.replay.batch_size == 48  # saved
+    assert again.run.train_steps == 7000  # the file
+    assert again.env.num_areas == 4  # the flag
