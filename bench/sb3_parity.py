@@ -10,20 +10,28 @@ random streams; tests/learner/test_td3.py pins it), everything else is the MuJoC
 critics and the actor and targets moving on every 2nd update.
 
     .venv/bin/python -m bench.sb3_parity            # needs `make install-bench`
+
+Writes bench/results/sb3_parity.json (every update's largest difference, per algorithm).
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
+import json
+import os
 
 import gymnasium
 import numpy as np
 import torch
 
 from learner.config import LearnerConfig
+from learner.files import write_atomic
 from learner.learner import Learner
 
 OBS, ACT, BATCH = 17, 6, 256  # HalfCheetah's sizes
+RESULTS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "bench",
+                       "results", "sb3_parity.json")
 
 
 def sb3_model(algo: str):
@@ -92,21 +100,21 @@ def sb3_step(model, batch: dict[str, np.ndarray]) -> None:
     model.train(gradient_steps=1, batch_size=BATCH)
 
 
-def compare(algo: str, steps: int) -> float:
+def compare(algo: str, steps: int) -> list[float]:
+    """The largest parameter difference after each update."""
     learner, model = ours(algo), sb3_model(algo)
     model.set_logger(__import__("stable_baselines3.common.logger", fromlist=["x"])
                      .configure(None, [""]))
     with torch.no_grad():
         for mine, theirs in pairs(learner, model):
             theirs.copy_(mine)
-    worst = 0.0
+    diffs = []
     for i, batch in enumerate(batches(steps, np.random.default_rng(0)), 1):
         learner.update(batch)
         sb3_step(model, batch)
-        diff = max((a - b).abs().max().item() for a, b in pairs(learner, model))
-        worst = max(worst, diff)
-        print(f"{algo} update {i}: largest parameter difference {diff:.2e}")
-    return worst
+        diffs.append(max((a - b).abs().max().item() for a, b in pairs(learner, model)))
+        print(f"{algo} update {i}: largest parameter difference {diffs[-1]:.2e}")
+    return diffs
 
 
 def main() -> None:
@@ -114,10 +122,16 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=8, help="updates per algorithm")
     args = p.parse_args()
     torch.set_num_threads(1)
-    worst = {algo: compare(algo, args.steps) for algo in ("ddpg", "td3")}
-    for algo, diff in worst.items():
-        verdict = "same" if diff < 1e-5 else "DIFFERENT"
-        print(f"{algo}: after {args.steps} updates, largest difference {diff:.2e} ({verdict})")
+    diffs = {algo: compare(algo, args.steps) for algo in ("ddpg", "td3")}
+    for algo, per_update in diffs.items():
+        verdict = "same" if max(per_update) < 1e-5 else "DIFFERENT"
+        print(f"{algo}: after {args.steps} updates, largest difference {max(per_update):.2e} "
+              f"({verdict})")
+    out = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+           "updates": args.steps, "largest_difference_per_update": diffs,
+           "largest_difference": {algo: max(d) for algo, d in diffs.items()}}
+    write_atomic(RESULTS, json.dumps(out, indent=1))
+    print(f"wrote {RESULTS}")
 
 
 if __name__ == "__main__":
