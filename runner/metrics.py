@@ -65,11 +65,11 @@ class Metrics:
         rate = stats.summary()["success_rate"] if episodes and stats is not None else None
         if phase == "train" and rate is not None:  # no zeros for envs without a success
             self.writer.add_scalar("charts/success_rate", rate, env_steps)
-        prefix = "charts" if phase == "train" else "test"
+        prefix = "charts/" if phase == "train" else "charts/test_"
         wall = self.wall_s()
         for e in episodes:
-            self.writer.add_scalar(f"{prefix}/episodic_return", e.episode_return, env_steps)
-            self.writer.add_scalar(f"{prefix}/episodic_length", e.length, env_steps)
+            self.writer.add_scalar(f"{prefix}episodic_return", e.episode_return, env_steps)
+            self.writer.add_scalar(f"{prefix}episodic_length", e.length, env_steps)
             if phase == "train":  # mlagents-learn's names, for existing dashboards
                 self.writer.add_scalar("Environment/Cumulative Reward", e.episode_return,
                                        env_steps)

@@ -20,7 +20,7 @@ import numpy as np
 
 TRAIN_RETURN = "charts/episodic_return"
 TRAIN_SUCCESS = "charts/success_rate"
-TEST_RETURN = "test/episodic_return"
+TEST_RETURN = "charts/test_episodic_return"
 PNG_NAME = "learning_curve.png"
 
 _TRAIN_COLOR, _TEST_COLOR = "tab:blue", "tab:orange"

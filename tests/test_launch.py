@@ -60,7 +60,10 @@ def test_smoke_run_writes_every_output(tiny_run):
         assert summary[phase]["episodes"] > 0
     assert tags(run_dir) >= {"charts/episodic_return", "charts/episodic_length",
                              "charts/success_rate", "charts/SPS", "losses/critic_loss",
-                             "losses/actor_loss", "losses/q_values"}
+                             "losses/actor_loss", "losses/q_values",
+                             "charts/test_episodic_return", "charts/test_episodic_length"}
+    assert not {t for t in tags(run_dir)
+                if not t.startswith(("charts/", "losses/", "perf/", "Environment/"))}
 
 
 def test_resume_continues_and_inference_only_tests(tiny_run):

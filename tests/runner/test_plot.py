@@ -22,7 +22,7 @@ def run_dir(tmp_path):
     for i, rate in enumerate((0.1, 0.5, 0.8)):
         writer.add_scalar("charts/success_rate", rate, 1000 * (i + 1))
     for value in (4.0, 5.0, 6.0):
-        writer.add_scalar("test/episodic_return", value, 4001)
+        writer.add_scalar("charts/test_episodic_return", value, 4001)
     writer.close()
     summary = {"env_steps": 4000, "wall_s": 12.5,
                "test": {"episodes": 3, "mean_return": 5.0, "success_rate": 0.67}}
