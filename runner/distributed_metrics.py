@@ -28,7 +28,7 @@ class Monitor:
         self.run_dir = run_dir
         self.metrics = Metrics(run_dir, cfg.run.log_interval)
         self.train = EpisodeStats()
-        self.test = EpisodeStats()
+        self.test = EpisodeStats(window=None)  # the test result covers every episode
         self.base_steps = 0  # env steps of earlier sessions (resume)
         self.env_steps = 0
         self.learner: dict = {"learner_steps": 0, "policy_version": 0}

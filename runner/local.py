@@ -42,7 +42,7 @@ class Run:
     env_steps: int = 0
     train_wall_s: float | None = None  # wall time when training ended (earlier sessions too)
     train: EpisodeStats = field(default_factory=EpisodeStats)
-    test: EpisodeStats = field(default_factory=EpisodeStats)
+    test: EpisodeStats = field(default_factory=lambda: EpisodeStats(window=None))
 
     @property
     def checkpoint_path(self) -> str:

@@ -12,9 +12,9 @@ from actors.agents import Episode
 
 
 class EpisodeStats:
-    """Rolling statistics over the last `window` episodes of a phase."""
+    """Statistics over the last `window` episodes of a phase (None: over all of them)."""
 
-    def __init__(self, window: int = 100):
+    def __init__(self, window: int | None = 100):
         self.recent: deque[Episode] = deque(maxlen=window)
         self.count = 0
 
@@ -23,14 +23,15 @@ class EpisodeStats:
         self.count += len(episodes)
 
     def summary(self) -> dict:
-        """episodes, mean_return, mean_length, success_rate (None before any episode, and
-        always for an env that defines no success)."""
+        """episodes, mean_over (the episodes the means cover), mean_return, mean_length,
+        success_rate (None before any episode, and always for an env without a success)."""
         if not self.recent:
-            return {"episodes": self.count, "mean_return": None, "mean_length": None,
-                    "success_rate": None}
+            return {"episodes": self.count, "mean_over": 0, "mean_return": None,
+                    "mean_length": None, "success_rate": None}
         successes = [e.success for e in self.recent if e.success is not None]
         return {
             "episodes": self.count,
+            "mean_over": len(self.recent),
             "mean_return": float(np.mean([e.episode_return for e in self.recent])),
             "mean_length": float(np.mean([e.length for e in self.recent])),
             "success_rate": float(np.mean(successes)) if successes else None,

@@ -25,12 +25,15 @@ def _rate(summary: dict, key: str, count_key: str) -> str:
 
 
 def _phase(stats: dict | None, key: str, fmt: str) -> str:
-    """A phase's rolling value (return or success rate) with its episode count."""
+    """A phase's mean (return or success rate) and the episodes it covers."""
     stats = stats or {}
-    if not stats.get("episodes"):
+    count = stats.get("episodes")
+    if not count:
         return "- (no episodes)"
-    # EpisodeStats values cover its rolling window, not every episode of the phase.
-    return f"{_num(stats.get(key), fmt)} (recent episodes; {stats['episodes']} in all)"
+    covered = stats.get("mean_over", count)
+    if covered == count:
+        return f"{_num(stats.get(key), fmt)} (all {count} episodes)"
+    return f"{_num(stats.get(key), fmt)} (last {covered} of {count} episodes)"
 
 
 def end_of_run_table(summary: dict, run_dir: str, onnx_path: str | None) -> str:

@@ -47,6 +47,7 @@ def test_both_workers_contribute_and_get_new_weights(two_worker_run):
         assert worker["restarts"] == 0
     assert summary["policy_version"] > 2 and summary["learner_steps"] > 0
     assert summary["test"]["episodes"] > 0
+    assert summary["test"]["mean_over"] == summary["test"]["episodes"]  # every test episode
     on_disk = json.loads(open(f"{run_dir}/summary.json").read())
     assert on_disk["workers"] == summary["workers"]
 

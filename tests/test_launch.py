@@ -58,6 +58,7 @@ def test_smoke_run_writes_every_output(tiny_run):
     for phase in ("train", "test"):
         assert set(summary[phase]) >= {"episodes", "mean_return", "success_rate"}
         assert summary[phase]["episodes"] > 0
+    assert summary["test"]["mean_over"] == summary["test"]["episodes"]  # every test episode
     assert tags(run_dir) >= {"charts/episodic_return", "charts/episodic_length",
                              "charts/success_rate", "charts/SPS", "losses/critic_loss",
                              "losses/actor_loss", "losses/q_values",

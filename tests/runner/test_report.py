@@ -6,8 +6,9 @@ from runner.report import end_of_run_table
 
 SUMMARY = {
     "env_steps": 50000, "learner_steps": 45000, "policy_version": 45000, "wall_s": 200.0,
-    "train": {"episodes": 263, "mean_return": 0.65, "mean_length": 359.1, "success_rate": 0.7},
-    "test": {"episodes": 16, "mean_return": -2.0029, "mean_length": 645.7,
+    "train": {"episodes": 263, "mean_over": 100, "mean_return": 0.65, "mean_length": 359.1,
+              "success_rate": 0.7},
+    "test": {"episodes": 16, "mean_over": 16, "mean_return": -2.0029, "mean_length": 645.7,
              "success_rate": 0.375},
 }
 
@@ -18,6 +19,7 @@ def test_table_has_every_item_and_path():
     for text in ("env steps", "50000", "wall time", "200.0 s", "steps/s", "250",
                  "updates/s", "225", "train success", "0.70", "test success", "0.38",
                  "train return", "+0.65", "test return", "-2.00",
+                 "last 100 of 263 episodes", "all 16 episodes",
                  os.path.join(run_dir, "checkpoints", "latest.pt"),
                  os.path.join(run_dir, "Drone.onnx"), "tensorboard --logdir results"):
         assert text in table, text
@@ -40,3 +42,4 @@ def test_an_env_without_a_success_gets_no_success_rows():
     table = end_of_run_table(dict(SUMMARY, **no_success), "results/r", None)
     assert "success" not in table
     assert "train return" in table and "+0.65" in table and "-2.00" in table
+

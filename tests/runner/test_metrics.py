@@ -1,0 +1,16 @@
+"""Episode statistics: what the summary's means cover."""
+
+from actors.agents import Episode
+from runner.metrics import EpisodeStats
+
+
+def test_the_test_phase_mean_covers_every_episode_and_training_the_last_100():
+    def episodes(returns):
+        return [Episode(episode_return=r, length=10, success=None, interrupted=False,
+                        agent_id=0) for r in returns]
+
+    train, test = EpisodeStats(), EpisodeStats(window=None)
+    for stats in (train, test):
+        stats.add(episodes([0.0] * 150 + [1.0] * 100))
+    assert train.summary()["mean_return"] == 1.0 and train.summary()["mean_over"] == 100
+    assert test.summary()["mean_return"] == 0.4 and test.summary()["mean_over"] == 250
