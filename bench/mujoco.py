@@ -12,7 +12,7 @@ delay 2, target smoothing 0.2 clipped at 0.5; learning starts after 5% of the bu
 The result of a run is the mean return of 10 greedy episodes after training; its learning
 curve is the return of the training episodes against env steps; its wall time covers
 training only. Written to bench/results/<name>.json and <name>.png (curves, a band over
-seeds). `--suite full` is the comparison of the MuJoCo benchmark issue (11 cells); `td3`
+seeds). `--suite full` is the whole comparison (11 cells); `td3`
 is its TD3 cells alone (for more seeds); `timing` measures wall time alone, one run at a
 time; `normalize` is --normalize on and off; `lag` is ours without --overlap-envs. A
 finished run is kept (bench/results/mujoco_rows/) and not run again; delete it to rerun:

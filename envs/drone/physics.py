@@ -1,7 +1,6 @@
 """Headless Drone physics, vectorised with numpy over N training areas.
 
-Every constant below is a fact of the Unity "Drone" environment (docs/drone-env.md in
-shared/reference): a velocity-tracking flight controller with gravity and drag off while
+Every constant below is a fact of the Unity "Drone" environment (docs/drone-env.md): a velocity-tracking flight controller with gravity and drag off while
 the motor runs, one decision per 0.02 s physics step, a shaped distance reward, and
 termination at the goal (d <= 0.5) or out of range (d > 10). Arrays are indexed
 [area, axis] with axes ordered x, y, z as in the observation.

@@ -1,7 +1,7 @@
 """Unit tests of the headless Drone physics (envs/drone/physics.py), without the protocol.
 
 Every expected number here is worked out by hand from the facts in
-shared/reference/drone-env.md, not read back from the implementation.
+docs/drone-env.md, not read back from the implementation.
 """
 
 from __future__ import annotations
