@@ -44,7 +44,7 @@ class Rollout:
 
     transitions: dict[str, np.ndarray]  # what goes to the replay (n-step: completed windows)
     episodes: list[Episode]
-    agent_steps: int  # agent transitions received from the env: what env_steps counts
+    env_steps: int  # agent transitions received from the env
     env_calls: int  # calls to env.step()
 
     @property

@@ -74,7 +74,7 @@ class EnvWorkerActor:
             if reply.get("full"):  # the run's env-step budget is spent
                 break
             self._honour_backoff(reply, replay, loop.max_backoff_s)
-            since_sync += rollout.agent_steps
+            since_sync += rollout.env_steps
             if since_sync >= loop.sync_interval:
                 report = self.worker.take_obs_stats()  # --normalize: not awaited
                 if report is not None:
@@ -99,8 +99,8 @@ class EnvWorkerActor:
             return False
         answer = ray.get(weights_call)
         if answer is not None:
-            version, (ref,) = answer
-            self.worker.set_weights(ray.get(ref), version)
+            policy_version, (ref,) = answer
+            self.worker.set_weights(ray.get(ref), policy_version)
             with self.lock:
                 self.weight_updates += 1
         return True
@@ -126,14 +126,14 @@ class EnvWorkerActor:
         process = getattr(env, "_process", None)  # the stock client's Popen
         return None if process is None else process.pid
 
-    def test(self, weights_ref: list, version: int, transitions: int) -> list[Episode]:
+    def test(self, weights_ref: list, policy_version: int, transitions: int) -> list[Episode]:
         """Greedy episodes over at least `transitions` agent transitions, with the given
         weights."""
-        self.worker.set_weights(ray.get(weights_ref[0]), version)
+        self.worker.set_weights(ray.get(weights_ref[0]), policy_version)
         episodes, seen = [], 0
         while seen < transitions:
             rollout = self.worker.collect(1, "greedy")
-            seen += rollout.agent_steps
+            seen += rollout.env_steps
             episodes += rollout.episodes
         return episodes
 

@@ -66,7 +66,7 @@ def timed_updates(learner: Learner, work: list, worker=None) -> tuple[float, flo
 
     def drive():
         while not stop.is_set():
-            steps[0] += worker.collect(1, "random").agent_steps
+            steps[0] += worker.collect(1, "random").env_steps
 
     driver = threading.Thread(target=drive, daemon=True) if worker is not None else None
     if driver is not None:

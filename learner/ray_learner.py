@@ -84,15 +84,15 @@ class LearnerActor:
         return str(self.learner.device)
 
     def _publish(self) -> None:
-        weights, version = self.learner.publish_weights(critic=self.replay_cfg.prioritized)
+        weights, policy_version = self.learner.publish_weights(critic=self.replay_cfg.prioritized)
         # A list keeps the ObjectRef a reference when it travels in a reply.
-        self.latest = (version, [ray.put(weights)])
+        self.latest = (policy_version, [ray.put(weights)])
         self.last_publish = self.learner.learner_steps
 
     def latest_weights(self, known_version: int):
-        """(version, [weights ref]) when newer than `known_version`, else None."""
-        version, ref = self.latest
-        return (version, ref) if version > known_version else None
+        """(policy_version, [weights ref]) when newer than `known_version`, else None."""
+        policy_version, ref = self.latest
+        return (policy_version, ref) if policy_version > known_version else None
 
     def run(self, replay) -> int:
         """Train from `replay` until `stop()`, or until caught up after `finish()`; returns

@@ -57,11 +57,11 @@ def test(cfg: Config, fleet: Fleet, monitor: Monitor) -> None:
     if not live:
         raise RunAborted("no env worker is left to test with (see the lines above); fix the "
                          "env, then --inference tests the saved checkpoint")
-    version, ref = ray.get(fleet.learner.latest_weights.remote(-1))
+    policy_version, ref = ray.get(fleet.learner.latest_weights.remote(-1))
     shares = split_evenly(cfg.run.test_steps, len(live))
     print(f"[test] the greedy policy on {len(live)} env worker(s), {cfg.run.test_steps} env "
           "steps", flush=True)
-    calls = {k: fleet.workers[k].test.remote(ref, version, n) for k, n in zip(live, shares)}
+    calls = {k: fleet.workers[k].test.remote(ref, policy_version, n) for k, n in zip(live, shares)}
     for k, call in calls.items():
         try:
             episodes = ray.get(call)

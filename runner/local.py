@@ -81,9 +81,9 @@ def close(run: Run) -> None:
 
 
 def sync_weights(run: Run) -> None:
-    weights, version = run.learner.publish_weights(critic=run.cfg.replay.prioritized)
+    weights, policy_version = run.learner.publish_weights(critic=run.cfg.replay.prioritized)
     for worker in run.workers:
-        worker.set_weights(weights, version)
+        worker.set_weights(weights, policy_version)
 
 
 def step_workers(run: Run, mode: str) -> list:
@@ -106,7 +106,7 @@ def record(run: Run, rollouts: list, stats: EpisodeStats, store: bool) -> int:
         if store:
             run.replay.insert(rollout.transitions, worker.worker_id)
             run.learner.merge_obs_stats(worker.take_obs_stats())
-        gathered += rollout.agent_steps
+        gathered += rollout.env_steps
         stats.add(rollout.episodes)
         run.metrics.episodes(rollout.episodes, run.env_steps + gathered, worker.worker_id,
                              phase="train" if store else "test", stats=stats)

@@ -39,7 +39,7 @@ def test_env_steps_count_transitions_of_agents_with_decision_periods(make_worker
     worker = make_worker("decision-periods", num_areas=2)
     rollout = worker.collect(12, "random")
     assert rollout.env_calls == 12
-    assert rollout.agent_steps == rollout.num_transitions == 2 * 25
+    assert rollout.env_steps == rollout.num_transitions == 2 * 25
     assert (worker.env_steps, worker.env_calls) == (50, 12)
     # Every agent's episode is 4 decisions: by step 12 the period-1 agents (12 decisions)
     # ended 3 episodes, the period-2 (6) and period-3 (4) agents 1 each, per area.

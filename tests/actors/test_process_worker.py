@@ -36,7 +36,7 @@ def test_the_child_gives_what_the_worker_gives_in_process():
         for worker in (here, there):
             worker.set_weights(weights, version)  # the child's is answered with the next call
         a, b = here.collect(50, "explore"), there.collect(50, "explore")
-        assert a.agent_steps == b.agent_steps == 100 and len(a.episodes) == len(b.episodes) > 0
+        assert a.env_steps == b.env_steps == 100 and len(a.episodes) == len(b.episodes) > 0
         for key in a.transitions:
             np.testing.assert_allclose(a.transitions[key], b.transitions[key], atol=1e-6)
         there.send_collect(20, "greedy")  # started, then waited for: the same rollout
