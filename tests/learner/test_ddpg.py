@@ -105,7 +105,7 @@ def test_targets_take_no_gradient_and_move_only_by_the_soft_update():
 
 def test_critic_target_is_built_without_a_graph():
     # Even if a target net were trainable by mistake, y must carry no gradient path
-    # (seed defect #8): the critic loss would otherwise push on the targets.
+    # (the seed built it with a graph): the critic loss would otherwise push on the targets.
     state, batch = make(), make_batch()
     state.actor_target.requires_grad_(True)
     state.critic_target.requires_grad_(True)
