@@ -48,6 +48,9 @@ class EnvConfig:
             (self.max_lifetime_restarts >= 0 and self.restarts_rate_limit_n >= 0,
              "--max-lifetime-restarts and --restarts-rate-limit-n must be >= 0"),
             (self.agent_timeout >= 1, "--agent-timeout must be >= 1"),
+            (1024 <= self.base_port <= 65535, "--base-port must be in 1024..65535"),
+            (self.time_scale > 0, "--time-scale must be > 0"),
+            (self.restarts_rate_limit_period_s > 0, "--restarts-rate-limit-period-s must be > 0"),
         ]
         for ok, message in checks:
             if not ok:
@@ -78,6 +81,8 @@ class NoiseConfig:
             raise ValueError(f"noise must be 'gaussian' or 'ou', got {self.noise!r}")
         if self.noise_sigma < 0:
             raise ValueError(f"noise_sigma must be >= 0, got {self.noise_sigma}")
+        if not 0 <= self.ou_theta <= 1:
+            raise ValueError(f"--ou-theta must be in [0, 1], got {self.ou_theta}")
         if not 0.0 <= self.ou_theta <= 1.0:
             raise ValueError(f"ou_theta must be in [0, 1], got {self.ou_theta}")
 

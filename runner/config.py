@@ -10,9 +10,11 @@ import contextlib
 import dataclasses
 import difflib
 import io
+import math
 import os
 import re
 import sys
+import typing
 from dataclasses import dataclass, field
 from typing import Annotated, Literal
 
@@ -83,10 +85,23 @@ class RunConfig:
             (self.sync_interval >= 1, "--sync-interval must be >= 1"),
             (self.publish_interval >= 1, "--publish-interval must be >= 1"),
             (self.checkpoint_interval >= 1, "--checkpoint-interval must be >= 1"),
+            (self.log_interval > 0, "--log-interval must be > 0 seconds"),
+            (plain_name(self.run_id), f"--run-id must be a plain folder name (not empty, '.' "
+             f"or '..', no '/'), got {self.run_id!r}"),
+            (0 <= self.seed < 2**31, "--seed must be in 0..2147483647 (an int32 in the "
+             "protocol)"),
+            (self.address in (None, "auto") or ":" in self.address,
+             f"--address must be 'auto' or host:port (e.g. 10.0.0.5:6379), got "
+             f"{self.address!r}"),
         ]
         for ok, message in checks:
             if not ok:
                 raise ValueError(message)
+
+
+def plain_name(name: str) -> bool:
+    """A name that stays one folder inside --results-dir (--force deletes that folder)."""
+    return name not in ("", ".", "..") and not any(c in name for c in ("/", os.sep, "\0"))
 
 
 @dataclass
@@ -253,7 +268,17 @@ def validate(cfg: Config) -> None:
          f"--learning-starts ({cfg.replay.learning_starts}) must not exceed --buffer-size "
          f"({cfg.replay.buffer_size}): learning would never start"),
         (not (cfg.run.resume and cfg.run.force), "--resume and --force contradict: pick one"),
+        (cfg.env.base_port + cfg.run.num_workers - 1 <= 65535,
+         f"--base-port {cfg.env.base_port} + --num-workers {cfg.run.num_workers} runs past "
+         "port 65535: lower --base-port"),
     ]
     for ok, message in checks:
         if not ok:
             raise ValueError(message)
+    for part in dataclasses.fields(cfg):
+        section = getattr(cfg, part.name)
+        for name, hint in typing.get_type_hints(type(section)).items():
+            value = getattr(section, name)
+            if hint is float and not math.isfinite(value):
+                raise ValueError(f"--{name.replace('_', '-')} must be a finite number, got "
+                                 f"{value}")

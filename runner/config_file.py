@@ -2,7 +2,8 @@
 
 A file holds one section per component (`run`, `env`, `noise`, `replay`, `learner`) with
 the same field names as the flags (underscores); flags given after it override it. A key
-that is not a field is an error naming the key, with the nearest valid one.
+that is not a field is an error naming the key, with the nearest valid one; a value of the
+wrong type is an error naming the key and the type (flags get the same from tyro).
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import os
+import types
+import typing
 
 import yaml
 
@@ -25,6 +28,8 @@ def load_yaml(path: str) -> dict:
                          "path") from None
     except yaml.YAMLError as err:
         raise ValueError(f"{path} is not valid YAML ({str(err).splitlines()[0]})") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"{path} is not a text (UTF-8) YAML file: check the path") from None
     if not isinstance(data, dict):
         raise ValueError(f"{path} must hold sections (run:, env:, learner:, ...)")
     return data
@@ -42,12 +47,59 @@ def apply(cfg, data: dict, source: str):
             continue
         if not isinstance(values, dict):
             raise ValueError(f"{source}: section {section!r} must map field names to values")
+        hints = typing.get_type_hints(type(part))  # Annotated[...] stripped
         names = {f.name for f in dataclasses.fields(part)}
         for key in values:
             if key not in names:
                 raise ValueError(unknown(source, f"{section}.{key}", names, key))
-        changes[section] = dataclasses.replace(part, **values)
+        typed = {key: typed_value(value, hints[key], f"{source}: {section}.{key}")
+                 for key, value in values.items()}
+        changes[section] = dataclasses.replace(part, **typed)
     return dataclasses.replace(cfg, **changes)
+
+
+def typed_value(value, hint, where: str):
+    """`value` checked against the field's type (dataclasses.replace checks nothing);
+    ValueError naming the key and the type wanted."""
+    ok, value = _check(value, hint)
+    if not ok:
+        raise ValueError(f"{where} must be {describe(hint)}, got {value!r}; fix the file")
+    return value
+
+
+def _check(value, hint) -> tuple[bool, object]:
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is typing.Literal:
+        return value in args and type(value) in {type(a) for a in args}, value
+    if origin in (typing.Union, types.UnionType):
+        if value is None:
+            return type(None) in args, value
+        return _check(value, next(a for a in args if a is not type(None)))
+    if origin is list:
+        return isinstance(value, list) and all(_check(v, args[0])[0] for v in value), value
+    if hint is float and isinstance(value, str):
+        try:  # YAML 1.1 reads 1e-3 (no dot in the mantissa) as a string
+            return True, float(value)
+        except ValueError:
+            return False, value
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool), value
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool), value
+    return isinstance(value, hint) if hint in (bool, str) else True, value
+
+
+def describe(hint) -> str:
+    """How a field's type reads in an error message."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is typing.Literal:
+        return "one of " + ", ".join(repr(a) for a in args)
+    if origin in (typing.Union, types.UnionType):
+        return describe(next(a for a in args if a is not type(None))) + " or null"
+    if origin is list:
+        return f"a list of {describe(args[0])}s".replace("a list of a ", "a list of ")
+    return {bool: "true or false", int: "an integer", float: "a number",
+            str: "a string"}.get(hint, str(hint))
 
 
 def unknown(source: str, key: str, valid, bare: str | None = None) -> str:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 
+from runner.run_dir import checkpoint_path
+
 
 def _num(value, fmt: str) -> str:
     return "-" if value is None else fmt.format(value)
@@ -53,7 +55,7 @@ def end_of_run_table(summary: dict, run_dir: str, onnx_path: str | None) -> str:
         *([("train success", _phase(train, "success_rate", "{:.2f}"))] if success else []),
         ("test return", _phase(test, "mean_return", "{:+.2f}")),
         *([("test success", _phase(test, "success_rate", "{:.2f}"))] if success else []),
-        ("checkpoint", os.path.join(run_dir, "checkpoints", "latest.pt")),
+        ("checkpoint", checkpoint_path(run_dir)),
         ("policy (ONNX)", onnx_path or "- (not exported)"),
         ("TensorBoard", f"tensorboard --logdir {results_dir}"),
     ]

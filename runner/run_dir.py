@@ -25,10 +25,16 @@ def prepare_run_dir(results_dir: str, run_id: str, resume: bool, force: bool,
                     inference: bool) -> str:
     """Create (or reuse, on --resume/--inference) the run folder; returns its path."""
     path = os.path.join(results_dir, run_id)
+    if os.path.dirname(os.path.normpath(path)) != os.path.normpath(results_dir):
+        # --force deletes this folder: it must be one folder inside the results folder.
+        raise RunError(f"--run-id must be a plain folder name, got {run_id!r}")
     exists = os.path.isdir(path) and bool(os.listdir(path))
     if (resume or inference) and not exists:
         raise RunError(f"no run {run_id!r} in {results_dir}: drop --resume/--inference to "
                        "start it, or check --run-id and --results-dir")
+    if (resume or inference) and not os.path.isfile(checkpoint_path(path)):
+        raise RunError(f"run {run_id!r} has no checkpoint ({checkpoint_path(path)}): it "
+                       "stopped before its first; start it over: --force instead of --resume")
     if exists and not (resume or inference):
         if not force:
             raise RunError(f"run {run_id!r} already exists in {results_dir}: pass --resume to "
@@ -42,6 +48,11 @@ def prepare_run_dir(results_dir: str, run_id: str, resume: bool, force: bool,
         raise RunError(f"cannot write to {path} ({err.strerror}): pass a writable "
                        "--results-dir") from None
     return path
+
+
+def checkpoint_path(run_dir: str) -> str:
+    """Where a run keeps its checkpoint."""
+    return os.path.join(run_dir, "checkpoints", "latest.pt")
 
 
 def write_summary(run_dir: str, summary: dict) -> None:

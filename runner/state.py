@@ -11,7 +11,7 @@ import os
 import numpy as np
 import torch
 
-from learner.checkpoint import load_checkpoint, save_checkpoint, tree_map
+from learner.checkpoint import CheckpointError, load_checkpoint, save_checkpoint, tree_map
 
 
 def to_torch(tree):
@@ -47,4 +47,8 @@ def load_replay(checkpoint_path: str) -> dict | None:
     if not os.path.exists(path):
         print(f"warning: no saved replay at {path}: the replay restarts empty", flush=True)
         return None
-    return to_numpy(load_checkpoint(path)["replay"])
+    try:
+        return to_numpy(load_checkpoint(path)["replay"])
+    except CheckpointError as err:  # the checkpoint itself may be fine: say how to keep it
+        raise CheckpointError(f"{str(err).split(';')[0]}; --resume --no-save-replay continues "
+                              "from the checkpoint with an empty replay") from None

@@ -75,3 +75,65 @@ def test_resume_with_a_config_file_layers_it_over_the_saved_configuration(tmp_pa
     assert again.replay.batch_size == 48  # saved
     assert again.run.train_steps == 7000  # the file
     assert again.env.num_areas == 4  # the flag
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("run:\n  num_workers: '2'\n", "run.num_workers must be an integer, got '2'"),
+    ("run:\n  train_steps: [1, 2]\n", "run.train_steps must be an integer"),
+    ("run:\n  run_id: null\n", "run.run_id must be a string, got None"),
+    ("run:\n  mode: bogus\n", "run.mode must be one of 'ray', 'local', got 'bogus'"),
+    ("learner:\n  hidden_size: 64.5\n", "learner.hidden_size must be an integer, got 64.5"),
+    ("learner:\n  device: tpu\n", "learner.device must be one of 'auto', 'cpu', 'cuda'"),
+    ("env:\n  env_args: --foo\n", "env.env_args must be a list of strings, got '--foo'"),
+    ("learner:\n  actor_lr: fast\n", "learner.actor_lr must be a number, got 'fast'"),
+])
+def test_config_file_values_of_the_wrong_type_name_the_key(tmp_path, text, expected):
+    """dataclasses.replace checks no types: a string or a list went into a field unchecked
+    and failed later with a traceback, or ran (mode: bogus ran in Ray mode)."""
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(text)
+    with pytest.raises(ValueError, match="bad.yaml: ") as raised:
+        parse([str(bad)])
+    assert expected in str(raised.value)
+
+
+def test_yaml_numbers_without_a_dot_are_numbers(tmp_path):
+    """YAML 1.1 reads 1e-3 as a string; a float field takes it as the number it means."""
+    f = tmp_path / "lr.yaml"
+    f.write_text("learner:\n  actor_lr: 1e-3\n  critic_lr: 2\n")
+    cfg = parse([str(f)])
+    assert cfg.learner.actor_lr == 1e-3 and cfg.learner.critic_lr == 2.0
+
+
+def test_binary_config_file_names_the_file(tmp_path):
+    f = tmp_path / "blob.yaml"
+    f.write_bytes(b"\xff\xfe\x00\x01binary")
+    with pytest.raises(ValueError, match="blob.yaml is not a text"):
+        parse([str(f)])
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["--run-id", ""], "--run-id must be a plain folder name"),
+    (["--run-id", ".."], "--run-id must be a plain folder name"),
+    (["--run-id", "a/b"], "--run-id must be a plain folder name"),
+    (["--seed", "-1"], "--seed must be in 0..2147483647"),
+    (["--address", "localhost"], "--address must be 'auto' or host:port"),
+    (["--base-port", "70000"], "--base-port must be in 1024..65535"),
+    (["--base-port", "65535", "--num-workers", "2"], "runs past port 65535"),
+    (["--time-scale", "nan"], "--time-scale must be > 0"),
+    (["--log-interval", "-1"], "--log-interval must be > 0"),
+    (["--noise-sigma", "inf"], "--noise-sigma must be a finite number"),
+    (["--ou-mu", "nan"], "--ou-mu must be a finite number"),
+    (["--updates-per-step", "inf"], "--updates-per-step must be a finite number"),
+    (["--per-alpha", "inf"], "--per-alpha must be a finite number"),
+    (["--target-noise", "inf"], "--target-noise must be a finite number"),
+    (["--ou-theta", "2"], "--ou-theta must be in [0, 1]"),
+])
+def test_values_out_of_range_are_refused(args, expected):
+    """Each was accepted and failed later: a traceback, a misleading env error, or a run
+    that deleted the folder above --results-dir (--run-id .. --force)."""
+    from runner.config import validate
+
+    with pytest.raises(ValueError) as raised:
+        validate(parse(args))
+    assert expected in str(raised.value)
