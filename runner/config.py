@@ -251,8 +251,11 @@ def one_line_cli_error(text: str) -> str:
     message = " ".join(lines[1:]) or (lines[0] if lines else "invalid arguments")
     unknown = re.findall(r"--[\w-]+", message) if "Unrecognized" in message else []
     if unknown:
-        close = difflib.get_close_matches(unknown[0], flag_names(), n=1)
-        hint = f" (did you mean {close[0]}?)" if close else ""
+        # --lr -> --actor-lr, --critic-lr: a flag that ends with the word beats a near spelling.
+        close = [n for n in flag_names() if n.endswith("-" + unknown[0][2:])
+                 and not n.startswith("--no-")] or difflib.get_close_matches(
+                     unknown[0], flag_names(), n=1)
+        hint = f" (did you mean {' or '.join(close[:3])}?)" if close else ""
         return f"unknown flag {unknown[0]}{hint}; see --help for every flag"
     return f"{message[0].lower()}{message[1:]}; see --help"
 

@@ -137,3 +137,9 @@ def test_values_out_of_range_are_refused(args, expected):
     with pytest.raises(ValueError) as raised:
         validate(parse(args))
     assert expected in str(raised.value)
+
+
+def test_a_flag_missing_its_prefix_suggests_the_flags_that_end_with_it():
+    """--lr used to suggest --help (the nearest spelling), not the two learning rates."""
+    with pytest.raises(ValueError, match=r"did you mean --actor-lr or --critic-lr\?"):
+        parse(["--lr", "1e-3"])
