@@ -131,6 +131,11 @@ class Learner:
         # Optimizer.load_state_dict moves its moments onto the parameters' device.
         s.actor_opt.load_state_dict(d["actor_opt"])
         s.critic_opt.load_state_dict(d["critic_opt"])
+        # The saved optimizer state carries the saved learning rates; a resume's flags
+        # (--actor-lr/--critic-lr, recorded in its configuration.yaml) win, as elsewhere.
+        for opt, lr in ((s.actor_opt, self.cfg.actor_lr), (s.critic_opt, self.cfg.critic_lr)):
+            for group in opt.param_groups:
+                group["lr"] = lr
         self.learner_steps = int(d["learner_steps"])
         self.policy_version = int(d["policy_version"])
         # set_rng_state wants a CPU ByteTensor, whatever map_location the load used.
