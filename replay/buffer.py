@@ -153,10 +153,15 @@ class ReplayBuffer:
         return state
 
     def load_state_dict(self, state: dict) -> None:
-        """Restore a `state_dict()`; sampling then continues exactly as it would have."""
+        """Restore a `state_dict()`; sampling then continues exactly as it would have.
+
+        A state that does not fit (another --buffer-size, --n-step or env) raises a one-line
+        ValueError naming the fix before anything is written: the buffer stays as it was."""
         if state["capacity"] != self._capacity:
             raise ValueError(
-                f"replay state has capacity {state['capacity']}, this buffer {self._capacity}"
+                f"the saved replay was made with --buffer-size {state['capacity']}, this run "
+                f"has {self._capacity}; resume with --buffer-size {state['capacity']}, "
+                f"or without --save-replay to start the replay empty"
             )
         size = int(state["size"])
         if ("discount" in state) != ("discount" in self._data):
@@ -164,14 +169,16 @@ class ReplayBuffer:
             raise ValueError("the saved replay was made with another --n-step (n > 1 stores a "
                              "'discount' field); resume with the run's --n-step, or without "
                              "--save-replay")
+        values = {key: np.asarray(state[key]) for key in self._data}
         for key, arr in self._data.items():
-            value = np.asarray(state[key])
-            if value.shape != (size, *arr.shape[1:]):
+            if values[key].shape != (size, *arr.shape[1:]):
                 raise ValueError(
-                    f"replay state field {key!r}: expected shape {(size, *arr.shape[1:])}, "
-                    f"got {value.shape}"
+                    f"the saved replay's field {key!r} has shape {values[key].shape}, this "
+                    f"run's {(size, *arr.shape[1:])} (another env or sizes); resume with the "
+                    "run's env, or without --save-replay to start the replay empty"
                 )
-            arr[:size] = value  # slots past size are never read, so left as they are
+        for key, arr in self._data.items():
+            arr[:size] = values[key]  # slots past size are never read, so left as they are
         self._ptr = int(state["ptr"])
         self._size = size
         self._total_added = int(state["total_added"])

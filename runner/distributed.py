@@ -16,7 +16,7 @@ import time
 import ray
 from ray.exceptions import RayActorError, RayTaskError
 
-from learner.checkpoint import load_checkpoint, save_checkpoint
+from learner.checkpoint import check_compatible, load_checkpoint, save_checkpoint
 from runner.config import Config
 from runner.distributed_metrics import Monitor
 from runner.ray_fleet import Fleet, task_cause
@@ -128,10 +128,17 @@ def restore(path: str, cfg: Config, fleet: Fleet, monitor: Monitor) -> str:
     the replay they count came back: otherwise what is owed restarts with the empty replay."""
     payload = load_checkpoint(path)
     learner = payload["learner"]
+    # Checked here, before the replay, so that a resume on another env is told about the env
+    # (as in local mode), not about its saved replay's shapes.
+    check_compatible(learner, fleet.specs[0]["obs_size"], fleet.specs[0]["action_size"],
+                     cfg.learner)
     monitor.resume_from(payload["env_steps"], payload["train_episodes"], payload["wall_s"])
     replay = load_replay(path) if cfg.run.save_replay else None
     if replay is not None:
-        ray.get(fleet.replay.load_state_dict.remote(replay))
+        try:  # a replay that no longer fits (--buffer-size, --n-step): the replay's one line
+            ray.get(fleet.replay.load_state_dict.remote(replay))
+        except RayTaskError as err:
+            raise task_cause(err) from None
         monitor.base_steps -= replay["limiter"]["inserted"]  # counted again by the replay
     elif not cfg.run.inference:
         print("warning: the replay restarts empty (pass --save-replay to keep it across "

@@ -260,11 +260,31 @@ def test_state_dict_is_a_snapshot_and_partial_fill_round_trips():
     assert set(b.sample(500)["obs"][:, 0].astype(int)) == set(range(5))
 
 
-def test_load_rejects_other_capacity():
+def test_load_rejects_other_capacity_naming_the_fix():
     a = ReplayBuffer(OBS, ACT, capacity=16)
     a.add(chunk(0, 5))
-    with pytest.raises(ValueError, match="capacity"):
+    with pytest.raises(ValueError) as err:
         ReplayBuffer(OBS, ACT, capacity=8).load_state_dict(a.state_dict())
+    message = str(err.value)
+    assert "\n" not in message and "16" in message and "8" in message
+    assert "--buffer-size 16" in message and "without --save-replay" in message
+
+
+def test_load_rejects_other_sizes_naming_the_fix_and_keeps_the_buffer():
+    """A saved replay from another env (other obs or action sizes) is refused whole: no
+    field is half-loaded before the one that does not fit."""
+    saved = ReplayBuffer(OBS, ACT + 1, capacity=16)
+    saved.add({**chunk(0, 5), "action": np.zeros((5, ACT + 1), np.float32)})
+    b = ReplayBuffer(OBS, ACT, capacity=16)
+    b.add(chunk(50, 3))
+    state = saved.state_dict()
+    state["obs"] = state["obs"] + 7.0  # a first field that fits, and differs
+    with pytest.raises(ValueError) as err:
+        b.load_state_dict(state)
+    message = str(err.value)
+    assert "\n" not in message and "'action'" in message
+    assert "without --save-replay" in message
+    assert b.size == 3 and list(slots(b)) == [50, 51, 52]
 
 
 def test_config_and_constructor_validate():
