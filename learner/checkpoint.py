@@ -109,8 +109,10 @@ def check_sizes(
 
 def check_compatible(payload: dict, obs_size: int, action_size: int, cfg) -> None:
     """Raise CheckpointError (one line) unless the checkpoint's learner fits this run: the
-    env's sizes, the hidden size, --normalize and --twin-critics. The one check of a load."""
+    env's sizes, the hidden size, --normalize, --twin-critics, and finite weights. The one
+    check of a load."""
     check_sizes(payload, obs_size, action_size, cfg.hidden_size)
+    check_finite(payload)
     check_normalizer(payload, cfg.normalize)
     check_twin_critics(payload, cfg.twin_critics)
     layer = payload.get("critic_action_layer", 2)  # checkpoints from before the option: 2
@@ -118,6 +120,17 @@ def check_compatible(payload: dict, obs_size: int, action_size: int, cfg) -> Non
         raise CheckpointError(f"the checkpoint's critic takes the action at layer {layer}; "
                               f"resume it with --critic-action-layer {layer}, or start a new "
                               "run")
+
+
+def check_finite(payload: dict) -> None:
+    """Raise CheckpointError when the checkpoint's networks hold NaN or Inf (one saved
+    before the learner refused to save diverged weights): nothing could resume from it."""
+    bad = [name for name in ("actor", "critic", "actor_target", "critic_target")
+           if not all(torch.isfinite(t).all() for t in payload.get(name, {}).values())]
+    if bad:
+        raise CheckpointError(f"the checkpoint holds non-finite {'/'.join(bad)} weights (its "
+                              "run diverged); start the run over (--force) with lower "
+                              "--actor-lr/--critic-lr")
 
 
 def check_normalizer(payload: dict, normalize: bool) -> None:

@@ -8,6 +8,23 @@ from learner.config import LearnerConfig
 from learner.checkpoint import check_compatible
 
 
+class TrainingDiverged(ValueError):
+    """The networks hold NaN or Inf (updates blew up: learning rates too high, usually).
+
+    A ValueError, so that it ends a run with its one line as bad input does (launch.py, and
+    Ray's task errors via runner.ray_fleet.task_cause). `fix` is the second half of that
+    line: the runner, which knows the last checkpoint, says where to resume from."""
+
+    def __init__(self, nets: str, learner_steps: int,
+                 fix: str = "--resume from the last checkpoint"):
+        super().__init__(nets, learner_steps, fix)  # all of them: Ray pickles it by its args
+        self.nets, self.learner_steps, self.fix = nets, learner_steps, fix
+
+    def __str__(self) -> str:
+        return (f"training diverged (non-finite {self.nets} weights at learner step "
+                f"{self.learner_steps}); lower --actor-lr/--critic-lr and {self.fix}")
+
+
 def resolve_device(name: str) -> torch.device:
     """'auto' -> cuda when available, else cpu; 'cuda' without a GPU is an error."""
     if name == "auto":
@@ -79,7 +96,9 @@ class Learner:
         """Bump policy_version; return ({"actor": weights[, "critic": weights]
         [, "normalizer": its statistics]}, version).
 
-        critic: include the critic, for workers that compute initial replay priorities."""
+        critic: include the critic, for workers that compute initial replay priorities.
+        TrainingDiverged, and nothing published, when the networks hold NaN or Inf."""
+        self.check_finite()  # no worker may act on them (an env refuses NaN, and blames itself)
         self.policy_version += 1
         weights = {"actor": self.actor_weights()}
         if critic:  # with twin critics the first one: the workers' estimate is a first guess
@@ -94,8 +113,33 @@ class Learner:
         if report is not None and self.state.normalizer is not None:
             self.state.normalizer.merge(report)
 
+    def check_finite(self, targets: bool = False) -> None:
+        """Raise TrainingDiverged when the actor or the critic (and, with `targets`, their
+        targets) hold NaN or Inf. One device sync for all of them, which is why it runs
+        where the weights leave the learner (publish, save), not after every update."""
+        s = self.state
+        nets = {"actor": s.actor, "critic": s.critic}
+        if targets:
+            nets |= {"actor_target": s.actor_target, "critic_target": s.critic_target}
+        params = [list(net.parameters()) for net in nets.values()]
+        # Each parameter's L1 norm, in one fused kernel: a NaN or Inf in it makes the norm
+        # non-finite, and so does a sum past float32's range (~3e38), which only weights
+        # that have diverged as surely reach.
+        with torch.no_grad():
+            norms = torch._foreach_norm([p for group in params for p in group], 1)
+            finite = torch.stack(norms).isfinite().tolist()
+        bad, k = [], 0
+        for name, group in zip(nets, params):
+            bad += [] if all(finite[k:k + len(group)]) else [name]
+            k += len(group)
+        if bad:
+            raise TrainingDiverged("/".join(bad), self.learner_steps)
+
     def state_dict(self) -> dict:
-        """Everything needed to resume bit-for-bit; only weights_only-loadable types."""
+        """Everything needed to resume bit-for-bit; only weights_only-loadable types.
+        TrainingDiverged when the networks hold NaN or Inf: such a checkpoint must never
+        replace the last good one."""
+        self.check_finite(targets=True)
         s = self.state
         return {
             "actor": s.actor.state_dict(),

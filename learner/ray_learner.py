@@ -16,7 +16,8 @@ last inserts call for, without the limiter's slack, then return; `stop()` return
 
 Publishing: every `publish_interval` updates the actor weights go into the object store
 once (`ray.put`) with a new `policy_version`; env workers fetch the reference when they
-choose, never blocking us.
+choose, never blocking us. Weights that went NaN/Inf are never published (nor handed to a
+checkpoint): `TrainingDiverged` ends `run`, and the driver reports it in one line.
 The actor is threaded (max_concurrency > 1): `run` trains in one thread while `progress`,
 `latest_weights`, `state_dict` and `stop` answer from others, under one lock.
 """

@@ -21,6 +21,7 @@ from runner.config import Config
 from runner.distributed_metrics import Monitor
 from runner.ray_fleet import Fleet, task_cause
 from learner.export import export_policy
+from learner.learner import TrainingDiverged
 from runner.config_file import save_config
 from runner.errors import RunAborted
 from runner.session import run_session
@@ -34,6 +35,7 @@ def train(cfg: Config, fleet: Fleet, monitor: Monitor, save) -> None:
     try:
         while monitor.env_steps < cfg.run.train_steps:
             time.sleep(min(cfg.run.log_interval, 1.0))
+            check_learner(fleet)
             for k in fleet.check():
                 monitor.worker_restarted(k)
             monitor.poll(fleet)
@@ -47,6 +49,20 @@ def train(cfg: Config, fleet: Fleet, monitor: Monitor, save) -> None:
     monitor.poll(fleet)
     monitor.end_training()
     save("test")  # as local mode: nothing of training is lost if the test phase fails
+
+
+def check_learner(fleet: Fleet) -> None:
+    """Raise TrainingDiverged if that is what ended the learner's loop (it refused to
+    publish non-finite weights); fleet.check() would report it as a learner that died."""
+    if fleet.learner_run is None or not ray.wait([fleet.learner_run], timeout=0)[0]:
+        return
+    try:
+        ray.get(fleet.learner_run)
+    except RayTaskError as err:
+        if isinstance(getattr(err, "cause", None), TrainingDiverged):
+            raise err.cause from None
+    except RayActorError:
+        return  # fleet.check() says so
 
 
 def test(cfg: Config, fleet: Fleet, monitor: Monitor) -> None:
@@ -82,7 +98,10 @@ def split_evenly(total: int, parts: int) -> list[int]:
 
 def make_saver(cfg: Config, fleet: Fleet, monitor: Monitor, path: str):
     def save(phase: str) -> None:
-        state = ray.get(fleet.learner.state_dict.remote())
+        try:  # the learner refuses to hand out diverged weights (TrainingDiverged)
+            state = ray.get(fleet.learner.state_dict.remote())
+        except RayTaskError as err:
+            raise task_cause(err) from None
         spec = fleet.specs[0]
         export_policy(monitor.run_dir, spec["behavior"], spec["obs_sizes"],
                       spec["action_size"], cfg.learner.hidden_size, state["actor"],
@@ -115,7 +134,7 @@ def run_distributed(cfg: Config, run_dir: str) -> dict | None:
                            train=lambda: train(cfg, fleet, monitor, save),
                            test=lambda: test(cfg, fleet, monitor), save=save,
                            env_steps=lambda: monitor.env_steps, stop=fleet.stop_loops,
-                           started=lambda: save_config(run_dir, cfg)):
+                           started=lambda: save_config(run_dir, cfg), checkpoint=path):
             return None
         return monitor.write_summary()
     finally:

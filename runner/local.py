@@ -212,9 +212,9 @@ def report(run: Run, phase: str, losses: dict, rate: RateMeter, steps: int | Non
 
 
 def save(run: Run, phase: str) -> None:
+    learner = run.learner.state_dict()  # first: it refuses diverged weights, before any write
     if run.cfg.run.save_replay:
         save_replay(run.checkpoint_path, run.replay.state_dict())
-    learner = run.learner.state_dict()
     worker = run.workers[0]
     export_policy(run.run_dir, worker.behavior, worker.obs_sizes, worker.action_size,
                   run.cfg.learner.hidden_size, learner["actor"], learner["normalizer"])
@@ -279,7 +279,8 @@ def run_local(cfg: Config, run_dir: str) -> dict | None:
         if not run_session(cfg, restore=lambda: restore(run), train=lambda: train(run),
                            test=lambda: test(run), save=lambda phase: save(run, phase),
                            env_steps=lambda: run.env_steps,
-                           started=lambda: save_config(run_dir, cfg)):
+                           started=lambda: save_config(run_dir, cfg),
+                           checkpoint=run.checkpoint_path):
             return None
         return summarize(run)
     finally:

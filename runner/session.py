@@ -4,21 +4,29 @@ Resume or inference first restores; a resumed run that had already finished says
 stops; Ctrl-C or SIGTERM (which launch.py turns into KeyboardInterrupt) in any phase saves
 a checkpoint before it propagates, so `--resume` continues from that point. So does a
 failure (an env past its restart limits, a dead actor) while the learner still answers.
+Training that diverged (the learner refused to publish or save non-finite weights) saves
+nothing: its one line says to --resume from the last good checkpoint.
 """
 
 from __future__ import annotations
 
+import os
 from typing import Callable
+
+from learner.checkpoint import load_checkpoint
+from learner.learner import TrainingDiverged
 
 
 def run_session(cfg, restore: Callable[[], str], train: Callable[[], None],
                 test: Callable[[], None], save: Callable[[str], None],
                 env_steps: Callable[[], int], stop: Callable[[], None] = lambda: None,
-                started: Callable[[], None] = lambda: None) -> bool:
+                started: Callable[[], None] = lambda: None,
+                checkpoint: str | None = None) -> bool:
     """Run the phases; returns False when --resume finds the run already finished.
 
     started: called once the run is restored (or fresh), e.g. to save its configuration: a
-    resume that fails to restore must leave the run's saved configuration as it was."""
+    resume that fails to restore must leave the run's saved configuration as it was.
+    checkpoint: the run's checkpoint file, which a divergence's message points at."""
     phase = restore() if cfg.run.resume or cfg.run.inference else "train"
     started()
     finished = env_steps() >= cfg.run.train_steps
@@ -30,24 +38,50 @@ def run_session(cfg, restore: Callable[[], str], train: Callable[[], None],
         if not cfg.run.inference and not finished:
             train()
         test()
-    except KeyboardInterrupt:
-        if not cfg.run.inference:  # keep what was learned
-            stop()
-            save(phase_of(cfg, env_steps()))
-            print(f"interrupted: checkpoint saved at {env_steps()} env steps; pass --resume "
-                  "to continue", flush=True)
-        raise
-    except Exception:
-        if not cfg.run.inference:
-            save_after_failure(cfg, stop, save, env_steps)
+    except BaseException as err:
+        on_failure(cfg, err, stop, save, env_steps, checkpoint)
         raise
     if not cfg.run.inference:
         save("done")
     return True
 
 
+def on_failure(cfg, err: BaseException, stop, save, env_steps, checkpoint) -> None:
+    """What a failed phase leaves: a checkpoint when training stopped for a reason other
+    than its own weights (the caller re-raises `err`); raises instead for a divergence."""
+    if cfg.run.inference:
+        return
+    if isinstance(err, KeyboardInterrupt):  # keep what was learned
+        stop()
+        try:
+            save(phase_of(cfg, env_steps()))
+        except TrainingDiverged as diverged:  # just before the interrupt
+            raise resume_point(diverged, checkpoint) from None
+        print(f"interrupted: checkpoint saved at {env_steps()} env steps; pass --resume "
+              "to continue", flush=True)
+    elif isinstance(err, TrainingDiverged):
+        # The weights are what diverged: nothing is saved, the last checkpoint stays.
+        stop()
+        raise resume_point(err, checkpoint) from None
+    elif isinstance(err, Exception):
+        save_after_failure(cfg, stop, save, env_steps)
+
+
 def phase_of(cfg, env_steps: int) -> str:
     return "test" if env_steps >= cfg.run.train_steps else "train"
+
+
+def resume_point(err: TrainingDiverged, checkpoint: str | None) -> TrainingDiverged:
+    """`err`, saying where to go on from: the checkpoint on disk (of this session or an
+    earlier one), or a fresh start when the run diverged before its first."""
+    if checkpoint is None:
+        return err
+    if not os.path.exists(checkpoint):
+        fix = "start the run over with --force (it diverged before its first checkpoint)"
+    else:
+        steps = load_checkpoint(checkpoint)["env_steps"]
+        fix = f"--resume from the last checkpoint (at {steps} env steps)"
+    return TrainingDiverged(err.nets, err.learner_steps, fix)
 
 
 def save_after_failure(cfg, stop, save, env_steps) -> None:

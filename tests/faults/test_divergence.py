@@ -4,11 +4,14 @@ weights reach neither a worker nor a checkpoint)."""
 
 import dataclasses
 import os
+import subprocess
+import sys
 from types import SimpleNamespace
 
 import pytest
+import torch
 
-from learner.checkpoint import save_checkpoint
+from learner.checkpoint import save_checkpoint, tree_map
 from learner.learner import Learner
 from runner.config import parse
 from runner.state import save_replay
@@ -55,3 +58,66 @@ def test_ray_resume_with_a_replay_that_no_longer_fits_is_one_line(local_ray, tmp
     message = str(err.value)
     assert "\n" not in message and "\x1b" not in message and "ray::" not in message
     assert "--buffer-size 5000" in message and "without --save-replay" in message
+
+
+# --- training that diverges --------------------------------------------------------------
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+# Learning rates that blow the weights up within the first updates after learning starts;
+# checkpoints every 100 env steps, so good ones are written before that.
+DIVERGING = ["--actor-lr", "1e8", "--critic-lr", "1e8", "--checkpoint-interval", "100",
+             "--learning-starts", "300", "--batch-size", "32", "--train-steps", "600",
+             "--test-steps", "50", "--num-workers", "1", "--max-step", "80"]
+
+
+def launch(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "launch.py", *args], cwd=REPO,
+                          capture_output=True, text=True, timeout=240)
+
+
+def saved_env_steps(run_dir: str) -> int:
+    """The checkpoint's env steps, after checking that every tensor in it is finite."""
+    saved = torch.load(os.path.join(run_dir, "checkpoints", "latest.pt"), weights_only=True)
+    tensors = []
+    tree_map(lambda x: tensors.append(x) if isinstance(x, torch.Tensor) else None, saved)
+    assert tensors and all(torch.isfinite(t).all() for t in tensors if t.is_floating_point())
+    return saved["env_steps"]
+
+
+def test_local_divergence_ends_in_one_line_and_keeps_the_last_good_checkpoint(tmp_path):
+    where = ["--results-dir", str(tmp_path), "--run-id", "nan", "--base-port", "6300"]
+    done = launch("--mode", "local", *DIVERGING, *where)
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-2000:]
+    assert len(lines) == 1 and lines[0].startswith("error: training diverged"), done.stderr
+    assert "--actor-lr/--critic-lr" in lines[0]
+    assert "env failed" not in done.stdout  # no worker acted with the non-finite weights
+    steps = saved_env_steps(str(tmp_path / "nan"))
+    assert 0 < steps < 600 and f"at {steps} env steps" in lines[0]
+    # lower learning rates given on --resume take over from the saved optimizer state
+    resumed = launch("--resume", "--actor-lr", "3e-4", "--critic-lr", "3e-4", *where)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert saved_env_steps(str(tmp_path / "nan")) >= 600
+
+
+def test_ray_divergence_ends_in_one_line_and_keeps_the_last_good_checkpoint(
+        local_ray, tmp_path, capsys):
+    from runner.distributed import run_distributed
+    from tests.test_distributed import tiny
+
+    cfg, run_dir = tiny(tmp_path, "raynan", 6320, num_workers=1, train_steps=4000)
+    cfg.learner = dataclasses.replace(cfg.learner, actor_lr=1e8, critic_lr=1e8)
+    cfg.run = dataclasses.replace(cfg.run, checkpoint_interval=100)
+    # The driver checkpoints when it polls (every 0.5 s here): a late start of learning
+    # leaves it time to write good ones first.
+    cfg.replay = dataclasses.replace(cfg.replay, learning_starts=2000)
+    with pytest.raises(ValueError) as err:
+        run_distributed(cfg, run_dir)
+    message = str(err.value)
+    assert "\n" not in message and message.startswith("training diverged"), message
+    out = capsys.readouterr().out
+    assert "env failed" not in out and "stopped" not in out, out
+    if os.path.exists(os.path.join(run_dir, "checkpoints", "latest.pt")):
+        assert f"at {saved_env_steps(run_dir)} env steps" in message
+    else:  # the learner diverged before the first checkpoint: nothing to resume from
+        assert "--force" in message
