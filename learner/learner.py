@@ -115,23 +115,15 @@ class Learner:
 
     def check_finite(self, targets: bool = False) -> None:
         """Raise TrainingDiverged when the actor or the critic (and, with `targets`, their
-        targets) hold NaN or Inf. One device sync for all of them, which is why it runs
-        where the weights leave the learner (publish, save), not after every update."""
+        targets) hold NaN or Inf. A device sync per network, which is why it runs where the
+        weights leave the learner (publish, save), not after every update."""
         s = self.state
         nets = {"actor": s.actor, "critic": s.critic}
         if targets:
             nets |= {"actor_target": s.actor_target, "critic_target": s.critic_target}
-        params = [list(net.parameters()) for net in nets.values()]
-        # Each parameter's L1 norm, in one fused kernel: a NaN or Inf in it makes the norm
-        # non-finite, and so does a sum past float32's range (~3e38), which only weights
-        # that have diverged as surely reach.
         with torch.no_grad():
-            norms = torch._foreach_norm([p for group in params for p in group], 1)
-            finite = torch.stack(norms).isfinite().tolist()
-        bad, k = [], 0
-        for name, group in zip(nets, params):
-            bad += [] if all(finite[k:k + len(group)]) else [name]
-            k += len(group)
+            bad = [name for name, net in nets.items()
+                   if not torch.stack([p.isfinite().all() for p in net.parameters()]).all()]
         if bad:
             raise TrainingDiverged("/".join(bad), self.learner_steps)
 
