@@ -52,11 +52,15 @@ def on_failure(cfg, err: BaseException, stop, save, env_steps, checkpoint) -> No
     if cfg.run.inference:
         return
     if isinstance(err, KeyboardInterrupt):  # keep what was learned
-        stop()
         try:
+            stop()
             save(phase_of(cfg, env_steps()))
         except TrainingDiverged as diverged:  # just before the interrupt
             raise resume_point(diverged, checkpoint) from None
+        except KeyboardInterrupt:  # a second Ctrl-C: the user wants out now
+            print("interrupted again while saving: the last checkpoint written stays (the "
+                  "writes are atomic); pass --resume to continue from it", flush=True)
+            raise
         print(f"interrupted: checkpoint saved at {env_steps()} env steps; pass --resume "
               "to continue", flush=True)
     elif isinstance(err, TrainingDiverged):

@@ -1,0 +1,31 @@
+"""The train-then-test flow both modes share: what an interruption leaves behind."""
+
+import pytest
+
+from runner.config import Config
+from runner.session import run_session
+
+
+def interrupted_session(capsys, save):
+    def train():
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_session(Config(), restore=lambda: "train", train=train, test=lambda: None,
+                    save=save, env_steps=lambda: 700)
+    return capsys.readouterr().out
+
+
+def test_ctrl_c_saves_and_says_so(capsys):
+    saved = []
+    out = interrupted_session(capsys, save=saved.append)
+    assert saved == ["train"] and "checkpoint saved at 700 env steps" in out
+
+
+def test_a_second_ctrl_c_during_the_save_says_which_checkpoint_stays(capsys):
+    """It used to end with exit 130 and no word that the save had been skipped."""
+    def save(phase):
+        raise KeyboardInterrupt
+
+    out = interrupted_session(capsys, save=save)
+    assert "interrupted again while saving" in out and "checkpoint saved" not in out
