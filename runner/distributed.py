@@ -25,6 +25,7 @@ from learner.learner import TrainingDiverged
 from runner.config_file import save_config
 from runner.errors import RunAborted
 from runner.session import run_session
+from runner.run_dir import checkpoint_path
 from runner.state import load_replay, save_replay
 
 
@@ -127,7 +128,7 @@ def run_distributed(cfg: Config, run_dir: str) -> dict | None:
     except BaseException:
         fleet.close()
         raise
-    path = f"{run_dir}/checkpoints/latest.pt"
+    path = checkpoint_path(run_dir)
     save = make_saver(cfg, fleet, monitor, path)
     try:
         if not run_session(cfg, restore=lambda: restore(path, cfg, fleet, monitor),

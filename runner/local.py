@@ -25,7 +25,7 @@ from learner.export import export_policy
 from runner.config_file import save_config
 from runner.errors import RunError
 from runner.metrics import EpisodeStats, Metrics
-from runner.run_dir import write_summary
+from runner.run_dir import checkpoint_path, write_summary
 from runner.state import load_replay, save_replay, to_numpy, to_torch
 
 
@@ -46,7 +46,7 @@ class Run:
 
     @property
     def checkpoint_path(self) -> str:
-        return os.path.join(self.run_dir, "checkpoints", "latest.pt")
+        return checkpoint_path(self.run_dir)
 
 
 def build(cfg: Config, run_dir: str) -> Run:
