@@ -79,11 +79,31 @@ def _pool():
 
 
 class LocalUnityEnvironment(UnityEnvironment):
-    """UnityEnvironment whose gRPC server binds localhost (the client's own hook)."""
+    """UnityEnvironment whose gRPC server binds localhost (the client's own hook), and that
+    closes what it started when its constructor fails."""
+
+    def __init__(self, *args, **kwargs):
+        # The stock constructor cleans up after a time-out only. On anything else (an env
+        # that exits at once, Ctrl-C) nobody gets the object to close: its gRPC thread then
+        # blocks the interpreter's exit and the env process runs on.
+        try:
+            super().__init__(*args, **kwargs)
+        except BaseException:
+            process = getattr(self, "_process", None)  # unset if it failed very early
+            if process is not None and process.poll() is None:
+                process.kill()
+            self._close(timeout=5)  # only reaps it: it was just killed
+            raise
 
     @staticmethod
     def _get_communicator(worker_id, base_port, timeout_wait):
         return LocalhostCommunicator(worker_id, base_port, timeout_wait)
+
+    def _close(self, timeout=None) -> None:
+        """The stock close. Also runs at exit (the client registers it): it must work on
+        a half-built object."""
+        if "_communicator" in self.__dict__:  # absent when the port was taken
+            super()._close(timeout)
 
 
 def port_free(port: int) -> bool:

@@ -67,8 +67,22 @@ class EnvWorker:
         self.restarts = 0
         self.env = None
         self.agents = Agents(cfg.tracks_success(), cfg.agent_timeout)
-        self._open()
-        experience = experience or ExperienceConfig()
+        self.env_steps = 0  # agent transitions received
+        self.env_calls = 0
+        self.episodes = 0
+        # Until this returns nobody else can close the env: a failure here (a bad
+        # hidden_size, Ctrl-C) kills it, or its process and gRPC thread outlive us.
+        try:
+            self._open()
+            self._make_policy(noise, hidden_size, experience or ExperienceConfig())
+        except BaseException:
+            kill_env(self.env)
+            self.env = None
+            raise
+
+    def _make_policy(self, noise: NoiseConfig, hidden_size: int,
+                     experience: ExperienceConfig) -> None:
+        """The actor, its exploration noise and the experience builder, sized by the env."""
         self.actor = Actor(self.obs_size, self.action_size, hidden_size).requires_grad_(False)
         self.normalizer = None  # set by the first weights that carry one (--normalize)
         self.policy = self.actor  # what acts on raw observations
@@ -77,9 +91,6 @@ class EnvWorker:
         self.experience = Experience(experience, self.obs_size, self.action_size, hidden_size)
         # --normalize: what this worker saw since its last report to the learner.
         self.obs_stats = ObsStats(self.obs_size) if experience.obs_stats else None
-        self.env_steps = 0  # agent transitions received
-        self.env_calls = 0
-        self.episodes = 0
 
     def _open(self) -> None:
         """Start the env process (on a free port) and forget any unfinished episode.

@@ -9,12 +9,18 @@ import numpy as np
 import pytest
 
 import actors.env_worker
-from actors.env_process import EnvRestartsExhausted, RestartPolicy, UnsupportedEnv
+from actors.env_process import (
+    EnvRestartsExhausted,
+    LocalUnityEnvironment,
+    RestartPolicy,
+    UnsupportedEnv,
+    port_free,
+)
 from actors.config import EnvConfig
 from actors.env_worker import EnvWorker
 from mlagents_envs.exception import UnityTimeOutException, UnityWorkerInUseException
 from actors.config import NoiseConfig
-from tests.helpers import drone_pids
+from tests.helpers import drone_pids, player_pids, wait_until
 
 IDS = iter(range(120, 160))  # ports 5125-5164: this module's own
 
@@ -135,3 +141,46 @@ def test_spent_limits_kill_the_env_before_raising(make_worker):
         worker.collect(3)
     assert hung not in drone_pids()
 
+
+def never_connects(tmp_path, then: str = "wait") -> tuple[str, str]:
+    """A tiny env executable that starts a child `sleep`, writes its pid, then `then`s
+    without ever connecting; returns (its path, the child pid file's path)."""
+    script, pid_file = tmp_path / "NotUnity.sh", tmp_path / "child.pid"
+    script.write_text(f"#!/bin/sh\nsleep 1000 &\necho $! > {pid_file}\n{then}\n")
+    script.chmod(0o755)
+    return str(script), str(pid_file)
+
+
+def child_gone(pid_file: str) -> bool:
+    """Whether the script's child `sleep` is gone (a zombie awaiting its reaper counts)."""
+    pid = int(open(pid_file).read())
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
+def kill_child(pid_file: str) -> None:
+    """A failing test may have left the child behind: do not leave it to the suite."""
+    if os.path.exists(pid_file) and not child_gone(pid_file):
+        os.kill(int(open(pid_file).read()), signal.SIGKILL)
+
+
+def test_ctrl_c_while_connecting_kills_the_env(tmp_path, monkeypatch):
+    script, pid_file = never_connects(tmp_path)
+
+    def interrupted(self, init_parameters):
+        wait_until(lambda: os.path.exists(pid_file), timeout=5)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(LocalUnityEnvironment, "_send_academy_parameters", interrupted)
+    worker_id = next(IDS)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            LocalUnityEnvironment(file_name=script, worker_id=worker_id, base_port=5005,
+                                  timeout_wait=30)
+        assert wait_until(lambda: not player_pids(script), timeout=5)
+        assert port_free(5005 + worker_id)  # the gRPC server stopped: the exit cannot hang
+    finally:
+        kill_child(pid_file)
