@@ -6,12 +6,18 @@
   through the client's own `_get_communicator` hook, with the client otherwise unchanged.
 - Restarts: a crashed, hung or NaN-emitting env is replaced, rate-limited as
   mlagents-learn does (a lifetime maximum and at most N per period).
+- Processes: the stock client starts an env in a session of its own; closing or killing
+  it kills that whole session, so that a launcher script's children go with it.
 """
 
 from __future__ import annotations
 
 import collections
+import contextlib
+import os
+import signal
 import socket
+import subprocess
 import time
 from dataclasses import dataclass
 
@@ -79,8 +85,9 @@ def _pool():
 
 
 class LocalUnityEnvironment(UnityEnvironment):
-    """UnityEnvironment whose gRPC server binds localhost (the client's own hook), and that
-    closes what it started when its constructor fails."""
+    """UnityEnvironment whose gRPC server binds localhost (the client's own hook), that
+    closes what it started when its constructor fails, and whose close or kill takes the
+    env's whole process session, children included."""
 
     def __init__(self, *args, **kwargs):
         # The stock constructor cleans up after a time-out only. On anything else (an env
@@ -89,9 +96,7 @@ class LocalUnityEnvironment(UnityEnvironment):
         try:
             super().__init__(*args, **kwargs)
         except BaseException:
-            process = getattr(self, "_process", None)  # unset if it failed very early
-            if process is not None and process.poll() is None:
-                process.kill()
+            self.kill()
             self._close(timeout=5)  # only reaps it: it was just killed
             raise
 
@@ -99,11 +104,53 @@ class LocalUnityEnvironment(UnityEnvironment):
     def _get_communicator(worker_id, base_port, timeout_wait):
         return LocalhostCommunicator(worker_id, base_port, timeout_wait)
 
+    @property
+    def _process(self):
+        return self.__dict__.get("_popen")
+
+    @_process.setter
+    def _process(self, popen) -> None:
+        # Noted at launch: once the client has reaped the env, its group is unknowable.
+        self.__dict__["_popen"] = popen
+        if popen is not None:
+            self._group = own_group(popen.pid)
+
+    def kill(self) -> None:
+        """SIGKILL the env and every process of its session (no wait, no close)."""
+        kill_group(self.__dict__.pop("_group", None))
+        process = self._process
+        if process is not None and process.poll() is None:
+            process.kill()
+
     def _close(self, timeout=None) -> None:
-        """The stock close. Also runs at exit (the client registers it): it must work on
-        a half-built object."""
+        """The stock close (ask, wait, kill), then whatever the env left in its session.
+        Also runs at exit (the client registers it): it must work on a half-built object."""
+        process = self._process
         if "_communicator" in self.__dict__:  # absent when the port was taken
             super()._close(timeout)
+        kill_group(self.__dict__.pop("_group", None))
+        if process is not None and process.returncode is None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=5)  # the client killed it without reaping it
+
+
+def own_group(pid: int) -> int | None:
+    """The env's process group, if it leads its own (the stock client starts it with
+    start_new_session=True); None otherwise, so that we never signal our own group."""
+    try:
+        group = os.getpgid(pid)
+    except ProcessLookupError:
+        return None
+    return group if group == pid and group != os.getpgrp() else None
+
+
+def kill_group(group: int | None) -> None:
+    """SIGKILL a process group noted by `own_group` (None: nothing)."""
+    if group is not None:
+        try:
+            os.killpg(group, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass  # the group is empty: every process of it has exited
 
 
 def port_free(port: int) -> bool:

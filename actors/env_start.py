@@ -1,23 +1,31 @@
 """Opening one env for an EnvWorker: start its process, connect, read the spec DDPG trains;
-and killing it."""
+and killing it.
+
+An env that never connects gets a one-line message of ours, with a fix: the stock client's
+are several lines (launch.py shows the first) or give no fix.
+"""
 
 from __future__ import annotations
 
+import os
+
 import envs  # noqa: F401  (protobuf fast path before mlagents_envs)
 from actors.config import EnvConfig
-from actors.env_process import ENV_FAULTS, LocalUnityEnvironment, UnsupportedEnv
+from actors.env_process import ENV_FAULTS, LocalUnityEnvironment, UnsupportedEnv, first_line
 from envs import resolve_env
 from envs.drone import is_bundled
+from mlagents_envs.exception import UnityEnvironmentException, UnityTimeOutException
 from mlagents_envs.side_channel.engine_configuration_channel import EngineConfigurationChannel
+
+ML_AGENTS_BUILD = "is it an ML-Agents build (a Unity player with the ML-Agents package)?"
 
 
 def kill_env(env) -> None:
-    """Make sure a failed env's process is gone and its port released (None: nothing)."""
+    """Make sure a failed env's processes are gone and its port released (None: nothing).
+    Killed before the close: a hung env would not answer one."""
     if env is None:
         return
-    process = getattr(env, "_process", None)  # the stock client keeps the Popen here
-    if process is not None and process.poll() is None:
-        process.kill()
+    env.kill()  # its whole session: children of a script or launcher too
     try:
         env.close()
     except ENV_FAULTS:
@@ -31,12 +39,15 @@ def open_env(cfg: EnvConfig, worker_id: int, seed: int, log_folder: str | None):
     args += cfg.env_args
     if is_bundled(cfg.env):
         args += ["--max-step", str(cfg.max_step)]
-    env = LocalUnityEnvironment(file_name=file_name, worker_id=worker_id,
-                                base_port=cfg.base_port, seed=seed,
-                                no_graphics=not cfg.graphics,
-                                timeout_wait=cfg.timeout_wait, additional_args=args,
-                                side_channels=[channel], log_folder=log_folder,
-                                num_areas=cfg.num_areas)
+    try:
+        env = LocalUnityEnvironment(file_name=file_name, worker_id=worker_id,
+                                    base_port=cfg.base_port, seed=seed,
+                                    no_graphics=not cfg.graphics,
+                                    timeout_wait=cfg.timeout_wait, additional_args=args,
+                                    side_channels=[channel], log_folder=log_folder,
+                                    num_areas=cfg.num_areas)
+    except (UnityTimeOutException, UnityEnvironmentException) as err:
+        raise did_not_connect(err, cfg, env_log(log_folder, worker_id, args)) from err
     try:
         channel.set_configuration_parameters(time_scale=cfg.time_scale)
         env.reset()
@@ -44,6 +55,37 @@ def open_env(cfg: EnvConfig, worker_id: int, seed: int, log_folder: str | None):
         kill_env(env)
         raise
     return env, channel
+
+
+def did_not_connect(err: Exception, cfg: EnvConfig, log: str) -> Exception:
+    """Our one line for an env that timed out, exited or spoke another protocol version
+    before its handshake; any other start-up error as it was (one line with its fix)."""
+    if isinstance(err, UnityTimeOutException):
+        return UnityTimeOutException(
+            f"did not connect within --timeout-wait {cfg.timeout_wait} s: {ML_AGENTS_BUILD} "
+            f"its log: {log}; raise --timeout-wait for a slow start")
+    stock = first_line(err).rstrip(".")
+    if stock.startswith("Environment shut down with "):  # "... return code 0."
+        how = stock.removeprefix("Environment shut down with ")
+        return UnityEnvironmentException(
+            f"exited before connecting ({how}): {ML_AGENTS_BUILD} its log: {log}; run it by "
+            "hand to see why it exits")
+    if stock.startswith("The communication API version is not compatible"):
+        return UnityEnvironmentException(
+            f"{stock}: build it with an ML-Agents release whose API matches "
+            "(https://github.com/Unity-Technologies/ml-agents/releases)")
+    return err
+
+
+def env_log(log_folder: str | None, worker_id: int, args: list[str]) -> str:
+    """Where the env writes its log: -logFile in its arguments, else the client's choice
+    (Player-<ML-Agents worker id>.log in the run's env_logs)."""
+    lowered = [a.lower() for a in args]
+    if "-logfile" in lowered and lowered.index("-logfile") + 1 < len(args):
+        return args[lowered.index("-logfile") + 1]
+    if log_folder is None:
+        return "none (no log folder)"
+    return os.path.join(log_folder, f"Player-{worker_id}.log")
 
 
 def read_spec(env, env_path: str) -> tuple[str, tuple[int, ...], int]:

@@ -107,3 +107,30 @@ def test_bad_checkpoints(tmp_path, case):
     assert "checkpoint" in line.lower() or "obs_size" in line
     if case == "sizes":
         assert "12" in line and "9" in line
+
+
+def test_an_env_that_never_connects(tmp_path):
+    """Not an ML-Agents build: it starts a child and never connects. One line with the fix,
+    a prompt exit (no gRPC thread left waiting), and no process of it left behind."""
+    import signal
+
+    script, pid_file = tmp_path / "NotUnity.sh", tmp_path / "child.pid"
+    script.write_text(f"#!/bin/sh\nsleep 1000 &\necho $! > {pid_file}\nwait\n")
+    script.chmod(0o755)
+
+    def child_alive() -> bool:  # a zombie awaiting its reaper is gone
+        try:
+            with open(f"/proc/{int(pid_file.read_text())}/stat") as f:
+                return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+        except FileNotFoundError:
+            return False
+
+    try:
+        line = one_line("--env", str(script), "--timeout-wait", "1", "--mode", "local",
+                        "--results-dir", str(tmp_path), "--base-port", "6120", timeout=60)
+        assert f"env {str(script)!r}: did not connect within --timeout-wait 1 s" in line
+        assert "raise --timeout-wait" in line and "env_logs" in line
+        assert not child_alive()
+    finally:
+        if pid_file.exists() and child_alive():
+            os.kill(int(pid_file.read_text()), signal.SIGKILL)

@@ -18,7 +18,11 @@ from actors.env_process import (
 )
 from actors.config import EnvConfig
 from actors.env_worker import EnvWorker
-from mlagents_envs.exception import UnityTimeOutException, UnityWorkerInUseException
+from mlagents_envs.exception import (
+    UnityEnvironmentException,
+    UnityTimeOutException,
+    UnityWorkerInUseException,
+)
 from actors.config import NoiseConfig
 from tests.helpers import drone_pids, player_pids, wait_until
 
@@ -167,7 +171,27 @@ def kill_child(pid_file: str) -> None:
         os.kill(int(open(pid_file).read()), signal.SIGKILL)
 
 
-def test_ctrl_c_while_connecting_kills_the_env(tmp_path, monkeypatch):
+@pytest.mark.parametrize("then, expected", [
+    ("wait", "did not connect within --timeout-wait 1 s"),  # hangs: the time-out
+    ("exit 0", "exited before connecting (return code 0)"),  # exits at once, e.g. /bin/true
+])
+def test_an_env_that_never_connects_is_one_line_and_leaves_no_child(tmp_path, then, expected):
+    script, pid_file = never_connects(tmp_path, then)
+    cfg = EnvConfig(env=script, timeout_wait=1)  # the client polls in steps of timeout/10
+    logs = str(tmp_path / "env_logs")
+    try:
+        with pytest.raises((UnityTimeOutException, UnityEnvironmentException)) as caught:
+            EnvWorker(cfg, NoiseConfig(), worker_id=next(IDS), seed=0, log_folder=logs)
+        message = str(caught.value)
+        assert expected in message and "\n" not in message, message
+        assert "ML-Agents build" in message and logs in message  # the fix, and where to look
+        # The script was killed, and so was its child: the env's whole session.
+        assert wait_until(lambda: not player_pids(script) and child_gone(pid_file), timeout=5)
+    finally:
+        kill_child(pid_file)
+
+
+def test_ctrl_c_while_connecting_kills_the_env_and_its_child(tmp_path, monkeypatch):
     script, pid_file = never_connects(tmp_path)
 
     def interrupted(self, init_parameters):
@@ -180,7 +204,7 @@ def test_ctrl_c_while_connecting_kills_the_env(tmp_path, monkeypatch):
         with pytest.raises(KeyboardInterrupt):
             LocalUnityEnvironment(file_name=script, worker_id=worker_id, base_port=5005,
                                   timeout_wait=30)
-        assert wait_until(lambda: not player_pids(script), timeout=5)
+        assert wait_until(lambda: not player_pids(script) and child_gone(pid_file), timeout=5)
         assert port_free(5005 + worker_id)  # the gRPC server stopped: the exit cannot hang
     finally:
         kill_child(pid_file)
