@@ -9,6 +9,7 @@ input ends with one line on stderr naming the problem and the fix, and exit stat
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import socket
@@ -133,6 +134,12 @@ def train_and_report(cfg, run_dir: str) -> int:
     except (CheckpointError, ValueError, RayUnreachable, RunAborted) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except OSError as err:  # last: none of the above is one (UnityException, ... are not)
+        line = write_error(err, run_dir)
+        if line is None:
+            raise  # not a file we write: a bug, whose traceback says where
+        print(f"error: {line}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("interrupted: envs closed", file=sys.stderr)
         return 130
@@ -140,6 +147,27 @@ def train_and_report(cfg, run_dir: str) -> int:
         return 0
     print(end_of_run_table(summary, run_dir, onnx_path(run_dir)))
     return 0
+
+
+# What a full disk, a quota or a permission gives a checkpoint, an ONNX export or a log
+# write, and what to do then: the previous checkpoint is still there (files are replaced
+# atomically), so --resume continues from it.
+WRITE_FIXES = {errno.ENOSPC: "free space", errno.EDQUOT: "free space",
+               errno.EIO: "check the disk", errno.EACCES: "make it writable",
+               errno.EPERM: "make it writable", errno.EROFS: "make it writable"}
+NEED_A_PATH = {errno.EACCES, errno.EPERM}  # without one, e.g. a signal we may not send
+
+
+def write_error(err: OSError, run_dir: str) -> str | None:
+    """The one line for an OSError that writing the run's files raised, or None when it
+    is not such an error. A failed write() names no file: the run folder is named then."""
+    fix = WRITE_FIXES.get(err.errno)
+    if fix is None or (err.errno in NEED_A_PATH and err.filename is None):
+        return None
+    where = err.filename if err.filename is not None else f"in {run_dir}"
+    reason = err.strerror or type(err).__name__
+    return (f"cannot write {where}: {reason}; {fix} (or pass another --results-dir) and "
+            "--resume")
 
 
 def onnx_path(run_dir: str) -> str | None:

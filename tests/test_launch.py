@@ -187,3 +187,45 @@ def test_overlapped_envs_keep_the_ratio(tmp_path):
     assert summary["env_steps"] >= 600
     assert summary["learner_steps"] == summary["env_steps"] - 200
     assert summary["test"]["episodes"] > 0
+
+
+def full_disk(*args, **kwargs):
+    import errno
+
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))  # as a write() raises it: no path
+
+
+def test_a_full_disk_at_a_checkpoint_is_one_line(tmp_path, monkeypatch, capsys):
+    """The ONNX export's write hits a full disk at the first checkpoint (a cheap
+    in-process local run): one line naming the place and the fix, exit status 2."""
+    import launch
+    import learner.export
+
+    monkeypatch.setattr(launch, "stop_on_sigterm", lambda: None)  # not in pytest's process
+    monkeypatch.setattr(learner.export, "write_atomic", full_disk)
+    rc = launch.main(["--mode", "local", "--run-id", "full", "--results-dir", str(tmp_path),
+                      "--base-port", "5380", "--train-steps", "100", "--test-steps", "10",
+                      "--learning-starts", "50", "--batch-size", "16",
+                      "--checkpoint-interval", "50", "--max-step", "60"])
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert rc == 2 and errors == [f"error: cannot write in {tmp_path / 'full'}: No space left "
+                                  "on device; free space (or pass another --results-dir) and "
+                                  "--resume"], errors
+
+
+def test_a_write_error_names_its_file(tmp_path, monkeypatch, capsys):
+    import errno
+
+    import launch
+    import runner.local
+
+    path = str(tmp_path / "checkpoints" / "latest.pt")
+
+    def unwritable(cfg, run_dir):
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), path)
+
+    monkeypatch.setattr(runner.local, "run_local", unwritable)
+    assert launch.train_and_report(parse(["--mode", "local"]), str(tmp_path)) == 2
+    errors = capsys.readouterr().err.splitlines()
+    assert errors == [f"error: cannot write {path}: Permission denied; make it writable (or "
+                      "pass another --results-dir) and --resume"], errors
