@@ -32,6 +32,7 @@ from typing import NoReturn
 import torch
 from mlagents_envs.exception import UnityException
 
+from actors.env_process import kill_group, own_group
 from actors.env_worker import EnvWorker
 
 
@@ -228,9 +229,14 @@ class ProcessWorker:
         self._conn.close()
 
     def _kill_env(self) -> None:
+        # The env's whole session when it leads one (a launcher script's children too).
         if self._env_pid is not None:
+            group = own_group(self._env_pid)
             try:
-                os.kill(self._env_pid, signal.SIGKILL)
+                if group is not None:
+                    kill_group(group)
+                else:
+                    os.kill(self._env_pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
                 pass  # already gone (the pid was the env's until the child reaped it)
             self._env_pid = None
