@@ -52,6 +52,7 @@ from bench.env_clients import StockClient, action_pool, suffix
 from envs import protobuf_compat
 from envs.drone import DRONE_EXECUTABLE
 from envs.drone.physics import DronePhysics
+from learner.files import write_atomic
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -114,9 +115,10 @@ def measure_clients(steps: int, warmup: int, worker_ids: dict[int, int]) -> dict
 
 
 def run_fallback(steps: int, warmup: int) -> dict:
-    """The fallback route: this script in --worker mode on .venv-pb3, env on it too."""
+    """The fallback route: this module in --worker mode on .venv-pb3 (run from the repo
+    root, where `bench` is importable), env on it too."""
     env = dict(os.environ, DRONE_PYTHON=PB3_PYTHON)
-    cmd = [PB3_PYTHON, os.path.abspath(__file__), "--worker",
+    cmd = [PB3_PYTHON, "-m", "bench.env_throughput", "--worker",
            "--steps", str(steps), "--warmup", str(warmup)]
     proc = subprocess.run(cmd, env=env, cwd=ROOT, stdout=subprocess.PIPE, text=True)
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith(JSON_MARK)]
@@ -218,9 +220,7 @@ def main(argv: list[str] | None = None) -> int:
               "in the repository root first", file=sys.stderr)
         return 2
     results = collect(args.steps, args.warmup)
-    os.makedirs(os.path.dirname(RESULTS), exist_ok=True)
-    with open(RESULTS, "w", encoding="utf-8") as f:
-        json.dump(results, f, indent=2)
+    write_atomic(RESULTS, json.dumps(results, indent=2))
     print()
     print_table(results)
     print(f"\nwrote {os.path.relpath(RESULTS, ROOT)}")

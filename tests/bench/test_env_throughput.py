@@ -1,0 +1,12 @@
+"""bench/env_throughput.py's second interpreter: the route `make bench` cannot measure
+in this process."""
+
+from bench.env_throughput import run_fallback
+
+
+def test_the_fallback_route_worker_runs_on_its_own_interpreter():
+    """The pure-Python protobuf route runs this module in --worker mode on .venv-pb3; run
+    as a script path it failed with ModuleNotFoundError: No module named 'bench'."""
+    out = run_fallback(steps=20, warmup=5)
+    assert out["protobuf_route"] == "python-3.20.3"
+    assert out["client_steps_per_s_1_area"] > 0 and out["client_agent_steps_per_s_16_areas"] > 0
