@@ -186,7 +186,10 @@ def run_ray(cfg, run_dir: str):
         # before Ray reads its config at import): Ray then starts without a WARNING about it.
         # docs/security.md says what it means.
         os.environ.setdefault("RAY_AUTH_MODE", "token")
-    import ray
+    from actors.signals import signals_deferred
+
+    with signals_deferred():  # Ctrl-C mid-import left Ray's exit handler a traceback
+        import ray
 
     from runner.distributed import run_distributed
 
@@ -219,5 +222,14 @@ def run_ray(cfg, run_dir: str):
         ray.shutdown()
 
 
+def entry(argv: list[str]) -> int:
+    """main, and a Ctrl-C before the run's own handlers (while torch or Ray import)."""
+    try:
+        return main(argv)
+    except KeyboardInterrupt:
+        print("interrupted before training started: nothing to save", file=sys.stderr)
+        return 130
+
+
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(entry(sys.argv[1:]))

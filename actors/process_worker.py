@@ -20,13 +20,11 @@ away, even if the trainer was killed.
 
 from __future__ import annotations
 
-import contextlib
 import io
 import multiprocessing
 import os
 import pickle
 import signal
-import threading
 from typing import NoReturn
 
 import torch
@@ -34,6 +32,7 @@ from mlagents_envs.exception import UnityException
 
 from actors.env_process import kill_group, own_group
 from actors.env_worker import EnvWorker
+from actors.signals import signals_deferred
 
 
 class WorkerProcessDied(UnityException):
@@ -95,26 +94,6 @@ def dumps(obj) -> bytes:
     buffer = io.BytesIO()
     _TensorsAsArrays(buffer, pickle.HIGHEST_PROTOCOL).dump(obj)
     return buffer.getvalue()
-
-
-@contextlib.contextmanager
-def signals_deferred():
-    """Ctrl-C (and the SIGTERM that launch.py turns into it) in the main thread waits until
-    the message being sent or read is whole: half a message would leave the pipe out of
-    step, and both ends waiting for bytes that never come. Re-raised at the end."""
-    if threading.current_thread() is not threading.main_thread():
-        yield  # signals are handled in the main thread only
-        return
-    caught: list[int] = []
-    before = {sig: signal.signal(sig, lambda signum, frame: caught.append(signum))
-              for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for sig, handler in before.items():
-            signal.signal(sig, handler)
-        if caught:
-            signal.raise_signal(caught[0])
 
 
 class ProcessWorker:

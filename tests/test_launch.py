@@ -229,3 +229,16 @@ def test_a_write_error_names_its_file(tmp_path, monkeypatch, capsys):
     errors = capsys.readouterr().err.splitlines()
     assert errors == [f"error: cannot write {path}: Permission denied; make it writable (or "
                       "pass another --results-dir) and --resume"], errors
+
+
+def test_ctrl_c_before_the_run_starts_is_one_line(monkeypatch, capsys):
+    """A Ctrl-C while torch or Ray import (before the run's handlers) was a traceback."""
+    import launch
+
+    def interrupted(argv):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(launch, "main", interrupted)
+    assert launch.entry([]) == 130
+    assert capsys.readouterr().err.splitlines() == [
+        "interrupted before training started: nothing to save"]

@@ -10,7 +10,8 @@ import pytest
 from actors.config import EnvConfig, NoiseConfig
 from actors.env_process import UnsupportedEnv
 from actors.env_worker import EnvWorker
-from actors.process_worker import ProcessWorker, WorkerProcessDied, signals_deferred
+from actors.process_worker import ProcessWorker, WorkerProcessDied
+from actors.signals import signals_deferred
 from learner.config import LearnerConfig
 from learner.learner import Learner
 from tests.helpers import drone_pids, player_pids, wait_until

@@ -1,0 +1,28 @@
+"""Ctrl-C held back over a few lines that must not be cut in half."""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+
+
+@contextlib.contextmanager
+def signals_deferred():
+    """Ctrl-C (and the SIGTERM that launch.py turns into it) in the main thread waits until
+    the block is done, then is raised: a message half sent over a pipe would leave both
+    ends waiting for bytes that never come, and a module half imported (Ray's) breaks its
+    own exit handlers."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signals are handled in the main thread only
+        return
+    caught: list[int] = []
+    before = {sig: signal.signal(sig, lambda signum, frame: caught.append(signum))
+              for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
+        if caught:
+            signal.raise_signal(caught[0])
