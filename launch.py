@@ -193,6 +193,16 @@ def run_ray(cfg, run_dir: str):
 
     from runner.distributed import run_distributed
 
+    init_ray(ray, cfg)
+    stop_on_sigterm()  # after ray.init, which may install its own handler
+    try:
+        return run_distributed(cfg, os.path.abspath(run_dir))
+    finally:
+        ray.shutdown()
+
+
+def init_ray(ray, cfg) -> None:
+    """A fresh local instance, or the cluster at --address; RayUnreachable (one line)."""
     if cfg.run.address is None:
         # address="local": a fresh instance; a bare init() could join a stale cluster.
         # Loopback as the node address; no dashboard (docs/security.md: what listens where).
@@ -204,22 +214,17 @@ def run_ray(cfg, run_dir: str):
             raise RayUnreachable(f"the local Ray instance did not start "
                                  f"({str(err).splitlines()[0]}); try again when the machine "
                                  "is less loaded, or use --mode local") from None
-    else:
-        try:
-            ray.init(address=cfg.run.address, log_to_driver=True, logging_level="warning")
-        except (ConnectionError, RuntimeError) as err:
-            raise RayUnreachable(f"cannot join the Ray cluster at {cfg.run.address!r} "
-                                 f"({str(err).splitlines()[0]}); start it with `ray start "
-                                 "--head` or fix --address") from None
-        if cfg.learner.device == "cuda" and not ray.cluster_resources().get("GPU"):
-            ray.shutdown()
-            raise RayUnreachable("--device cuda but the Ray cluster has no GPU; use --device "
-                                 "auto or cpu")
-    stop_on_sigterm()  # after ray.init, which may install its own handler
+        return
     try:
-        return run_distributed(cfg, os.path.abspath(run_dir))
-    finally:
+        ray.init(address=cfg.run.address, log_to_driver=True, logging_level="warning")
+    except (ConnectionError, RuntimeError) as err:
+        raise RayUnreachable(f"cannot join the Ray cluster at {cfg.run.address!r} "
+                             f"({str(err).splitlines()[0]}); start it with `ray start "
+                             "--head` or fix --address") from None
+    if cfg.learner.device == "cuda" and not ray.cluster_resources().get("GPU"):
         ray.shutdown()
+        raise RayUnreachable("--device cuda but the Ray cluster has no GPU; use --device "
+                             "auto or cpu")
 
 
 def entry(argv: list[str]) -> int:
