@@ -70,6 +70,7 @@ class EnvWorker:
         self.env_steps = 0  # agent transitions received
         self.env_calls = 0
         self.episodes = 0
+        self.closed = False  # close() was called: an env error then is ours, not the env's
         # Until this returns nobody else can close the env: a failure here (a bad
         # hidden_size, Ctrl-C) kills it, or its process and gRPC thread outlive us.
         try:
@@ -120,6 +121,8 @@ class EnvWorker:
         A reopen that fails (time-out, port race, changed spec) is one more failed restart,
         under the same limits; once they are spent the env is killed, then we raise."""
         while True:
+            if self.closed:  # closed under a running collect (Ray's threads, at Ctrl-C)
+                raise error
             reason = f"{type(error).__name__}: {first_line(error)}"
             if not self.restart_policy.allow():
                 kill_env(self.env)
@@ -227,6 +230,7 @@ class EnvWorker:
 
     def close(self) -> None:
         """Close the env; its process exits (never orphaned). Safe to call twice."""
+        self.closed = True
         if self.env is not None:
             try:
                 self.env.close()

@@ -117,3 +117,18 @@ def test_zero_steps_is_an_empty_rollout(make_worker):
     rollout = make_worker(num_areas=2).collect(0, "greedy")
     assert rollout.num_transitions == 0 and rollout.episodes == []
     assert rollout.transitions["obs"].shape == (0, 9)
+
+
+def test_an_env_closed_under_a_running_collect_is_not_restarted(make_worker, capsys):
+    """Ray's driver closes a worker at Ctrl-C while its test phase still steps the env on
+    another thread: that used to print 'env failed (... No Unity environment is loaded.);
+    restarting it' and open a new env on the way out."""
+    from mlagents_envs.exception import UnityEnvironmentException
+
+    worker = make_worker(num_areas=1)
+    worker.close()
+    gone = UnityEnvironmentException("No Unity environment is loaded.")
+    with pytest.raises(UnityEnvironmentException):
+        worker._restart(gone)
+    assert worker.env is None and worker.restarts == 0
+    assert "restarting" not in capsys.readouterr().out
