@@ -79,7 +79,10 @@ class RunConfig:
             (self.num_workers >= 1, "--num-workers must be >= 1"),
             (self.train_steps >= 0, "--train-steps must be >= 0"),
             (self.test_steps >= 0, "--test-steps must be >= 0"),
-            (self.updates_per_step >= 0, "--updates-per-step must be >= 0"),
+            # nan and inf get validate()'s own line ("must be a finite number")
+            (not math.isfinite(self.updates_per_step) or 0 <= self.updates_per_step <= 1000,
+             "--updates-per-step must be in 0..1000 "
+             "(learner updates per env step; high-ratio methods such as REDQ use about 20)"),
             (self.collect_steps >= 1, "--collect-steps must be >= 1"),
             (self.chunk_steps >= 1, "--chunk-steps must be >= 1"),
             (self.sync_interval >= 1, "--sync-interval must be >= 1"),

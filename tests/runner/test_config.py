@@ -125,6 +125,7 @@ def test_binary_config_file_names_the_file(tmp_path):
     (["--noise-sigma", "inf"], "--noise-sigma must be a finite number"),
     (["--ou-mu", "nan"], "--ou-mu must be a finite number"),
     (["--updates-per-step", "inf"], "--updates-per-step must be a finite number"),
+    (["--updates-per-step", "1e300"], "--updates-per-step must be in 0..1000"),
     (["--per-alpha", "inf"], "--per-alpha must be a finite number"),
     (["--target-noise", "inf"], "--target-noise must be a finite number"),
     (["--ou-theta", "2"], "--ou-theta must be in [0, 1]"),
