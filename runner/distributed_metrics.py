@@ -155,6 +155,9 @@ class Monitor:
 
     def end_training(self) -> None:
         self.train_wall_s = self.wall_s()
+        if not self.shown:  # ended before its first line: the bar's last frame shows rates
+            self.report()
+            self.progress.update(self.env_steps, self.shown)
         self.progress.close()
 
     def close(self) -> None:

@@ -140,7 +140,7 @@ def train(run: Run) -> None:
     cfg = run.cfg
     next_checkpoint = run.env_steps + cfg.run.checkpoint_interval
     rate = RateMeter(run.env_steps, run.learner.learner_steps)
-    values, stale, pending = {}, False, None
+    values, stale, pending, losses = {}, False, None, {}
     if run.learner.policy_version == 0:  # fresh: act with the learner's initial actor (its
         sync_weights(run)                # first update may come after an overlapped round)
     with Progress(cfg.run.train_steps, "train", interval_s=cfg.run.log_interval) as progress, \
@@ -162,6 +162,8 @@ def train(run: Run) -> None:
             if run.metrics.line_due():
                 values = report(run, "train", losses, rate)
             progress.update(run.env_steps, values)
+        if not values:  # ended before its first line: the bar's last frame shows rates, not "-"
+            progress.update(run.env_steps, report(run, "train", losses, rate))
     run.train_wall_s = run.metrics.wall_s()
     save(run, phase="test")
 
@@ -177,6 +179,8 @@ def test(run: Run) -> None:
             if run.metrics.line_due():
                 values = report(run, "test", {}, rate, steps=done)
             progress.update(done, values)
+        if not values:
+            progress.update(done, report(run, "test", {}, rate, steps=done))
 
 
 class RateMeter:

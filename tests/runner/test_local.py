@@ -22,3 +22,30 @@ def test_a_fresh_run_acts_with_the_learners_initial_actor(tmp_path):
             torch.testing.assert_close(acting[key], value)
     finally:
         close(run)
+
+
+def test_a_run_shorter_than_one_log_interval_ends_on_numbers_not_dashes(tmp_path, monkeypatch):
+    """A run that ends before its first progress line used to leave the live bar's last
+    frame at '- steps/s - updates/s return -'."""
+    import functools
+    import io
+
+    from runner import local
+
+    frames = io.StringIO()
+    monkeypatch.setattr(local, "Progress",
+                        functools.partial(local.Progress, stream=frames, live=True))
+    cfg = parse(["--mode", "local", "--num-workers", "1", "--num-areas", "1",
+                 "--train-steps", "40", "--learning-starts", "20", "--batch-size", "8",
+                 "--test-steps", "20", "--log-interval", "600", "--base-port", "5477"])
+    run = build(cfg, str(tmp_path))
+    try:
+        train(run)
+        local.test(run)
+    finally:
+        close(run)
+    drawn = [line for line in frames.getvalue().replace("\r", "\n").splitlines() if line]
+    train_frame = [line for line in drawn if line.startswith("[train]")][-1]
+    test_frame = drawn[-1]
+    assert "- steps/s" not in train_frame and " updates/s" in train_frame, train_frame
+    assert "[test]" in test_frame and "- steps/s" not in test_frame, test_frame
