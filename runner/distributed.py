@@ -44,6 +44,7 @@ def train(cfg: Config, fleet: Fleet, monitor: Monitor, save) -> None:
                 save("train")
                 next_checkpoint = monitor.env_steps + cfg.run.checkpoint_interval
     except BaseException:
+        monitor.close_bar()  # what comes next ("interrupted: ...") prints below the bar
         fleet.stop_loops()  # at once: no catch-up after an interrupt or a failure
         raise
     fleet.finish_loops()  # the learner takes the updates the last inserts call for

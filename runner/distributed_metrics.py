@@ -46,7 +46,8 @@ class Monitor:
         print(f"ray: {len(specs)} env workers on {len({s['node'] for s in specs})} node(s), "
               f"{resources['worker_cpus']} CPU each; learner {resources['learner_cpus']} CPU"
               f"{' + 1 GPU' if resources['learner_gpus'] else ''}", flush=True)
-        self.progress = Progress(cfg.run.train_steps, "train", interval_s=cfg.run.log_interval)
+        # Made at the first poll: restore's warnings then print above it, not through it.
+        self.progress: Progress | None = None
 
     def resume_from(self, env_steps: int, train_episodes: int, wall_s: float) -> None:
         self.base_steps = self.env_steps = env_steps
@@ -72,6 +73,9 @@ class Monitor:
             self._record(d)
         if self.metrics.line_due():
             self.report()
+        if self.progress is None:
+            self.progress = Progress(self.cfg.run.train_steps, "train",
+                                     interval_s=self.cfg.run.log_interval)
         self.progress.update(self.env_steps, self.shown)
 
     def _drain(self, workers) -> list[dict]:
@@ -127,9 +131,13 @@ class Monitor:
         values.update({f"perf/worker_{k}_env_steps": w["env_steps"]
                        for k, w in self.workers.items()})
         self.metrics.scalars(values, self.env_steps)
+        # No batch sampled since the last poll (the end of the catch-up, a stall): the bar
+        # keeps the last lag it showed rather than turning to "-".
+        lag = values["perf/policy_lag"]
         self.shown = {"steps_per_s": sps, "updates_per_s": ups,
                       "mean_return": stats["mean_return"],
-                      "policy_lag": values["perf/policy_lag"], "env_restarts": restarts}
+                      "policy_lag": self.shown.get("policy_lag") if lag is None else lag,
+                      "env_restarts": restarts}
         if self.cfg.env.tracks_success():
             self.shown["success_rate"] = stats["success_rate"]
 
@@ -155,11 +163,16 @@ class Monitor:
 
     def end_training(self) -> None:
         self.train_wall_s = self.wall_s()
-        if not self.shown:  # ended before its first line: the bar's last frame shows rates
-            self.report()
+        if not self.shown and self.progress is not None:  # ended before its first line:
+            self.report()                                 # the last frame shows rates
             self.progress.update(self.env_steps, self.shown)
-        self.progress.close()
+        self.close_bar()
+
+    def close_bar(self) -> None:
+        """Below the bar from here on ("interrupted: ...", the test phase, the table)."""
+        if self.progress is not None:
+            self.progress.close()
 
     def close(self) -> None:
-        self.progress.close()
+        self.close_bar()
         self.metrics.close()

@@ -139,6 +139,26 @@ def test_a_ray_checkpoint_resumes_in_local_mode(saved_ray_run):
     assert _saved(run_dir)["noise"]  # the local save has them again
 
 
+def test_a_ray_resume_prints_its_warnings_above_the_live_bar(saved_ray_run, monkeypatch, capsys):
+    """The bar used to be drawn before the restore, whose warning then tore it:
+    '[train] |        | 0.00/5.00k [00:00<?]warning: the replay restarts empty ...'."""
+    import functools
+    import sys
+
+    from runner import distributed_metrics
+
+    cfg, _, run_dir = saved_ray_run
+    more = _saved(run_dir)["env_steps"] + 500
+    monkeypatch.setattr(distributed_metrics, "Progress", functools.partial(
+        distributed_metrics.Progress, stream=sys.stdout, live=True))
+    cfg = dataclasses.replace(cfg, run=dataclasses.replace(
+        cfg.run, resume=True, save_replay=False, train_steps=more, test_steps=0))
+    assert run_distributed(cfg, run_dir)["env_steps"] >= more
+    out = capsys.readouterr().out.replace("\r", "\n")
+    warning = out.index("warning: the replay restarts empty")
+    assert "[train]" not in out[:warning] and out[warning - 1] == "\n", out[:warning + 80]
+
+
 def test_env_steps_are_the_transitions_received_with_decision_periods(local_ray, tmp_path):
     """Agents with decision periods 1-4 (tests/envs/sims): a worker's env steps are the
     transitions it received, all inserted (1-step), not env.step() calls x num_areas."""
