@@ -43,6 +43,8 @@ class EnvWorkerActor:
         self.stopping = threading.Event()
         self.new_episodes: list[Episode] = []
         self.weight_updates = 0
+        self.tested = 0  # test phase: transitions so far, and episodes test_drain() has
+        self.test_episodes: list[Episode] = []  # not taken yet
         self.node = ray.get_runtime_context().get_node_id()
 
     def spec(self) -> dict:
@@ -128,14 +130,23 @@ class EnvWorkerActor:
 
     def test(self, weights_ref: list, policy_version: int, transitions: int) -> list[Episode]:
         """Greedy episodes over at least `transitions` agent transitions, with the given
-        weights."""
+        weights; returns those that test_drain() has not taken."""
         self.worker.set_weights(ray.get(weights_ref[0]), policy_version)
-        episodes, seen = [], 0
+        seen = 0
         while seen < transitions:
             rollout = self.worker.collect(1, "greedy")
             seen += rollout.env_steps
-            episodes += rollout.episodes
-        return episodes
+            with self.lock:
+                self.tested += rollout.env_steps
+                self.test_episodes += rollout.episodes
+        return self.test_drain()["episodes"]
+
+    def test_drain(self) -> dict:
+        """The test phase so far (for the driver's bar): transitions, and the episodes
+        finished since the last call."""
+        with self.lock:
+            episodes, self.test_episodes = self.test_episodes, []
+            return {"env_steps": self.tested, "episodes": episodes}
 
     def close(self) -> None:
         if self.worker is not None:

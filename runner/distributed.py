@@ -14,11 +14,12 @@ from __future__ import annotations
 import time
 
 import ray
-from ray.exceptions import RayActorError, RayTaskError
+from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError
 
 from learner.checkpoint import check_compatible, load_checkpoint, save_checkpoint
 from runner.config import Config
 from runner.distributed_metrics import Monitor
+from runner.progress import Progress
 from runner.ray_fleet import Fleet, task_cause
 from learner.export import export_policy
 from learner.learner import TrainingDiverged
@@ -80,17 +81,51 @@ def test(cfg: Config, fleet: Fleet, monitor: Monitor) -> None:
     print(f"[test] the greedy policy on {len(live)} env worker(s), {cfg.run.test_steps} env "
           "steps", flush=True)
     calls = {k: fleet.workers[k].test.remote(ref, policy_version, n) for k, n in zip(live, shares)}
-    for k, call in calls.items():
+    with Progress(cfg.run.test_steps, "test", interval_s=cfg.run.log_interval) as bar:
+        watch, waiting = EvalWatch(cfg, fleet, monitor, bar), dict(calls)
+        while waiting:
+            ready, _ = ray.wait(list(waiting.values()), num_returns=len(waiting), timeout=1.0)
+            for k in [k for k, call in waiting.items() if call in ready]:
+                watch.finish(k, waiting.pop(k))  # an env error ends the run at once
+            watch.poll(calls)
+
+
+class EvalWatch:
+    """The test phase's bar: transitions and finished episodes as the workers report them."""
+
+    def __init__(self, cfg: Config, fleet: Fleet, monitor: Monitor, bar: Progress):
+        self.cfg, self.fleet, self.monitor, self.bar = cfg, fleet, monitor, bar
+        self.tested: dict[int, int] = {}
+        self.started = time.monotonic()
+
+    def poll(self, calls: dict) -> None:
+        for k in calls:
+            try:
+                d = ray.get(self.fleet.workers[k].test_drain.remote(), timeout=10)
+            except (RayActorError, GetTimeoutError):
+                continue
+            self.tested[k] = d["env_steps"]
+            self.record(k, d["episodes"])
+        done = sum(self.tested.values())
+        stats = self.monitor.test.summary()
+        values = {"steps_per_s": done / max(time.monotonic() - self.started, 1e-9),
+                  "mean_return": stats["mean_return"]}
+        if self.cfg.env.tracks_success():
+            values["success_rate"] = stats["success_rate"]
+        self.bar.update(done, values)
+
+    def finish(self, k: int, call) -> None:
         try:
-            episodes = ray.get(call)
+            self.record(k, ray.get(call))
         except RayTaskError as err:
             raise task_cause(err) from None
         except RayActorError:
-            print(f"worker {k}: its actor died during the test; testing goes on without it",
-                  flush=True)
-            continue
-        monitor.test.add(episodes)
-        monitor.metrics.episodes(episodes, monitor.env_steps, k, "test")
+            self.bar.write(f"worker {k}: its actor died during the test; testing goes on "
+                           "without it")
+
+    def record(self, k: int, episodes: list) -> None:
+        self.monitor.test.add(episodes)
+        self.monitor.metrics.episodes(episodes, self.monitor.env_steps, k, "test")
 
 
 def split_evenly(total: int, parts: int) -> list[int]:

@@ -141,22 +141,28 @@ def test_a_ray_checkpoint_resumes_in_local_mode(saved_ray_run):
 
 def test_a_ray_resume_prints_its_warnings_above_the_live_bar(saved_ray_run, monkeypatch, capsys):
     """The bar used to be drawn before the restore, whose warning then tore it:
-    '[train] |        | 0.00/5.00k [00:00<?]warning: the replay restarts empty ...'."""
+    '[train] |        | 0.00/5.00k [00:00<?]warning: the replay restarts empty ...'. The
+    test phase has a bar too (it had none: a silent wait until every worker was done)."""
     import functools
     import sys
 
-    from runner import distributed_metrics
+    from runner import distributed, distributed_metrics
 
     cfg, _, run_dir = saved_ray_run
     more = _saved(run_dir)["env_steps"] + 500
-    monkeypatch.setattr(distributed_metrics, "Progress", functools.partial(
-        distributed_metrics.Progress, stream=sys.stdout, live=True))
+    live = functools.partial(distributed_metrics.Progress, stream=sys.stdout, live=True)
+    for module in (distributed, distributed_metrics):
+        monkeypatch.setattr(module, "Progress", live, raising=False)
     cfg = dataclasses.replace(cfg, run=dataclasses.replace(
-        cfg.run, resume=True, save_replay=False, train_steps=more, test_steps=0))
-    assert run_distributed(cfg, run_dir)["env_steps"] >= more
+        cfg.run, resume=True, save_replay=False, train_steps=more, test_steps=200))
+    summary = run_distributed(cfg, run_dir)
+    assert summary["env_steps"] >= more
     out = capsys.readouterr().out.replace("\r", "\n")
     warning = out.index("warning: the replay restarts empty")
     assert "[train]" not in out[:warning] and out[warning - 1] == "\n", out[:warning + 80]
+    test_frame = [line for line in out.splitlines() if line.startswith("[test] |")][-1]
+    assert "200/200" in test_frame and "return -" not in test_frame, test_frame
+    assert f"return {summary['test']['mean_return']:+.2f}" in test_frame
 
 
 def test_env_steps_are_the_transitions_received_with_decision_periods(local_ray, tmp_path):
