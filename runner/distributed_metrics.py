@@ -158,8 +158,7 @@ class Monitor:
                         if self.replay.get("per_beta") is not None else {})},
             "workers": [self.workers[k] for k in sorted(self.workers)],
         }
-        write_summary(self.run_dir, summary)
-        return summary
+        return write_summary(self.run_dir, summary, self.cfg.run.inference)
 
     def end_training(self) -> None:
         self.train_wall_s = self.wall_s()

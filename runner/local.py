@@ -271,8 +271,7 @@ def summarize(run: Run) -> dict:
         "train": run.train.summary(),
         "test": run.test.summary(),
     }
-    write_summary(run.run_dir, summary)
-    return summary
+    return write_summary(run.run_dir, summary, run.cfg.run.inference)
 
 
 def run_local(cfg: Config, run_dir: str) -> dict | None:

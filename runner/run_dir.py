@@ -55,6 +55,16 @@ def checkpoint_path(run_dir: str) -> str:
     return os.path.join(run_dir, "checkpoints", "latest.pt")
 
 
-def write_summary(run_dir: str, summary: dict) -> None:
-    """summary.json, written atomically."""
-    write_atomic(os.path.join(run_dir, "summary.json"), json.dumps(summary, indent=2))
+def write_summary(run_dir: str, summary: dict, inference: bool = False) -> dict:
+    """summary.json, written atomically; returns what was written. --inference tests a
+    trained run: the file keeps what training wrote (counters, rates, train results) and
+    takes this session's test results."""
+    path = os.path.join(run_dir, "summary.json")
+    if inference:
+        try:
+            with open(path, encoding="utf-8") as f:
+                summary = {**json.load(f), "test": summary["test"]}
+        except (OSError, ValueError):  # training stopped before its summary: this one
+            pass
+    write_atomic(path, json.dumps(summary, indent=2))
+    return summary

@@ -25,10 +25,12 @@ def run_session(cfg, restore: Callable[[], str], train: Callable[[], None],
     """Run the phases; returns False when --resume finds the run already finished.
 
     started: called once the run is restored (or fresh), e.g. to save its configuration: a
-    resume that fails to restore must leave the run's saved configuration as it was.
+    resume that fails to restore must leave the run's saved configuration as it was (and
+    --inference never changes it: a later --resume continues with the training's).
     checkpoint: the run's checkpoint file, which a divergence's message points at."""
     phase = restore() if cfg.run.resume or cfg.run.inference else "train"
-    started()
+    if not cfg.run.inference:  # a test of a trained run leaves its configuration as it was
+        started()
     finished = env_steps() >= cfg.run.train_steps
     if cfg.run.resume and phase == "done" and finished:
         print(f"run {cfg.run.run_id!r} already finished ({env_steps()} env steps): raise "

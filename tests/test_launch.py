@@ -85,6 +85,7 @@ def test_resume_continues_and_inference_only_tests(tiny_run):
     assert after["learner_steps"] - before["learner_steps"] == resumed_steps - 200
     assert after["train"]["episodes"] > before["train"]["episodes"]
     # A checkpoint is the same in both modes: test it on Ray this time.
+    config = (run_dir / "configuration.yaml").read_text()
     infer = launch("--run-id", "tiny", "--results-dir", str(run_dir.parent), "--inference",
                    "--mode", "ray", "--num-workers", "1", "--base-port", "5300", *more)
     assert infer.returncode == 0, infer.stderr[-3000:]
@@ -92,6 +93,11 @@ def test_resume_continues_and_inference_only_tests(tiny_run):
     assert tested["env_steps"] == after["env_steps"]  # no training happened
     assert tested["learner_steps"] == after["learner_steps"]
     assert tested["test"]["episodes"] > 0
+    # Testing kept what training wrote: its configuration (not this session's --mode ray
+    # --num-workers 1, which a later --resume would have inherited) and its train results.
+    assert (run_dir / "configuration.yaml").read_text() == config
+    assert tested["train"] == after["train"] and tested["wall_s"] == after["wall_s"]
+    assert "(run average)" not in infer.stdout and "last 0 of" not in infer.stdout
 
 
 def one_line_error(done):
