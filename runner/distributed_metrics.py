@@ -16,7 +16,7 @@ from ray.exceptions import GetTimeoutError, RayActorError
 from runner.config import Config
 from runner.progress import Progress
 from runner.errors import RunAborted
-from runner.metrics import EpisodeStats, Metrics
+from runner.metrics import EpisodeStats, Metrics, RateMeter
 from runner.run_dir import write_summary
 
 
@@ -76,6 +76,7 @@ class Monitor:
         if self.progress is None:
             self.progress = Progress(self.cfg.run.train_steps, "train",
                                      interval_s=self.cfg.run.log_interval)
+            self.bar_rate = RateMeter(self.env_steps, self.learner["learner_steps"])
         self.progress.update(self.env_steps, self.shown)
 
     def _drain(self, workers) -> list[dict]:
@@ -162,8 +163,15 @@ class Monitor:
 
     def end_training(self) -> None:
         self.train_wall_s = self.wall_s()
-        if not self.shown and self.progress is not None:  # ended before its first line:
-            self.report()                                 # the last frame shows rates
+        if self.progress is not None:
+            # The last frame: the phase's average rates and its results now (not those of
+            # the last line, up to --log-interval old, nor "-" in a shorter phase).
+            sps, ups = self.bar_rate.average(self.env_steps, self.learner["learner_steps"])
+            stats = self.train.summary()
+            self.shown.update(steps_per_s=sps, updates_per_s=ups,
+                              mean_return=stats["mean_return"])
+            if self.cfg.env.tracks_success():
+                self.shown["success_rate"] = stats["success_rate"]
             self.progress.update(self.env_steps, self.shown)
         self.close_bar()
 

@@ -8,7 +8,6 @@ for `test_steps` (the seed's train-then-test). Ray mode runs the same objects in
 from __future__ import annotations
 
 import os
-import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -24,7 +23,7 @@ from runner.session import run_session
 from learner.export import export_policy
 from runner.config_file import save_config
 from runner.errors import RunError
-from runner.metrics import EpisodeStats, Metrics
+from runner.metrics import EpisodeStats, Metrics, RateMeter
 from runner.run_dir import checkpoint_path, write_summary
 from runner.state import load_replay, save_replay, to_numpy, to_torch
 
@@ -140,7 +139,7 @@ def train(run: Run) -> None:
     cfg = run.cfg
     next_checkpoint = run.env_steps + cfg.run.checkpoint_interval
     rate = RateMeter(run.env_steps, run.learner.learner_steps)
-    values, stale, pending, losses = {}, False, None, {}
+    values, stale, pending = {}, False, None
     if run.learner.policy_version == 0:  # fresh: act with the learner's initial actor (its
         sync_weights(run)                # first update may come after an overlapped round)
     with Progress(cfg.run.train_steps, "train", interval_s=cfg.run.log_interval) as progress, \
@@ -162,8 +161,10 @@ def train(run: Run) -> None:
             if run.metrics.line_due():
                 values = report(run, "train", losses, rate)
             progress.update(run.env_steps, values)
-        if not values:  # ended before its first line: the bar's last frame shows rates, not "-"
-            progress.update(run.env_steps, report(run, "train", losses, rate))
+        # The last frame: the phase's average rates and its results now (not those of the
+        # last line, up to --log-interval old, nor "-" in a phase shorter than that).
+        progress.update(run.env_steps, shown(run, "train", *rate.average(
+            run.env_steps, run.learner.learner_steps)))
     run.train_wall_s = run.metrics.wall_s()
     save(run, phase="test")
 
@@ -179,37 +180,27 @@ def test(run: Run) -> None:
             if run.metrics.line_due():
                 values = report(run, "test", {}, rate, steps=done)
             progress.update(done, values)
-        if not values:
-            progress.update(done, report(run, "test", {}, rate, steps=done))
-
-
-class RateMeter:
-    """Env steps/s and updates/s since the last reading."""
-
-    def __init__(self, env_steps: int, learner_steps: int):
-        self.last = (time.monotonic(), env_steps, learner_steps)
-
-    def read(self, env_steps: int, learner_steps: int) -> tuple[float, float]:
-        now = time.monotonic()
-        t0, e0, l0 = self.last
-        self.last = (now, env_steps, learner_steps)
-        dt = max(now - t0, 1e-9)
-        return (env_steps - e0) / dt, (learner_steps - l0) / dt
+        progress.update(done, shown(run, "test", *rate.average(done, run.learner.learner_steps)))
 
 
 def report(run: Run, phase: str, losses: dict, rate: RateMeter, steps: int | None = None) -> dict:
     """Log the rates and losses to TensorBoard; returns what the progress line shows."""
     steps = run.env_steps if steps is None else steps
     sps, ups = rate.read(steps, run.learner.learner_steps)
-    stats = (run.train if phase == "train" else run.test).summary()
     restarts = sum(w.restarts for w in run.workers)
     if phase == "train":
         run.metrics.scalars({"charts/SPS": sps, "perf/learner_updates_per_s": ups,
                              "perf/env_restarts": restarts,
                              **{k: v.item() for k, v in losses.items()
                                 if k.startswith("losses/")}}, run.env_steps)
+    return shown(run, phase, sps, ups)
+
+
+def shown(run: Run, phase: str, sps: float, ups: float) -> dict:
+    """What the progress bar shows: these rates and the phase's results now."""
+    stats = (run.train if phase == "train" else run.test).summary()
     values = {"steps_per_s": sps, "updates_per_s": ups, "mean_return": stats["mean_return"],
-              "env_restarts": restarts}
+              "env_restarts": sum(w.restarts for w in run.workers)}
     if run.cfg.env.tracks_success():
         values["success_rate"] = stats["success_rate"]
     return values

@@ -99,3 +99,25 @@ class Metrics:
     def close(self) -> None:
         self.writer.close()
         self.episode_log.close()
+
+
+class RateMeter:
+    """Env steps/s and updates/s since the last reading."""
+
+    def __init__(self, env_steps: int, learner_steps: int):
+        self.first = self.last = (time.monotonic(), env_steps, learner_steps)
+
+    def read(self, env_steps: int, learner_steps: int) -> tuple[float, float]:
+        rates = self.since(self.last, env_steps, learner_steps)
+        self.last = (time.monotonic(), env_steps, learner_steps)
+        return rates
+
+    def average(self, env_steps: int, learner_steps: int) -> tuple[float, float]:
+        """Since the meter was made (the start of the phase)."""
+        return self.since(self.first, env_steps, learner_steps)
+
+    @staticmethod
+    def since(reading: tuple, env_steps: int, learner_steps: int) -> tuple[float, float]:
+        t0, e0, l0 = reading
+        dt = max(time.monotonic() - t0, 1e-9)
+        return (env_steps - e0) / dt, (learner_steps - l0) / dt

@@ -160,6 +160,8 @@ def test_a_ray_resume_prints_its_warnings_above_the_live_bar(saved_ray_run, monk
     out = capsys.readouterr().out.replace("\r", "\n")
     warning = out.index("warning: the replay restarts empty")
     assert "[train]" not in out[:warning] and out[warning - 1] == "\n", out[:warning + 80]
+    train_frame = [line for line in out.splitlines() if line.startswith("[train] |")][-1]
+    assert f"return {summary['train']['mean_return']:+.2f}" in train_frame, train_frame
     test_frame = [line for line in out.splitlines() if line.startswith("[test] |")][-1]
     assert "200/200" in test_frame and "return -" not in test_frame, test_frame
     assert f"return {summary['test']['mean_return']:+.2f}" in test_frame

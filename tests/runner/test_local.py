@@ -24,9 +24,10 @@ def test_a_fresh_run_acts_with_the_learners_initial_actor(tmp_path):
         close(run)
 
 
-def test_a_run_shorter_than_one_log_interval_ends_on_numbers_not_dashes(tmp_path, monkeypatch):
+def test_a_phase_bar_ends_on_the_phase_results(tmp_path, monkeypatch):
     """A run that ends before its first progress line used to leave the live bar's last
-    frame at '- steps/s - updates/s return -'."""
+    frame at '- steps/s - updates/s return -'; a longer one at the values of its last line
+    (up to --log-interval old), while the table below gave the final ones."""
     import functools
     import io
 
@@ -36,12 +37,15 @@ def test_a_run_shorter_than_one_log_interval_ends_on_numbers_not_dashes(tmp_path
     monkeypatch.setattr(local, "Progress",
                         functools.partial(local.Progress, stream=frames, live=True))
     cfg = parse(["--mode", "local", "--num-workers", "1", "--num-areas", "1",
-                 "--train-steps", "40", "--learning-starts", "20", "--batch-size", "8",
-                 "--test-steps", "20", "--log-interval", "600", "--base-port", "5477"])
+                 "--train-steps", "150", "--learning-starts", "20", "--batch-size", "8",
+                 "--test-steps", "100", "--max-step", "30",
+                 "--log-interval", "600", "--base-port", "5477"])
     run = build(cfg, str(tmp_path))
     try:
         train(run)
         local.test(run)
+        results = {phase: f"return {stats.summary()['mean_return']:+.2f}"
+                   for phase, stats in (("train", run.train), ("test", run.test))}
     finally:
         close(run)
     drawn = [line for line in frames.getvalue().replace("\r", "\n").splitlines() if line]
@@ -49,3 +53,4 @@ def test_a_run_shorter_than_one_log_interval_ends_on_numbers_not_dashes(tmp_path
     test_frame = drawn[-1]
     assert "- steps/s" not in train_frame and " updates/s" in train_frame, train_frame
     assert "[test]" in test_frame and "- steps/s" not in test_frame, test_frame
+    assert results["train"] in train_frame and results["test"] in test_frame
