@@ -18,6 +18,8 @@ import sys
 
 import numpy as np
 
+from learner.files import write_atomic
+
 TRAIN_RETURN = "charts/episodic_return"
 TRAIN_SUCCESS = "charts/success_rate"
 TEST_RETURN = "charts/test_episodic_return"
@@ -163,14 +165,13 @@ def plot_run(run_dir: str) -> str:
                      va="bottom", fontsize=9, color="dimgrey")
     fig.suptitle(_title(run_dir, summary))
     path = os.path.join(run_dir, PNG_NAME)
-    tmp = path + ".tmp"
-    fig.savefig(tmp, format="png", dpi=110)
-    os.replace(tmp, path)  # a viewer never sees a half-written file
+    # a viewer never sees a half-written file, and a failed write leaves no .tmp behind
+    write_atomic(path, lambda f: fig.savefig(f, format="png", dpi=110))
     return path
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m runner.plot",
+    parser = argparse.ArgumentParser(prog="launch.py plot",
                                      description="Plot a run's learning curve to a PNG.")
     parser.add_argument("--run-id", required=True)
     parser.add_argument("--results-dir", default="results")
@@ -179,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
         print(plot_run(os.path.join(args.results_dir, args.run_id)))
     except PlotError as err:
         print(f"error: {err}", file=sys.stderr)
-        return 1
+        return 2  # as every other bad input (and argparse's own usage errors)
     return 0
 
 

@@ -51,7 +51,7 @@ def test_missing_run_dir_is_one_line(tmp_path, capsys):
     with pytest.raises(PlotError) as err:
         plot_run(str(tmp_path / "nope"))
     assert "\n" not in str(err.value) and "--run-id" in str(err.value)
-    assert main(["--run-id", "nope", "--results-dir", str(tmp_path)]) == 1
+    assert main(["--run-id", "nope", "--results-dir", str(tmp_path)]) == 2
     assert capsys.readouterr().err.count("\n") == 1
 
 
