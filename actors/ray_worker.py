@@ -132,7 +132,8 @@ class EnvWorkerActor:
         """Greedy episodes over at least `transitions` agent transitions, with the given
         weights; returns those that test_drain() has not taken."""
         self.worker.set_weights(ray.get(weights_ref[0]), policy_version)
-        seen = 0
+        with self.lock:
+            self.tested, self.test_episodes, seen = 0, [], 0
         while seen < transitions:
             rollout = self.worker.collect(1, "greedy")
             seen += rollout.env_steps

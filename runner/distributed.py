@@ -19,6 +19,7 @@ from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError
 from learner.checkpoint import check_compatible, load_checkpoint, save_checkpoint
 from runner.config import Config
 from runner.distributed_metrics import Monitor
+from runner.metrics import bar_values
 from runner.progress import Progress
 from runner.ray_fleet import Fleet, task_cause
 from learner.export import export_policy
@@ -107,12 +108,9 @@ class EvalWatch:
             self.tested[k] = d["env_steps"]
             self.record(k, d["episodes"])
         done = sum(self.tested.values())
-        stats = self.monitor.test.summary()
-        values = {"steps_per_s": done / max(time.monotonic() - self.started, 1e-9),
-                  "mean_return": stats["mean_return"]}
-        if self.cfg.env.tracks_success():
-            values["success_rate"] = stats["success_rate"]
-        self.bar.update(done, values)
+        sps = done / max(time.monotonic() - self.started, 1e-9)
+        self.bar.update(done, bar_values(self.monitor.test.summary(),
+                                         self.cfg.env.tracks_success(), sps))
 
     def finish(self, k: int, call) -> None:
         try:

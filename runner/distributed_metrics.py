@@ -16,7 +16,7 @@ from ray.exceptions import GetTimeoutError, RayActorError
 from runner.config import Config
 from runner.progress import Progress
 from runner.errors import RunAborted
-from runner.metrics import EpisodeStats, Metrics, RateMeter
+from runner.metrics import EpisodeStats, Metrics, RateMeter, bar_values
 from runner.run_dir import write_summary
 
 
@@ -48,6 +48,7 @@ class Monitor:
               f"{' + 1 GPU' if resources['learner_gpus'] else ''}", flush=True)
         # Made at the first poll: restore's warnings then print above it, not through it.
         self.progress: Progress | None = None
+        self.bar_rate: RateMeter | None = None  # from the bar's start: its last frame's rates
 
     def resume_from(self, env_steps: int, train_episodes: int, wall_s: float) -> None:
         self.base_steps = self.env_steps = env_steps
@@ -135,12 +136,9 @@ class Monitor:
         # No batch sampled since the last poll (the end of the catch-up, a stall): the bar
         # keeps the last lag it showed rather than turning to "-".
         lag = values["perf/policy_lag"]
-        self.shown = {"steps_per_s": sps, "updates_per_s": ups,
-                      "mean_return": stats["mean_return"],
+        self.shown = {**bar_values(stats, self.cfg.env.tracks_success(), sps, ups),
                       "policy_lag": self.shown.get("policy_lag") if lag is None else lag,
                       "env_restarts": restarts}
-        if self.cfg.env.tracks_success():
-            self.shown["success_rate"] = stats["success_rate"]
 
     def write_summary(self) -> dict:
         summary = {
@@ -167,11 +165,8 @@ class Monitor:
             # The last frame: the phase's average rates and its results now (not those of
             # the last line, up to --log-interval old, nor "-" in a shorter phase).
             sps, ups = self.bar_rate.average(self.env_steps, self.learner["learner_steps"])
-            stats = self.train.summary()
-            self.shown.update(steps_per_s=sps, updates_per_s=ups,
-                              mean_return=stats["mean_return"])
-            if self.cfg.env.tracks_success():
-                self.shown["success_rate"] = stats["success_rate"]
+            self.shown.update(bar_values(self.train.summary(), self.cfg.env.tracks_success(),
+                                         sps, ups))
             self.progress.update(self.env_steps, self.shown)
         self.close_bar()
 

@@ -23,7 +23,7 @@ from runner.session import run_session
 from learner.export import export_policy
 from runner.config_file import save_config
 from runner.errors import RunError
-from runner.metrics import EpisodeStats, Metrics, RateMeter
+from runner.metrics import EpisodeStats, Metrics, RateMeter, bar_values
 from runner.run_dir import checkpoint_path, write_summary
 from runner.state import load_replay, save_replay, to_numpy, to_torch
 
@@ -199,11 +199,8 @@ def report(run: Run, phase: str, losses: dict, rate: RateMeter, steps: int | Non
 def shown(run: Run, phase: str, sps: float, ups: float) -> dict:
     """What the progress bar shows: these rates and the phase's results now."""
     stats = (run.train if phase == "train" else run.test).summary()
-    values = {"steps_per_s": sps, "updates_per_s": ups, "mean_return": stats["mean_return"],
-              "env_restarts": sum(w.restarts for w in run.workers)}
-    if run.cfg.env.tracks_success():
-        values["success_rate"] = stats["success_rate"]
-    return values
+    return {**bar_values(stats, run.cfg.env.tracks_success(), sps, ups),
+            "env_restarts": sum(w.restarts for w in run.workers)}
 
 
 def save(run: Run, phase: str) -> None:

@@ -101,6 +101,15 @@ class Metrics:
         self.episode_log.close()
 
 
+def bar_values(stats: dict, tracks_success: bool, sps: float, ups: float | None = None) -> dict:
+    """What a phase's progress bar shows: its rates, and its results from
+    `EpisodeStats.summary()` (a success rate only for an env that defines one)."""
+    values = {"steps_per_s": sps, "updates_per_s": ups, "mean_return": stats["mean_return"]}
+    if tracks_success:
+        values["success_rate"] = stats["success_rate"]
+    return values
+
+
 class RateMeter:
     """Env steps/s and updates/s since the last reading."""
 
