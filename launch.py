@@ -77,6 +77,19 @@ def address_problem(address: str | None, timeout_s: float = 5.0) -> str | None:
                 "--head` or fix --address")
 
 
+def budget_warning(cfg) -> str | None:
+    """A budget that never reaches the first update is allowed (a smoke run, data only),
+    but said: otherwise '0 updates/s' and an untrained test phase come unexplained."""
+    if cfg.run.inference or cfg.run.updates_per_step == 0:
+        return None
+    if cfg.run.train_steps > cfg.replay.min_size:
+        return None
+    return (f"--train-steps {cfg.run.train_steps} does not pass the {cfg.replay.min_size} "
+            "rows the replay needs before the first update (--learning-starts, "
+            "--batch-size): the learner will not update; raise --train-steps or lower "
+            "--learning-starts")
+
+
 def stop_on_sigterm() -> None:
     """SIGTERM (a scheduler, `kill`) ends the run the way Ctrl-C does: checkpoint, close."""
     def interrupt(signum, frame):
@@ -106,6 +119,9 @@ def main(argv: list[str]) -> int:
     except (ValueError, RunError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    warning = budget_warning(cfg)
+    if warning:
+        print(f"warning: {warning}", flush=True)
     stop_on_sigterm()
     return train_and_report(cfg, run_dir)
 

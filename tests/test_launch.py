@@ -248,3 +248,32 @@ def test_ctrl_c_before_the_run_starts_is_one_line(monkeypatch, capsys):
     assert launch.entry([]) == 130
     assert capsys.readouterr().err.splitlines() == [
         "interrupted before training started: nothing to save"]
+
+
+@pytest.mark.parametrize("args, warned", [
+    (["--train-steps", "3000", "--learning-starts", "5000"], True),
+    (["--train-steps", "5000", "--learning-starts", "100", "--batch-size", "5000",
+      "--buffer-size", "8000"], True),  # the batch size bounds the first update too
+    (["--train-steps", "5001", "--learning-starts", "5000"], False),
+    (["--train-steps", "3000", "--learning-starts", "5000", "--updates-per-step", "0"], False),
+    (["--train-steps", "3000", "--learning-starts", "5000", "--inference"], False),
+])
+def test_a_budget_that_never_updates_is_said(args, warned):
+    from launch import budget_warning
+
+    warning = budget_warning(parse(args))
+    assert (warning is not None) == warned
+    if warned:
+        assert "\n" not in warning and "will not update" in warning
+
+
+def test_launch_says_when_the_learner_would_never_update(tmp_path, monkeypatch, capsys):
+    import launch as entry_point
+
+    started = []
+    monkeypatch.setattr(entry_point, "train_and_report",
+                        lambda cfg, run_dir: started.append(run_dir) or 0)
+    assert entry_point.main(["--mode", "local", "--results-dir", str(tmp_path), "--run-id", "w",
+                             "--train-steps", "3000", "--learning-starts", "5000"]) == 0
+    assert started  # a warning, not a refusal
+    assert "warning: --train-steps 3000 does not pass" in capsys.readouterr().out
