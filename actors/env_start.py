@@ -20,6 +20,14 @@ from mlagents_envs.side_channel.engine_configuration_channel import EngineConfig
 ML_AGENTS_BUILD = "is it an ML-Agents build (a Unity player with the ML-Agents package)?"
 
 
+def env_seed(seed: int, worker_id: int, restarts: int) -> int:
+    """The seed worker `worker_id` gives its env after `restarts` restarts: seed + k for
+    worker k, as mlagents-learn seeds its env workers, moved by 2**16 per restart (more than
+    any worker index, since ports bound them) so that no two envs of a run share a stream;
+    wrapped into the int32 the protocol carries."""
+    return (seed + worker_id + (restarts << 16)) % 2**31
+
+
 def kill_env(env) -> None:
     """Make sure a failed env's processes are gone and its port released (None: nothing).
     Killed before the close: a hung env would not answer one."""

@@ -23,7 +23,7 @@ from actors.env_process import (
     first_line,
     free_worker_id,
 )
-from actors.env_start import kill_env, open_env, read_spec
+from actors.env_start import env_seed, kill_env, open_env, read_spec
 from actors.agents import Agents, Episode
 from actors.config import EnvConfig
 from actors.experience import Experience, stack_rows
@@ -99,8 +99,8 @@ class EnvWorker:
         An env whose spec we cannot train (or whose spec changed across a restart) is
         killed before the error is raised: no env process outlives a refusal."""
         env_id = free_worker_id(self.cfg.base_port, self.worker_id, self.id_stride)
-        self.env, _ = open_env(self.cfg, env_id, self.seed + self.restarts,
-                                          self.log_folder)
+        self.env, _ = open_env(self.cfg, env_id, env_seed(self.seed, self.worker_id,
+                                                          self.restarts), self.log_folder)
         try:
             spec = read_spec(self.env, self.cfg.env)
             if hasattr(self, "behavior") and spec != (self.behavior, self.obs_sizes,

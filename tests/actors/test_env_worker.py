@@ -132,3 +132,13 @@ def test_an_env_closed_under_a_running_collect_is_not_restarted(make_worker, cap
         worker._restart(gone)
     assert worker.env is None and worker.restarts == 0
     assert "restarting" not in capsys.readouterr().out
+
+
+def test_workers_of_one_run_get_envs_seeded_apart(make_worker):
+    """Worker k's env gets seed + k (as mlagents-learn seeds its env workers): with the
+    same seed for all, every worker replayed the same goals, N copies of one stream."""
+    zeros = lambda obs: np.zeros((len(obs), 3), np.float32)  # noqa: E731
+    first, second = make_worker(num_areas=2, policy=zeros), make_worker(num_areas=2, policy=zeros)
+    assert second.worker_id == first.worker_id + 1 and first.seed == second.seed
+    obs = [w.collect(1).transitions["obs"] for w in (first, second)]
+    assert not np.allclose(obs[0], obs[1])
