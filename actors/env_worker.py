@@ -142,6 +142,17 @@ class EnvWorker:
             except REOPEN_FAULTS as err:
                 error = err
 
+    def reset(self) -> None:
+        """Reset the env and drop every unfinished episode (the test phase starts): its
+        greedy episodes must not carry steps, and return, taken while exploring."""
+        self.noise.reset(np.array(self.agents.clear(), np.int64))
+        self.experience.reset()
+        try:
+            self.env.reset()
+            self._steps = self.env.get_steps(self.behavior)
+        except ENV_FAULTS as err:
+            self._restart(err)
+
     def set_weights(self, weights: dict[str, dict], policy_version: int) -> None:
         """Adopt the learner's weights: {"actor": state_dict, optional "critic" (prioritized
         replay: for the initial priorities), optional "normalizer" (--normalize)}."""

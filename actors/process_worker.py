@@ -7,7 +7,7 @@ Python took turns with the update's own, and an update took 2.32x its time alone
 process the two share nothing but the pipe.
 
 The child runs the very same EnvWorker; this class forwards the calls local mode makes
-(`collect`, `set_weights`, `take_obs_stats`, `state_dict`, `load_state_dict`). Answers come
+(`collect`, `reset`, `set_weights`, `take_obs_stats`, `state_dict`, `load_state_dict`). Answers come
 back in order: `set_weights` and `send_collect` return at once and their answers are read
 by the next call that waits (`result`). Calls and answers are pickled with tensors as
 numpy arrays (`dumps`): the multiprocessing pickler that torch extends moves every tensor
@@ -177,6 +177,9 @@ class ProcessWorker:
         """Start a `collect` and return at once; `result()` waits for its rollout, so that
         several workers' children step at the same time."""
         self._call("collect", num_steps, mode, wait=False)
+
+    def reset(self) -> None:
+        self._call("reset")
 
     def set_weights(self, weights: dict, policy_version: int) -> None:
         """Sent without waiting: the child adopts them before its next call, and an error

@@ -132,6 +132,7 @@ class EnvWorkerActor:
         """Greedy episodes over at least `transitions` agent transitions, with the given
         weights; returns those that test_drain() has not taken."""
         self.worker.set_weights(ray.get(weights_ref[0]), policy_version)
+        self.worker.reset()  # no test episode carries steps taken while exploring
         with self.lock:
             self.tested, self.test_episodes, seen = 0, [], 0
         while seen < transitions:

@@ -172,6 +172,8 @@ def train(run: Run) -> None:
 def test(run: Run) -> None:
     """Greedy policy, nothing stored, for `test_steps` env steps."""
     done = 0
+    for worker in run.workers:
+        worker.reset()  # no test episode carries steps taken while exploring
     rate = RateMeter(0, run.learner.learner_steps)
     values: dict = {}
     with Progress(run.cfg.run.test_steps, "test", interval_s=run.cfg.run.log_interval) as progress:

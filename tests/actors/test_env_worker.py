@@ -142,3 +142,15 @@ def test_workers_of_one_run_get_envs_seeded_apart(make_worker):
     assert second.worker_id == first.worker_id + 1 and first.seed == second.seed
     obs = [w.collect(1).transitions["obs"] for w in (first, second)]
     assert not np.allclose(obs[0], obs[1])
+
+
+def test_reset_starts_every_episode_afresh(make_worker):
+    """The test phase resets first: its greedy episodes used to carry the steps (and the
+    return) that the same episodes had taken while exploring."""
+    zeros = lambda obs: np.zeros((len(obs), 3), np.float32)  # noqa: E731
+    worker = make_worker(num_areas=2, max_step=40, policy=zeros)
+    assert not worker.collect(25).episodes  # mid-episode: 25 of 40 steps taken
+    worker.reset()
+    assert not worker.collect(39).episodes  # without the reset, both ended at step 40
+    ended = worker.collect(1).episodes
+    assert len(ended) == 2 and all(e.length == 40 and e.interrupted for e in ended)

@@ -43,6 +43,10 @@ def test_the_child_gives_what_the_worker_gives_in_process():
         there.send_collect(20, "greedy")  # started, then waited for: the same rollout
         np.testing.assert_allclose(there.result().transitions["action"],
                                    here.collect(20, "greedy").transitions["action"], atol=1e-6)
+        for worker in (here, there):
+            worker.reset()  # the test phase's fresh episodes, through the pipe too
+        np.testing.assert_allclose(there.collect(5, "greedy").transitions["obs"],
+                                   here.collect(5, "greedy").transitions["obs"], atol=1e-6)
         state = there.state_dict()
         assert state["rng"] == here.state_dict()["rng"]
         there.load_state_dict(here.state_dict())  # and back in, through the pipe

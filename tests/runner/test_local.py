@@ -54,3 +54,22 @@ def test_a_phase_bar_ends_on_the_phase_results(tmp_path, monkeypatch):
     assert "- steps/s" not in train_frame and " updates/s" in train_frame, train_frame
     assert "[test]" in test_frame and "- steps/s" not in test_frame, test_frame
     assert results["train"] in train_frame and results["test"] in test_frame
+
+
+def test_the_test_phase_starts_fresh_episodes(tmp_path):
+    """Training ends 15 steps into a 30-step episode. The test phase resets the env: its
+    first episodes used to be those unfinished ones, ending after 15 greedy steps with
+    the return their exploring steps had gathered."""
+    from runner import local
+
+    cfg = parse(["--mode", "local", "--num-workers", "1", "--num-areas", "1",
+                 "--train-steps", "45", "--learning-starts", "1000", "--test-steps", "25",
+                 "--max-step", "30", "--base-port", "5477"])
+    run = build(cfg, str(tmp_path))
+    try:
+        train(run)
+        assert run.train.summary()["episodes"] == 1  # and one 15 steps in
+        local.test(run)
+        assert run.test.summary()["episodes"] == 0  # 25 steps of a fresh 30-step episode
+    finally:
+        close(run)
