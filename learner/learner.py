@@ -92,14 +92,16 @@ class Learner:
         """A CPU copy of the actor's state_dict, safe to ship to env workers."""
         return _cpu_copy(self.state.actor)
 
-    def publish_weights(self, critic: bool = False) -> tuple[dict[str, dict], int]:
+    def publish_weights(self, critic: bool = False, new: bool = True
+                        ) -> tuple[dict[str, dict], int]:
         """Bump policy_version; return ({"actor": weights[, "critic": weights]
         [, "normalizer": its statistics]}, version).
 
         critic: include the critic, for workers that compute initial replay priorities.
+        new=False: the same policy again (restored from a checkpoint), under its version.
         TrainingDiverged, and nothing published, when the networks hold NaN or Inf."""
         self.check_finite()  # no worker may act on them (an env refuses NaN, and blames itself)
-        self.policy_version += 1
+        self.policy_version += int(new)
         weights = {"actor": self.actor_weights()}
         if critic:  # with twin critics the first one: the workers' estimate is a first guess
             critic_net = self.state.critic

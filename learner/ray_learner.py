@@ -84,8 +84,8 @@ class LearnerActor:
     def device(self) -> str:
         return str(self.learner.device)
 
-    def _publish(self) -> None:
-        weights, policy_version = self.learner.publish_weights(critic=self.replay_cfg.prioritized)
+    def _publish(self, new: bool = True) -> None:
+        weights, policy_version = self.learner.publish_weights(self.replay_cfg.prioritized, new)
         # A list keeps the ObjectRef a reference when it travels in a reply.
         self.latest = (policy_version, [ray.put(weights)])
         self.last_publish = self.learner.learner_steps
@@ -98,9 +98,12 @@ class LearnerActor:
     def run(self, replay) -> int:
         """Train from `replay` until `stop()`, or until caught up after `finish()`; returns
         the number of updates done."""
-        if self.feed is not None:
-            return self.run_device_replay(replay)
-        return self.run_sampled(replay)
+        run = self.run_device_replay if self.feed is not None else self.run_sampled
+        updates = run(replay)
+        with self.lock:  # the test phase tests, and the checkpoint holds, the last update's
+            if self.learner.learner_steps > self.last_publish:
+                self._publish()
+        return updates
 
     def run_device_replay(self, replay, fetch_rows: int = 4096, max_chunk: int = 64) -> int:
         """Fetch new rows into the device shard in the background; train on the shard as
@@ -232,4 +235,4 @@ class LearnerActor:
             self.learner.load_state_dict(state)
             if self.feed is not None and feed is not None:
                 self.feed.load_state_dict(feed)
-            self._publish()
+            self._publish(new=False)  # the saved policy, under its saved version

@@ -50,6 +50,7 @@ def train(cfg: Config, fleet: Fleet, monitor: Monitor, save) -> None:
         fleet.stop_loops()  # at once: no catch-up after an interrupt or a failure
         raise
     fleet.finish_loops()  # the learner takes the updates the last inserts call for
+    check_learner(fleet)  # and publishes the last of them: a divergence there ends the run
     monitor.poll(fleet)
     monitor.end_training()
     save("test")  # as local mode: nothing of training is lost if the test phase fails

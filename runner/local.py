@@ -79,8 +79,8 @@ def close(run: Run) -> None:
     run.metrics.close()
 
 
-def sync_weights(run: Run) -> None:
-    weights, policy_version = run.learner.publish_weights(critic=run.cfg.replay.prioritized)
+def sync_weights(run: Run, new: bool = True) -> None:
+    weights, policy_version = run.learner.publish_weights(run.cfg.replay.prioritized, new)
     for worker in run.workers:
         worker.set_weights(weights, policy_version)
 
@@ -246,7 +246,7 @@ def restore(run: Run) -> str:
     elif not run.cfg.run.inference:
         print("warning: the replay restarts empty (pass --save-replay to keep it across "
               "resumes)", flush=True)
-    sync_weights(run)
+    sync_weights(run, new=False)  # the saved policy, under its saved version
     return payload["phase"]
 
 

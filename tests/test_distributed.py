@@ -18,7 +18,7 @@ def tiny(tmp_path, run_id: str, base_port: int, **run) -> tuple[Config, str]:
     cfg = Config(
         run=RunConfig(run_id=run_id, results_dir=str(tmp_path), train_steps=run.pop(
             "train_steps", 3000), test_steps=200, log_interval=0.5, chunk_steps=16,
-            sync_interval=50, publish_interval=20, **run),
+            sync_interval=50, publish_interval=run.pop("publish_interval", 20), **run),
         env=EnvConfig(num_areas=2, max_step=60, base_port=base_port),
         replay=ReplayConfig(batch_size=32, learning_starts=300))
     validate(cfg)
@@ -30,8 +30,34 @@ def tiny(tmp_path, run_id: str, base_port: int, **run) -> tuple[Config, str]:
 
 @pytest.fixture(scope="module")
 def two_worker_run(local_ray, tmp_path_factory):
-    cfg, run_dir = tiny(tmp_path_factory.mktemp("ray"), "two", 5500, num_workers=2)
-    return cfg, run_distributed(cfg, run_dir), run_dir
+    """Also keeps the weights the test phase was given, in TESTED."""
+    from runner import distributed
+
+    def test_phase(cfg, fleet, monitor):
+        version, ref = ray.get(fleet.learner.latest_weights.remote(-1))
+        TESTED.update(version=version, weights=ray.get(ref[0]))
+        return tested(cfg, fleet, monitor)
+
+    tested = distributed.test
+    # Publishing every 500 updates: the last updates are almost never a publish's.
+    cfg, run_dir = tiny(tmp_path_factory.mktemp("ray"), "two", 5500, num_workers=2,
+                        publish_interval=500)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(distributed, "test", test_phase)
+        return cfg, run_distributed(cfg, run_dir), run_dir
+
+
+TESTED: dict = {}
+
+
+def test_the_test_phase_tests_the_saved_policy(two_worker_run):
+    """The learner publishes its last updates when its loop ends: the test phase tested a
+    policy up to --publish-interval updates older than the checkpoint and the ONNX."""
+    _, summary, run_dir = two_worker_run
+    saved = torch.load(f"{run_dir}/checkpoints/latest.pt", weights_only=True)["learner"]
+    assert TESTED["version"] == saved["policy_version"] == summary["policy_version"]
+    for name, value in saved["actor"].items():
+        torch.testing.assert_close(TESTED["weights"]["actor"][name], value)
 
 
 def test_both_workers_contribute_and_get_new_weights(two_worker_run):

@@ -295,3 +295,10 @@ def test_the_critic_takes_the_action_at_the_chosen_layer_and_checkpoints_say_whi
     trained = Learner(OBS, ACT, LearnerConfig(hidden_size=16, critic_action_layer=1))
     with pytest.raises(CheckpointError, match="--critic-action-layer 1"):
         make_learner().load_state_dict(trained.state_dict())
+
+
+def test_republishing_keeps_the_version():
+    learner = Learner(9, 3, LearnerConfig(device="cpu"))
+    assert learner.publish_weights()[1] == 1
+    weights, version = learner.publish_weights(new=False)  # the same policy, restored
+    assert version == learner.policy_version == 1

@@ -73,3 +73,26 @@ def test_the_test_phase_starts_fresh_episodes(tmp_path):
         assert run.test.summary()["episodes"] == 0  # 25 steps of a fresh 30-step episode
     finally:
         close(run)
+
+
+def test_a_resume_keeps_the_saved_policy_version(tmp_path):
+    """Restoring republishes the saved policy to the workers under its own version: it
+    was counted as one more policy at every resume."""
+    from runner import local
+
+    args = ["--mode", "local", "--num-workers", "1", "--num-areas", "1", "--train-steps",
+            "60", "--learning-starts", "20", "--batch-size", "8", "--test-steps", "0",
+            "--base-port", "5477"]
+    run = build(parse(args), str(tmp_path))
+    try:
+        train(run)  # saves at its end
+        saved = run.learner.policy_version
+        assert saved > 1
+    finally:
+        close(run)
+    run = build(parse(args + ["--resume"]), str(tmp_path))
+    try:
+        local.restore(run)
+        assert run.learner.policy_version == run.workers[0].policy_version == saved
+    finally:
+        close(run)
