@@ -64,7 +64,11 @@ class OUNoise:
         }
 
     def load_state_dict(self, state: dict) -> None:
-        """Restore a `state_dict()`; agents not in it start at mu."""
+        """Restore a `state_dict()`; agents not in it start at mu. The empty state of
+        Gaussian noise (--noise changed at --resume) leaves every agent at mu."""
+        if not state:
+            self._states = {}
+            return
         states = np.asarray(state["states"], dtype=np.float64)
         ids = _agent_list(state["agent_ids"])
         if states.shape != (len(ids), self.action_size):

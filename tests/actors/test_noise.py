@@ -158,3 +158,13 @@ def test_explore_clips_and_returns_float32():
     assert big.min() >= -1.0 and big.max() <= 1.0
     with pytest.raises(ValueError):
         explore(np.zeros((2, 3)), np.zeros((1, 3)))
+
+
+def test_a_resume_may_switch_the_noise_kind():
+    """--resume --noise ou over a Gaussian run's checkpoint raised KeyError 'states'."""
+    gaussian = GaussianNoise(2, sigma=0.1, rng=np.random.default_rng(0))
+    process = ou(action_size=2)
+    process.sample(np.array([3]))
+    process.load_state_dict(gaussian.state_dict())
+    assert process.state_dict()["agent_ids"].size == 0  # every agent starts again at mu
+    gaussian.load_state_dict(ou(action_size=2).state_dict())  # and the other way
