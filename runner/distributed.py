@@ -187,7 +187,8 @@ def restore(path: str, cfg: Config, fleet: Fleet, monitor: Monitor) -> str:
     # (as in local mode), not about its saved replay's shapes.
     check_compatible(learner, fleet.specs[0]["obs_size"], fleet.specs[0]["action_size"],
                      cfg.learner)
-    monitor.resume_from(payload["env_steps"], payload["train_episodes"], payload["wall_s"])
+    monitor.resume_from(payload["env_steps"], payload["train_episodes"], payload["wall_s"],
+                        learner["learner_steps"])
     replay = load_replay(path) if cfg.run.save_replay else None
     if replay is not None:
         try:  # a replay that no longer fits (--buffer-size, --n-step): the replay's one line

@@ -50,11 +50,14 @@ class Monitor:
         self.progress: Progress | None = None
         self.bar_rate: RateMeter | None = None  # from the bar's start: its last frame's rates
 
-    def resume_from(self, env_steps: int, train_episodes: int, wall_s: float) -> None:
+    def resume_from(self, env_steps: int, train_episodes: int, wall_s: float,
+                    learner_steps: int) -> None:
+        """The saved counters; rates count from them (the first line's updates/s counted
+        every restored update as done in its interval)."""
         self.base_steps = self.env_steps = env_steps
         self.train.count = train_episodes
         self.metrics.wall_before = wall_s
-        self.last = (time.monotonic(), env_steps, 0)
+        self.last = (time.monotonic(), env_steps, learner_steps)
 
     def wall_s(self) -> float:
         return self.metrics.wall_s()

@@ -206,3 +206,23 @@ def test_env_steps_are_the_transitions_received_with_decision_periods(local_ray,
     worker = summary["workers"][0]
     assert worker["env_steps"] == worker["inserted"] == summary["env_steps"] >= 800
     assert summary["train"]["success_rate"] is None  # no success defined for this env
+
+
+def test_resumed_rates_count_only_this_sessions_updates(tmp_path, monkeypatch):
+    from runner import distributed_metrics
+
+    clock = [100.0]
+    monkeypatch.setattr(distributed_metrics.time, "monotonic", lambda: clock[0])
+    cfg, run_dir = tiny(tmp_path, "rates", 5990)
+    monitor = distributed_metrics.Monitor(cfg, run_dir, [{"node": "n"}], {
+        "worker_cpus": 0.5, "learner_cpus": 0.5, "learner_gpus": 0})
+    try:
+        monitor.resume_from(env_steps=4000, train_episodes=9, wall_s=30.0, learner_steps=3700)
+        monitor.learner = {"learner_steps": 3750, "policy_version": 40, "losses": {}}
+        monitor.env_steps = 4050
+        clock[0] += 1.0
+        monitor.report()
+    finally:
+        monitor.metrics.close()
+    assert monitor.shown["updates_per_s"] == pytest.approx(50.0)  # it said 3,750/s
+    assert monitor.shown["steps_per_s"] == pytest.approx(50.0)
