@@ -142,7 +142,7 @@ def make_saver(cfg: Config, fleet: Fleet, monitor: Monitor, path: str):
         export_policy(monitor.run_dir, spec["behavior"], spec["obs_sizes"],
                       spec["action_size"], cfg.learner.hidden_size, state["actor"],
                       state["normalizer"])
-        env_steps = monitor.env_steps
+        env_steps = inserted_now(fleet, monitor)
         if cfg.run.save_replay:
             replay = ray.get(fleet.replay.state_dict.remote())
             save_replay(path, replay)
@@ -153,6 +153,15 @@ def make_saver(cfg: Config, fleet: Fleet, monitor: Monitor, path: str):
                                "train_episodes": monitor.train.count, "phase": phase,
                                "wall_s": monitor.wall_s()})
     return save
+
+
+def inserted_now(fleet: Fleet, monitor: Monitor) -> int:
+    """The env steps in the replay now: after stop_loops() the workers' last inserts land
+    after the last poll, and the learner's updates on them are saved too."""
+    try:
+        return monitor.base_steps + ray.get(fleet.replay.stats.remote())["inserted"]
+    except RayActorError:  # the replay died (the caller reports it): the last poll's count
+        return monitor.env_steps
 
 
 def run_distributed(cfg: Config, run_dir: str) -> dict | None:

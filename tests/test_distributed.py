@@ -226,3 +226,25 @@ def test_resumed_rates_count_only_this_sessions_updates(tmp_path, monkeypatch):
         monitor.metrics.close()
     assert monitor.shown["updates_per_s"] == pytest.approx(50.0)  # it said 3,750/s
     assert monitor.shown["steps_per_s"] == pytest.approx(50.0)
+
+
+def test_a_save_counts_the_rows_inserted_since_the_last_poll(local_ray, tmp_path, monkeypatch):
+    """After stop_loops() the workers' last inserts land after the last poll: a save (an
+    interrupt's, without --save-replay) counted only what that poll had seen."""
+    from types import SimpleNamespace
+
+    from runner import distributed
+
+    saved = {}
+    monkeypatch.setattr(distributed, "export_policy", lambda *args: None)
+    monkeypatch.setattr(distributed, "save_checkpoint", lambda path, p: saved.update(p))
+    remote = lambda value: SimpleNamespace(remote=lambda: ray.put(value))  # noqa: E731
+    fleet = SimpleNamespace(
+        learner=SimpleNamespace(state_dict=remote({"actor": {}, "normalizer": None})),
+        replay=SimpleNamespace(stats=remote({"inserted": 1300})),
+        specs=[{"behavior": "B", "obs_sizes": [9], "action_size": 3}])
+    monitor = SimpleNamespace(env_steps=5000, base_steps=4000, run_dir=str(tmp_path),
+                              train=SimpleNamespace(count=7), wall_s=lambda: 9.0)
+    cfg, _ = tiny(tmp_path, "late", 5995)
+    distributed.make_saver(cfg, fleet, monitor, str(tmp_path / "latest.pt"))("train")
+    assert saved["env_steps"] == 5300  # the last poll had seen 1,000 of the 1,300
