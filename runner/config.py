@@ -274,6 +274,8 @@ def validate(cfg: Config) -> None:
          f"--learning-starts ({cfg.replay.learning_starts}) must not exceed --buffer-size "
          f"({cfg.replay.buffer_size}): learning would never start"),
         (not (cfg.run.resume and cfg.run.force), "--resume and --force contradict: pick one"),
+        (not (cfg.learner.cudagraphs and cfg.learner.device == "cpu"),
+         "--cudagraphs needs the learner on a CUDA device: drop --device cpu or --cudagraphs"),
         (not (cfg.run.inference and cfg.run.test_steps == 0),
          "--inference with --test-steps 0 would test nothing: give --test-steps a budget"),
         (cfg.env.base_port + cfg.run.num_workers - 1 <= 65535,

@@ -81,9 +81,13 @@ class Fleet:
         self.replay = ReplayActor.options(name=f"{name}-replay",
                                           num_cpus=self.res["replay_cpus"]).remote(
             obs, act, resolve_replay(cfg), cfg.run.updates_per_step, seed=cfg.run.seed)
-        ray.get(self.learner.setup.remote(obs, act))
         self.learner_run = None
         self.worker_runs: dict[int, ray.ObjectRef] = {}
+        try:  # e.g. --cudagraphs on a cluster without a GPU: its one line, every env closed
+            ray.get(self.learner.setup.remote(obs, act))
+        except RayTaskError as err:
+            self.close()
+            raise task_cause(err) from None
         self.actor_restarts = [0] * cfg.run.num_workers
         self.dropped: list[int] = []  # workers given up on (their env or actor kept failing)
         self.budget_spent = False  # a worker's loop returned: the replay holds the budget

@@ -149,3 +149,15 @@ def test_an_env_failing_in_the_test_phase_is_one_line_and_training_is_kept(tmp_p
     saved = torch.load(checkpoint, weights_only=True)
     assert saved["env_steps"] >= 800 and saved["phase"] == "test"
     assert wait_until(lambda: drone_pids(port) == [], timeout=10)
+
+
+def test_a_learner_that_cannot_start_is_one_line_and_closes_every_env(local_ray, tmp_path):
+    """--cudagraphs on a cluster without a GPU passes the driver's checks (the GPU may be
+    on another node) and fails in the learner's setup: that came out as a ValueError
+    holding Ray's coloured remote traceback, with the env workers left running."""
+    cfg, run_dir = tiny(tmp_path, "nogpu", 5860, num_workers=2)
+    cfg.learner = dataclasses.replace(cfg.learner, cudagraphs=True)  # device auto: the CPU
+    with pytest.raises(ValueError, match="--cudagraphs needs a CUDA device") as raised:
+        run_distributed(cfg, run_dir)
+    assert "\n" not in str(raised.value)
+    assert wait_until(lambda: not drone_pids(5860) and not drone_pids(5861), timeout=10)

@@ -129,7 +129,8 @@ def test_binary_config_file_names_the_file(tmp_path):
     (["--per-alpha", "inf"], "--per-alpha must be a finite number"),
     (["--target-noise", "inf"], "--target-noise must be a finite number"),
     (["--ou-theta", "2"], "--ou-theta must be in [0, 1]"),
-    (["--inference", "--test-steps", "0"], "would test nothing"),  # and blank summary.json
+    (["--inference", "--test-steps", "0"], "would test nothing"),
+    (["--device", "cpu", "--cudagraphs"], "--cudagraphs needs the learner on a CUDA device"),  # and blank summary.json
 ])
 def test_values_out_of_range_are_refused(args, expected):
     """Each was accepted and failed later: a traceback, a misleading env error, or a run
