@@ -172,6 +172,8 @@ def train(run: Run) -> None:
 def test(run: Run) -> None:
     """Greedy policy, nothing stored, for `test_steps` env steps."""
     done = 0
+    if run.learner.policy_version == 0:  # a fresh run of --train-steps 0: the learner's
+        sync_weights(run)                # initial actor, the one saved and exported
     for worker in run.workers:
         worker.reset()  # no test episode carries steps taken while exploring
     rate = RateMeter(0, run.learner.learner_steps)

@@ -24,6 +24,23 @@ def test_a_fresh_run_acts_with_the_learners_initial_actor(tmp_path):
         close(run)
 
 
+def test_a_run_without_training_tests_the_learners_actor(tmp_path):
+    """--train-steps 0: the test phase acted with the workers' own random initialization,
+    not the actor that the checkpoint and the ONNX hold."""
+    from runner import local
+
+    cfg = parse(["--mode", "local", "--num-workers", "1", "--num-areas", "1",
+                 "--train-steps", "0", "--test-steps", "5", "--base-port", "5477"])
+    run = build(cfg, str(tmp_path))
+    try:
+        local.test(run)
+        acting = run.workers[0].actor.state_dict()
+        for key, value in run.learner.state.actor.state_dict().items():
+            torch.testing.assert_close(acting[key], value)
+    finally:
+        close(run)
+
+
 def test_a_phase_bar_ends_on_the_phase_results(tmp_path, monkeypatch):
     """A run that ends before its first progress line used to leave the live bar's last
     frame at '- steps/s - updates/s return -'; a longer one at the values of its last line
