@@ -13,8 +13,8 @@ by the next call that waits (`result`). Calls and answers are pickled with tenso
 numpy arrays (`dumps`): the multiprocessing pickler that torch extends moves every tensor
 through shared memory, and plain pickle writes each with torch.save; a weight sync took
 7 ms and 4.5 ms those ways. The child's exceptions come back with their own type, so
-every error keeps its one-line report. The child ignores Ctrl-C (the trainer saves first,
-then closes it), and closes its env and exits when the trainer's end of the pipe goes
+every error keeps its one-line report. The child ignores Ctrl-C and SIGTERM (the trainer
+saves first, then closes it), and closes its env and exits when the trainer's end of the pipe goes
 away, even if the trainer was killed.
 """
 
@@ -41,7 +41,10 @@ class WorkerProcessDied(UnityException):
 
 def serve(conn, args: tuple, kwargs: dict) -> None:
     """The child's loop: build the EnvWorker, then answer calls until "close" or EOF."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the trainer handles Ctrl-C, then closes us
+    # The trainer handles Ctrl-C and SIGTERM (also sent to a whole process group, by Slurm
+    # or systemd): it saves with our state, then closes us.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     torch.set_num_threads(1)  # one observation at a time: more threads only add overhead
     worker = None
     try:

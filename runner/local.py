@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 
 from actors.env_worker import EnvWorker
-from actors.process_worker import ProcessWorker
+from actors.process_worker import ProcessWorker, WorkerProcessDied
 from learner.checkpoint import load_checkpoint, save_checkpoint
 from learner.learner import Learner
 from replay.server import ReplayServer
@@ -225,8 +225,13 @@ def save(run: Run, phase: str) -> None:
 
 
 def worker_states(workers: list) -> dict:
-    """The workers' noise and RNG states, as the checkpoint keeps them."""
-    states = [w.state_dict() for w in workers]
+    """The workers' noise and RNG states, as the checkpoint keeps them; none when a
+    worker's process died (--overlap-envs): the learner's state is still saved, and a
+    resume starts fresh ones, as after a Ray run."""
+    try:
+        states = [w.state_dict() for w in workers]
+    except WorkerProcessDied:
+        return {}
     return {"noise": [to_torch(s["noise"]) for s in states],
             "worker_rng": [s["rng"] for s in states]}
 

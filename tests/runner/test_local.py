@@ -41,6 +41,32 @@ def test_a_run_without_training_tests_the_learners_actor(tmp_path):
         close(run)
 
 
+def test_a_dead_env_process_worker_does_not_cost_the_checkpoint(tmp_path):
+    """--overlap-envs: a SIGTERM to the whole process group killed the child too, and
+    then every save failed on its missing noise state: the learner's progress was lost."""
+    import os
+    import signal
+    import time
+
+    from runner import local
+
+    cfg = parse(["--mode", "local", "--num-workers", "1", "--num-areas", "1", "--overlap-envs",
+                 "--train-steps", "0", "--base-port", "5477"])
+    run = build(cfg, str(tmp_path))
+    try:
+        child = run.workers[0]._process
+        os.kill(child.pid, signal.SIGTERM)  # the trainer's to handle: the child stays
+        time.sleep(0.5)
+        assert child.is_alive()
+        child.kill()  # an OOM kill
+        child.join()
+        local.save(run, "train")
+    finally:
+        close(run)
+    payload = torch.load(run.checkpoint_path, weights_only=True)
+    assert payload["learner"]["actor"] and "noise" not in payload
+
+
 def test_a_phase_bar_ends_on_the_phase_results(tmp_path, monkeypatch):
     """A run that ends before its first progress line used to leave the live bar's last
     frame at '- steps/s - updates/s return -'; a longer one at the values of its last line
