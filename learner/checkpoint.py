@@ -28,13 +28,26 @@ def save_checkpoint(path: str, payload: dict) -> None:
     write_atomic(path, lambda f: torch.save({**payload, **header}, f), mode=0o600)
 
 
-def load_checkpoint(path: str, device="cpu") -> dict:
+_HOLDS = {"learner": "checkpoint", "replay": "replay (--save-replay)"}
+
+
+def load_checkpoint(path: str, device="cpu", holds: str | None = None) -> dict:
     """Load a checkpoint written by `save_checkpoint`, tensors mapped onto `device`.
 
     Always `weights_only=True`: a checkpoint cannot run code. Raises CheckpointError for a
-    missing, unreadable, truncated, corrupt or foreign file, or another format_version.
+    missing, unreadable, truncated, corrupt or foreign file, another format_version, or
+    one without the `holds` entry (a run's replay.pt copied over its latest.pt).
     """
-    payload = _read(path, device)
+    payload = _checked(_read(path, device), path)
+    if holds is not None and holds not in payload:
+        raise CheckpointError(f"{path} is a drone-ddpg file without {holds!r} state (another "
+                              "of the run's files copied there?); put back the "
+                              f"{_HOLDS.get(holds, 'file')} drone-ddpg wrote there")
+    return payload
+
+
+def _checked(payload, path: str) -> dict:
+    """`payload` when its header is this drone-ddpg's checkpoint format."""
     if not isinstance(payload, dict) or "format" not in payload:
         raise CheckpointError(
             f"{path} is not a drone-ddpg checkpoint (no 'format' key); "

@@ -190,7 +190,7 @@ def run_distributed(cfg: Config, run_dir: str) -> dict | None:
 def restore(path: str, cfg: Config, fleet: Fleet, monitor: Monitor) -> str:
     """The replay first (when saved), then the learner, with the feed's counters only when
     the replay they count came back: otherwise what is owed restarts with the empty replay."""
-    payload = load_checkpoint(path)
+    payload = load_checkpoint(path, holds="learner")
     learner = payload["learner"]
     # Checked here, before the replay, so that a resume on another env is told about the env
     # (as in local mode), not about its saved replay's shapes.

@@ -238,7 +238,7 @@ def worker_states(workers: list) -> dict:
 
 def restore(run: Run) -> str:
     """Load the run's checkpoint into `run`; returns the phase it was saved in."""
-    payload = load_checkpoint(run.checkpoint_path)
+    payload = load_checkpoint(run.checkpoint_path, holds="learner")
     run.learner.load_state_dict(payload["learner"])
     run.env_steps = payload["env_steps"]
     run.train.count = payload["train_episodes"]

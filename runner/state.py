@@ -48,7 +48,7 @@ def load_replay(checkpoint_path: str) -> dict | None:
         print(f"warning: no saved replay at {path}: the replay restarts empty", flush=True)
         return None
     try:
-        return to_numpy(load_checkpoint(path)["replay"])
+        return to_numpy(load_checkpoint(path, holds="replay")["replay"])
     except CheckpointError as err:  # the checkpoint itself may be fine: say how to keep it
         raise CheckpointError(f"{str(err).split(';')[0]}; --resume --no-save-replay continues "
                               "from the checkpoint with an empty replay") from None

@@ -90,10 +90,12 @@ def checkpoint_cases(tmp_path):
         "foreign": (foreign.read_bytes(), None),
         "version": (None, good_payload()),
         "sizes": (None, good_payload(obs_size=12)),
+        "replay": (None, {"replay": {"obs": torch.zeros(4, 9)}}),  # replay.pt copied over
     }
 
 
-@pytest.mark.parametrize("case", ["truncated", "corrupt", "foreign", "version", "sizes"])
+@pytest.mark.parametrize("case", ["truncated", "corrupt", "foreign", "version", "sizes",
+                                  "replay"])
 def test_bad_checkpoints(tmp_path, case):
     raw, payload = checkpoint_cases(tmp_path)[case]
     run = make_run(tmp_path, case, payload_bytes=raw, payload=payload)
