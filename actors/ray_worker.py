@@ -131,6 +131,7 @@ class EnvWorkerActor:
     def test(self, weights_ref: list, policy_version: int, transitions: int) -> list[Episode]:
         """Greedy episodes over at least `transitions` agent transitions, with the given
         weights; returns those that test_drain() has not taken."""
+        self.spec()  # opens the env if Ray restarted us after the last check
         self.worker.set_weights(ray.get(weights_ref[0]), policy_version)
         self.worker.reset()  # no test episode carries steps taken while exploring
         with self.lock:

@@ -138,6 +138,9 @@ def make_saver(cfg: Config, fleet: Fleet, monitor: Monitor, path: str):
             state = ray.get(fleet.learner.state_dict.remote())
         except RayTaskError as err:
             raise task_cause(err) from None
+        except RayActorError:  # e.g. it died as Ctrl-C came: nothing newer to save
+            raise RunAborted("the learner actor died before it could be saved; --resume "
+                             "continues from the last checkpoint") from None
         spec = fleet.specs[0]
         export_policy(monitor.run_dir, spec["behavior"], spec["obs_sizes"],
                       spec["action_size"], cfg.learner.hidden_size, state["actor"],

@@ -248,3 +248,25 @@ def test_a_save_counts_the_rows_inserted_since_the_last_poll(local_ray, tmp_path
     cfg, _ = tiny(tmp_path, "late", 5995)
     distributed.make_saver(cfg, fleet, monitor, str(tmp_path / "latest.pt"))("train")
     assert saved["env_steps"] == 5300  # the last poll had seen 1,000 of the 1,300
+
+
+def test_a_learner_dead_at_save_time_is_one_line(local_ray, tmp_path):
+    """A learner that died as Ctrl-C came: the interrupt's save raised RayActorError, which
+    nothing turned into a line (a traceback)."""
+    from types import SimpleNamespace
+
+    from runner import distributed
+
+    @ray.remote
+    class Gone:
+        def state_dict(self):
+            return {}
+
+    learner = Gone.remote()
+    ray.kill(learner)
+    fleet = SimpleNamespace(learner=learner, specs=[{}])
+    cfg, _ = tiny(tmp_path, "gone", 5996)
+    save = distributed.make_saver(cfg, fleet, SimpleNamespace(), str(tmp_path / "latest.pt"))
+    with pytest.raises(distributed.RunAborted, match="learner actor died") as raised:
+        save("train")
+    assert "\n" not in str(raised.value)
