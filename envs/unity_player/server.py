@@ -67,8 +67,11 @@ class PlayerServer:
                 )
                 if reply.header.status != messages.STATUS_OK:
                     return "closed by the trainer"
-                self._initialize(reply)
-                reply = exchange(messages.header_only())
+                # The empty message first: the client waits for it without a time limit,
+                # so a scene that fails while it builds (or is killed) would hang it. From
+                # here its waits poll our process, and a failure is an env that exited.
+                init, reply = reply, exchange(messages.header_only())
+                self._initialize(init)
                 while True:
                     output = self.handle(reply)
                     if output is None:

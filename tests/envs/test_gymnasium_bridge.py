@@ -187,3 +187,26 @@ def test_unsupported_space_exits_at_once_with_one_line(player_worker_id, tmp_pat
     errors = [line for line in log.splitlines() if "not supported" in line]
     assert len(errors) == 1 and "FlattenObservation" in errors[0]
     assert player_pids("envs.gymnasium", 5005 + player_worker_id) == []
+
+
+def test_an_env_failing_as_it_builds_its_areas_is_an_error_not_a_hang(player_worker_id):
+    """The bridge built its areas before the handshake's last message, which the stock
+    client awaits without a time limit: a failure there hung the trainer for good."""
+    import threading
+
+    outcome = {}
+
+    def connect():
+        try:
+            with bridge(player_worker_id, TESTS + "OneCopyOnly-v0", num_areas=2,
+                        timeout_wait=10):
+                outcome["error"] = None
+        except Exception as err:  # noqa: BLE001 (checked below)
+            outcome["error"] = err
+
+    client = threading.Thread(target=connect, daemon=True)
+    client.start()
+    client.join(timeout=40)
+    assert "error" in outcome, "the client still waits for the env"
+    assert isinstance(outcome["error"], UnityEnvironmentException), outcome["error"]
+    assert player_pids("envs.gymnasium", 5005 + player_worker_id) == []

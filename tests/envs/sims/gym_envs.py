@@ -12,6 +12,7 @@
 - Hybrid-v0: action Tuple(Box(-1, 1, (1,)), MultiDiscrete([2, 3])); observation (3,) =
   (box action, branch 0, branch 1) as received.
 - Unbounded-v0: action Box(-inf, inf, (2,)): refused by the bridge.
+- OneCopyOnly-v0: Hybrid-v0 whose second construction in a process raises.
 """
 
 from __future__ import annotations
@@ -92,6 +93,19 @@ class Hybrid(gymnasium.Env):
         return obs, 0.0, False, False, {}
 
 
+class OneCopyOnly(Hybrid):
+    """Its second construction in a process raises: an env that fails while the bridge
+    builds its other areas."""
+
+    made = 0
+
+    def __init__(self):
+        OneCopyOnly.made += 1
+        if OneCopyOnly.made > 1:
+            raise RuntimeError("OneCopyOnly: no second copy")
+        super().__init__()
+
+
 class Unbounded(Hybrid):
     """An action Box without bounds."""
 
@@ -102,6 +116,7 @@ class Unbounded(Hybrid):
 
 for _id, _entry, _kwargs in [("Echo-v0", "Echo", {}), ("NanEcho-v0", "Echo", {"nan_at": 3}),
                              ("Image-v0", "Image", {}), ("Hybrid-v0", "Hybrid", {}),
-                             ("Unbounded-v0", "Unbounded", {})]:
+                             ("Unbounded-v0", "Unbounded", {}),
+                             ("OneCopyOnly-v0", "OneCopyOnly", {})]:
     gymnasium.register(id=_id, entry_point=f"{__name__}:{_entry}", max_episode_steps=10,
                        kwargs=_kwargs)
