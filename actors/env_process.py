@@ -72,7 +72,11 @@ class LocalhostCommunicator(RpcCommunicator):
         self.server = grpc.server(thread_pool=_pool(), options=(("grpc.so_reuseport", 0),))
         self.unity_to_external = UnityToExternalServicerImplementation()
         add_UnityToExternalProtoServicer_to_server(self.unity_to_external, self.server)
-        if self.server.add_insecure_port(f"127.0.0.1:{self.port}") == 0:
+        try:  # grpcio raises where older releases returned 0 (another process was faster)
+            bound = self.server.add_insecure_port(f"127.0.0.1:{self.port}")
+        except RuntimeError:
+            bound = 0
+        if bound == 0:
             raise UnityWorkerInUseException(self.worker_id)
         self.server.start()
         self.is_open = True
@@ -166,14 +170,17 @@ def port_free(port: int) -> bool:
 
 def free_worker_id(base_port: int, worker_id: int, stride: int) -> int:
     """`worker_id` if its port is free, else the next free id k + stride, k + 2*stride..."""
-    for i in range(MAX_ID_TRIES):
-        candidate = worker_id + i * stride
+    # Never past the last port (bind() would raise OverflowError); validate() keeps the
+    # first candidate within it.
+    candidates = [worker_id + i * stride for i in range(MAX_ID_TRIES)
+                  if base_port + worker_id + i * stride <= 65535]
+    for candidate in candidates:
         if port_free(base_port + candidate):
-            if i:
+            if candidate != worker_id:
                 print(f"port {base_port + worker_id} is in use: worker {worker_id} uses worker "
                       f"id {candidate} (port {base_port + candidate}) instead", flush=True)
             return candidate
-    last = base_port + worker_id + (MAX_ID_TRIES - 1) * stride
+    last = base_port + candidates[-1]
     raise UnityWorkerInUseException(worker_id) from ValueError(
         f"ports {base_port + worker_id}..{last} (every {stride}) are all in use: pass "
         "another --base-port")

@@ -2,6 +2,8 @@
 
 import socket
 
+import pytest
+
 from actors.env_process import free_worker_id, port_free
 from actors.config import EnvConfig
 from actors.env_worker import EnvWorker
@@ -40,3 +42,30 @@ def test_free_worker_id_skips_busy_ports():
         assert not port_free(5005 + 102)
         assert free_worker_id(5005, 102, stride=3) == 105
     assert free_worker_id(5005, 102, stride=3) == 102
+
+
+def test_no_worker_id_past_the_last_port():
+    """Port 65535 busy, and the next candidates past it: bind() raised OverflowError, a
+    traceback, where the answer is the busy-port line."""
+    from mlagents_envs.exception import UnityWorkerInUseException
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 65535))
+        with pytest.raises(UnityWorkerInUseException) as raised:
+            free_worker_id(65534, 1, stride=2)
+    assert "ports 65535..65535" in str(raised.value.__cause__)
+
+
+def test_a_port_taken_between_the_check_and_the_bind_is_the_busy_port_error(monkeypatch):
+    """grpcio raises RuntimeError where older releases returned 0: the race that lost the
+    port came out as that bare RuntimeError."""
+    from mlagents_envs.exception import UnityWorkerInUseException
+
+    from actors.env_process import LocalhostCommunicator
+
+    monkeypatch.setattr(LocalhostCommunicator, "check_port", lambda self, port: None)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 5005 + 103))
+        s.listen()
+        with pytest.raises(UnityWorkerInUseException):
+            LocalhostCommunicator(worker_id=103, base_port=5005)
