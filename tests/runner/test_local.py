@@ -6,20 +6,29 @@ from runner.config import parse
 from runner.local import build, close, train
 
 
+def one_drone(*flags: str) -> list[str]:
+    """Local mode, one worker with one area: the cheapest run that exercises the loop."""
+    return ["--mode", "local", "--num-workers", "1", "--num-areas", "1", "--base-port", "5477",
+            *flags]
+
+
+def assert_acts_with_the_learners_actor(run) -> None:
+    acting = run.workers[0].actor.state_dict()
+    for key, value in run.learner.state.actor.state_dict().items():
+        torch.testing.assert_close(acting[key], value)
+
+
 def test_a_fresh_run_acts_with_the_learners_initial_actor(tmp_path):
     """Before the first update the workers act with the learner's initial actor (what
     --warmup-actions policy promises, and what the first round after learning starts uses
     with --overlap-envs), not with a worker's own random initialization."""
-    cfg = parse(["--mode", "local", "--num-workers", "1", "--num-areas", "1",
-                 "--train-steps", "5", "--learning-starts", "100", "--test-steps", "0",
-                 "--warmup-actions", "policy", "--base-port", "5477"])
+    cfg = parse(one_drone("--train-steps", "5", "--learning-starts", "100", "--test-steps",
+                          "0", "--warmup-actions", "policy"))
     run = build(cfg, str(tmp_path))
     try:
         train(run)
         assert run.learner.learner_steps == 0
-        acting = run.workers[0].actor.state_dict()
-        for key, value in run.learner.state.actor.state_dict().items():
-            torch.testing.assert_close(acting[key], value)
+        assert_acts_with_the_learners_actor(run)
     finally:
         close(run)
 
@@ -29,14 +38,11 @@ def test_a_run_without_training_tests_the_learners_actor(tmp_path):
     not the actor that the checkpoint and the ONNX hold."""
     from runner import local
 
-    cfg = parse(["--mode", "local", "--num-workers", "1", "--num-areas", "1",
-                 "--train-steps", "0", "--test-steps", "5", "--base-port", "5477"])
+    cfg = parse(one_drone("--train-steps", "0", "--test-steps", "5"))
     run = build(cfg, str(tmp_path))
     try:
         local.test(run)
-        acting = run.workers[0].actor.state_dict()
-        for key, value in run.learner.state.actor.state_dict().items():
-            torch.testing.assert_close(acting[key], value)
+        assert_acts_with_the_learners_actor(run)
     finally:
         close(run)
 
@@ -50,8 +56,7 @@ def test_a_dead_env_process_worker_does_not_cost_the_checkpoint(tmp_path):
 
     from runner import local
 
-    cfg = parse(["--mode", "local", "--num-workers", "1", "--num-areas", "1", "--overlap-envs",
-                 "--train-steps", "0", "--base-port", "5477"])
+    cfg = parse(one_drone("--overlap-envs", "--train-steps", "0"))
     run = build(cfg, str(tmp_path))
     try:
         child = run.workers[0]._process
@@ -79,10 +84,9 @@ def test_a_phase_bar_ends_on_the_phase_results(tmp_path, monkeypatch):
     frames = io.StringIO()
     monkeypatch.setattr(local, "Progress",
                         functools.partial(local.Progress, stream=frames, live=True))
-    cfg = parse(["--mode", "local", "--num-workers", "1", "--num-areas", "1",
-                 "--train-steps", "150", "--learning-starts", "20", "--batch-size", "8",
-                 "--test-steps", "100", "--max-step", "30",
-                 "--log-interval", "600", "--base-port", "5477"])
+    cfg = parse(one_drone("--train-steps", "150", "--learning-starts", "20", "--batch-size",
+                          "8", "--test-steps", "100", "--max-step", "30", "--log-interval",
+                          "600"))
     run = build(cfg, str(tmp_path))
     try:
         train(run)
@@ -105,9 +109,8 @@ def test_the_test_phase_starts_fresh_episodes(tmp_path):
     the return their exploring steps had gathered."""
     from runner import local
 
-    cfg = parse(["--mode", "local", "--num-workers", "1", "--num-areas", "1",
-                 "--train-steps", "45", "--learning-starts", "1000", "--test-steps", "25",
-                 "--max-step", "30", "--base-port", "5477"])
+    cfg = parse(one_drone("--train-steps", "45", "--learning-starts", "1000", "--test-steps",
+                          "25", "--max-step", "30"))
     run = build(cfg, str(tmp_path))
     try:
         train(run)
@@ -123,9 +126,8 @@ def test_a_resume_keeps_the_saved_policy_version(tmp_path):
     was counted as one more policy at every resume."""
     from runner import local
 
-    args = ["--mode", "local", "--num-workers", "1", "--num-areas", "1", "--train-steps",
-            "60", "--learning-starts", "20", "--batch-size", "8", "--test-steps", "0",
-            "--base-port", "5477"]
+    args = one_drone("--train-steps", "60", "--learning-starts", "20", "--batch-size", "8",
+                     "--test-steps", "0")
     run = build(parse(args), str(tmp_path))
     try:
         train(run)  # saves at its end
