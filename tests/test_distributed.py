@@ -15,9 +15,11 @@ from replay.config import ReplayConfig
 
 
 def tiny(tmp_path, run_id: str, base_port: int, **run) -> tuple[Config, str]:
+    """A short Ray run. Its test phase starts fresh episodes (max_step 60): 300 steps over
+    2 workers of 2 areas is 75 steps each, so every agent finishes one."""
     cfg = Config(
         run=RunConfig(run_id=run_id, results_dir=str(tmp_path), train_steps=run.pop(
-            "train_steps", 3000), test_steps=200, log_interval=0.5, chunk_steps=16,
+            "train_steps", 3000), test_steps=300, log_interval=0.5, chunk_steps=16,
             sync_interval=50, publish_interval=run.pop("publish_interval", 20), **run),
         env=EnvConfig(num_areas=2, max_step=60, base_port=base_port),
         replay=ReplayConfig(batch_size=32, learning_starts=300))
@@ -180,7 +182,7 @@ def test_a_ray_resume_prints_its_warnings_above_the_live_bar(saved_ray_run, monk
     for module in (distributed, distributed_metrics):
         monkeypatch.setattr(module, "Progress", live, raising=False)
     cfg = dataclasses.replace(cfg, run=dataclasses.replace(
-        cfg.run, resume=True, save_replay=False, train_steps=more, test_steps=200))
+        cfg.run, resume=True, save_replay=False, train_steps=more, test_steps=300))
     summary = run_distributed(cfg, run_dir)
     assert summary["env_steps"] >= more
     out = capsys.readouterr().out.replace("\r", "\n")
@@ -189,7 +191,7 @@ def test_a_ray_resume_prints_its_warnings_above_the_live_bar(saved_ray_run, monk
     train_frame = [line for line in out.splitlines() if line.startswith("[train] |")][-1]
     assert f"return {summary['train']['mean_return']:+.2f}" in train_frame, train_frame
     test_frame = [line for line in out.splitlines() if line.startswith("[test] |")][-1]
-    assert "200/200" in test_frame and "return -" not in test_frame, test_frame
+    assert "300/300" in test_frame and "return -" not in test_frame, test_frame
     assert f"return {summary['test']['mean_return']:+.2f}" in test_frame
 
 

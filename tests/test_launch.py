@@ -11,7 +11,9 @@ import torch
 from runner.config import Config, parse, validate
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TINY = ["--train-steps", "600", "--test-steps", "150", "--learning-starts", "200",
+# The test phase starts fresh episodes: 300 steps over 2 workers of 2 areas is 75 steps
+# each, so every agent finishes one (--max-step 60).
+TINY = ["--train-steps", "600", "--test-steps", "300", "--learning-starts", "200",
         "--batch-size", "32", "--max-step", "60", "--checkpoint-interval", "300",
         "--num-areas", "2", "--log-interval", "0.5"]
 # Report at exit whether anything imported ray: local mode must not.
