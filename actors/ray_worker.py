@@ -15,6 +15,8 @@ from __future__ import annotations
 import os
 import threading
 import time
+
+import numpy as np
 import ray
 
 from actors.env_process import RestartPolicy
@@ -50,11 +52,19 @@ class EnvWorkerActor:
     def spec(self) -> dict:
         """Open the env if it is not open yet (first call, or after Ray restarted us)."""
         if self.worker is None:
-            self.worker = EnvWorker(*self.args)
+            self.worker = EnvWorker(*self._incarnation_args())
         w = self.worker
         return {"obs_size": w.obs_size, "obs_sizes": w.obs_sizes, "action_size": w.action_size,
                 "behavior": w.behavior, "node": self.node,
                 "pid": os.getpid()}  # a new pid after a call failed = Ray restarted us
+
+    def _incarnation_args(self) -> tuple:
+        """The EnvWorker's arguments; after Ray restarted this actor, with a fresh seed: the
+        first incarnation's would replay its goals, start states and noise."""
+        if not ray.get_runtime_context().was_current_actor_reconstructed:
+            return self.args
+        seed = int(np.random.SeedSequence().generate_state(1)[0]) % 2**31
+        return self.args[:4] + (seed,) + self.args[5:]
 
     def run(self, replay, learner, loop: LoopConfig) -> int:
         """Collect and push until `stop()`; returns this worker's env steps."""

@@ -65,6 +65,13 @@ def test_killed_worker_actor_is_restarted_and_training_goes_on(local_ray, tmp_pa
     assert summary["env_steps"] >= 5000 and summary["test"]["episodes"] > 0
     # the dead actor's env process exited with its parent: nothing orphaned
     assert kill_worker.env_pid not in drone_pids()
+    # Its successor's env is seeded afresh: it replayed the first one's goals (seed + 0).
+    logs = os.path.join(run_dir, "env_logs")
+    seeds = set()
+    for name in os.listdir(logs):
+        with open(os.path.join(logs, name), encoding="utf-8") as log:
+            seeds.update(int(line.rsplit("seed=", 1)[1]) for line in log if "seed=" in line)
+    assert {0, 1} < seeds, seeds  # workers 0 and 1, and worker 0's successor
 
 
 def test_learner_death_aborts_in_one_line_and_resume_finishes(local_ray, tmp_path):
