@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+import warnings
 
 import numpy as np
 import ray
@@ -61,7 +62,12 @@ class EnvWorkerActor:
     def _incarnation_args(self) -> tuple:
         """The EnvWorker's arguments; after Ray restarted this actor, with a fresh seed: the
         first incarnation's would replay its goals, start states and noise."""
-        if not ray.get_runtime_context().was_current_actor_reconstructed:
+        # Ray 2.60's property reads its own deprecated actor_id: without the filter its
+        # RayDeprecationWarning lands in the user's terminal.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            reconstructed = ray.get_runtime_context().was_current_actor_reconstructed
+        if not reconstructed:
             return self.args
         seed = int(np.random.SeedSequence().generate_state(1)[0]) % 2**31
         return self.args[:4] + (seed,) + self.args[5:]
