@@ -40,7 +40,7 @@ def later(seconds: float, action) -> threading.Thread:
 
 
 def test_killed_worker_actor_is_restarted_and_training_goes_on(local_ray, tmp_path):
-    cfg, run_dir = tiny(tmp_path, "wdeath", 5800, num_workers=2, train_steps=8000)
+    cfg, run_dir = tiny(tmp_path, "wdeath", 5800, num_workers=2, train_steps=5000)
     def inserted() -> int:
         try:
             replay = ray.get_actor("drone-ddpg-wdeath-replay")
@@ -49,7 +49,7 @@ def test_killed_worker_actor_is_restarted_and_training_goes_on(local_ray, tmp_pa
         return ray.get(replay.stats.remote())["inserted"]
 
     def kill_worker():
-        # Mid-training: after 1000 of the 8000 env steps.
+        # Mid-training: after 1000 of the 5000 env steps.
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and inserted() < 1000:
             time.sleep(0.1)
@@ -162,9 +162,9 @@ def test_a_learner_that_cannot_start_is_one_line_and_closes_every_env(local_ray,
     """--cudagraphs on a cluster without a GPU passes the driver's checks (the GPU may be
     on another node) and fails in the learner's setup: that came out as a ValueError
     holding Ray's coloured remote traceback, with the env workers left running."""
-    cfg, run_dir = tiny(tmp_path, "nogpu", 5860, num_workers=2)
+    cfg, run_dir = tiny(tmp_path, "nogpu", 5860, num_workers=1)
     cfg.learner = dataclasses.replace(cfg.learner, cudagraphs=True)  # device auto: the CPU
     with pytest.raises(ValueError, match="--cudagraphs needs a CUDA device") as raised:
         run_distributed(cfg, run_dir)
     assert "\n" not in str(raised.value)
-    assert wait_until(lambda: not drone_pids(5860) and not drone_pids(5861), timeout=10)
+    assert wait_until(lambda: not drone_pids(5860), timeout=10)
