@@ -7,15 +7,15 @@ Python took turns with the update's own, and an update took 2.32x its time alone
 process the two share nothing but the pipe.
 
 The child runs the very same EnvWorker; this class forwards the calls local mode makes
-(`collect`, `reset`, `set_weights`, `take_obs_stats`, `state_dict`, `load_state_dict`). Answers come
-back in order: `set_weights` and `send_collect` return at once and their answers are read
-by the next call that waits (`result`). Calls and answers are pickled with tensors as
-numpy arrays (`dumps`): the multiprocessing pickler that torch extends moves every tensor
-through shared memory, and plain pickle writes each with torch.save; a weight sync took
-7 ms and 4.5 ms those ways. The child's exceptions come back with their own type, so
-every error keeps its one-line report. The child ignores Ctrl-C and SIGTERM (the trainer
-saves first, then closes it), and closes its env and exits when the trainer's end of the pipe goes
-away, even if the trainer was killed.
+(`collect`, `reset`, `set_weights`, `take_obs_stats`, `state_dict`, `load_state_dict`).
+Answers come back in order: `set_weights` and `send_collect` return at once and their
+answers are read by the next call that waits (`result`). Calls and answers are pickled with
+tensors as numpy arrays (`dumps`): the multiprocessing pickler that torch extends moves
+every tensor through shared memory, and plain pickle writes each with torch.save; a weight
+sync took 7 ms and 4.5 ms those ways. The child's exceptions come back with their own type,
+so every error keeps its one-line report. The child ignores Ctrl-C and SIGTERM (the trainer
+saves first, then closes it), and closes its env and exits when the trainer's end of the
+pipe goes away, even if the trainer was killed.
 """
 
 from __future__ import annotations

@@ -145,13 +145,14 @@ def make_saver(cfg: Config, fleet: Fleet, monitor: Monitor, path: str):
         export_policy(monitor.run_dir, spec["behavior"], spec["obs_sizes"],
                       spec["action_size"], cfg.learner.hidden_size, state["actor"],
                       state["normalizer"])
-        env_steps = inserted_now(fleet, monitor)
         if cfg.run.save_replay:
             replay = ray.get(fleet.replay.state_dict.remote())
             save_replay(path, replay)
             # Counted from the same snapshot the replay file holds, so that a resume that
             # restores it neither loses nor doubles the rows inserted since the last poll.
             env_steps = monitor.base_steps + replay["limiter"]["inserted"]
+        else:
+            env_steps = inserted_now(fleet, monitor)
         save_checkpoint(path, {"learner": state, "env_steps": env_steps,
                                "train_episodes": monitor.train.count, "phase": phase,
                                "wall_s": monitor.wall_s()})
