@@ -85,6 +85,13 @@ def sync_weights(run: Run, new: bool = True) -> None:
         worker.set_weights(weights, policy_version)
 
 
+def adopt_initial_actor(run: Run) -> None:
+    """A fresh run's workers act with the learner's initial actor, the one it saves and
+    exports, not with their own random initialization."""
+    if run.learner.policy_version == 0:
+        sync_weights(run)
+
+
 def step_workers(run: Run, mode: str) -> list:
     """One round: every worker steps `collect_steps` times (touches the workers only, so it
     may run in a thread while the learner updates). Workers in child processes
@@ -140,8 +147,7 @@ def train(run: Run) -> None:
     next_checkpoint = run.env_steps + cfg.run.checkpoint_interval
     rate = RateMeter(run.env_steps, run.learner.learner_steps)
     values, stale, pending = {}, False, None
-    if run.learner.policy_version == 0:  # fresh: act with the learner's initial actor (its
-        sync_weights(run)                # first update may come after an overlapped round)
+    adopt_initial_actor(run)  # its first update may come after an overlapped round
     with Progress(cfg.run.train_steps, "train", interval_s=cfg.run.log_interval) as progress, \
             ThreadPoolExecutor(1, thread_name_prefix="envs") as pool:
         while run.env_steps < cfg.run.train_steps:
@@ -172,8 +178,7 @@ def train(run: Run) -> None:
 def test(run: Run) -> None:
     """Greedy policy, nothing stored, for `test_steps` env steps."""
     done = 0
-    if run.learner.policy_version == 0:  # a fresh run of --train-steps 0: the learner's
-        sync_weights(run)                # initial actor, the one saved and exported
+    adopt_initial_actor(run)  # a fresh run of --train-steps 0 tests the actor it saves
     for worker in run.workers:
         worker.reset()  # no test episode carries steps taken while exploring
     rate = RateMeter(0, run.learner.learner_steps)
