@@ -38,7 +38,7 @@ class EnvConfig:
     success: Literal["auto", "positive-terminal", "none"] = "auto"
     """success = positive final reward at termination (positive-terminal), none, or auto (Drone)"""
     agent_timeout: int = 1000
-    """env steps after which an agent that stopped asking for decisions is forgotten"""
+    """env.step() calls after which an agent that stopped asking for decisions is forgotten"""
 
     def __post_init__(self) -> None:
         checks = [

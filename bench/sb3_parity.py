@@ -7,7 +7,8 @@ the largest difference between any of their parameters (actor, critics, both tar
 printed. Target policy smoothing is off on both sides (its noise comes from different
 random streams; tests/learner/test_td3.py pins it), everything else is the MuJoCo setup:
 256-256, Adam 3e-4, gamma 0.99, tau 0.005, the action at the critic's input; TD3 adds twin
-critics and the actor and targets moving on every 2nd update.
+critics and the actor and targets moving on every 2nd update. A negative control (our TD3 with the
+actor moving on every update) shows what a real mismatch looks like.
 
     .venv/bin/python -m bench.sb3_parity            # needs `make install-bench`
 
@@ -41,7 +42,7 @@ def sb3_model(algo: str):
     env = _SpecOnly(space, gymnasium.spaces.Box(-1.0, 1.0, (ACT,), np.float32))
     common = dict(learning_rate=3e-4, batch_size=BATCH, tau=0.005, gamma=0.99,
                   policy_kwargs={"net_arch": [256, 256]}, device="cpu", seed=0)
-    if algo == "td3":
+    if algo != "ddpg":
         return TD3("MlpPolicy", env, policy_delay=2, target_policy_noise=0.0, **common)
     return DDPG("MlpPolicy", env, **common)
 
@@ -53,10 +54,17 @@ class _SpecOnly(gymnasium.Env):
         self.observation_space, self.action_space = observation_space, action_space
 
 
+# The negative control: our TD3 with its actor moving on every update, against SB3's TD3
+# (every 2nd). It must come out DIFFERENT, or the comparison could not see a real mismatch.
+CONTROL = "control_td3_actor_every_update"
+ALGOS = ("ddpg", "td3", CONTROL)
+
+
 def ours(algo: str) -> Learner:
-    td3 = algo == "td3"
+    td3 = algo != "ddpg"
     cfg = LearnerConfig(hidden_size=256, actor_lr=3e-4, critic_lr=3e-4, gamma=0.99, tau=0.005,
-                        critic_action_layer=1, twin_critics=td3, policy_delay=2 if td3 else 1,
+                        critic_action_layer=1, twin_critics=td3,
+                        policy_delay=2 if algo == "td3" else 1,
                         target_noise=0.0, device="cpu")
     return Learner(OBS, ACT, cfg, seed=0)
 
@@ -122,7 +130,7 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=8, help="updates per algorithm")
     args = p.parse_args()
     torch.set_num_threads(1)
-    diffs = {algo: compare(algo, args.steps) for algo in ("ddpg", "td3")}
+    diffs = {algo: compare(algo, args.steps) for algo in ALGOS}
     for algo, per_update in diffs.items():
         verdict = "same" if max(per_update) < 1e-5 else "DIFFERENT"
         print(f"{algo}: after {args.steps} updates, largest difference {max(per_update):.2e} "

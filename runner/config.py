@@ -141,6 +141,7 @@ def seed_preset() -> Config:
                                   test_steps=10_000, updates_per_step=1.0,
                                   warmup_actions="policy")
     cfg.replay = ReplayConfig(buffer_size=50_000, batch_size=128, learning_starts=5_000)
+    cfg.env = dataclasses.replace(cfg.env, time_scale=12.0)  # the seed's training time scale
     cfg.learner = dataclasses.replace(cfg.learner, gamma=0.9, tau=1e-3, actor_lr=1e-4,
                                       critic_lr=5e-4, hidden_size=128)
     cfg.noise = NoiseConfig(noise="ou", noise_sigma=2e-3, ou_theta=1e-3, ou_mu=0.0)
