@@ -14,7 +14,7 @@ class ReplayConfig:
     batch_size: int = 256
     """transitions per learner update"""
     learning_starts: int = 5_000
-    """env steps before the first update (with --warmup-actions random, actions are random until then)"""
+    """env steps before the first update (under --warmup-actions random: random actions till then)"""
     n_step: int = 1
     """n-step returns, computed on the env workers; 1 = plain 1-step TD targets"""
     prioritized: bool = False
