@@ -14,7 +14,7 @@ class ReplayConfig:
     batch_size: int = 256
     """transitions per learner update"""
     learning_starts: int = 5_000
-    """env steps before the first update (under --warmup-actions random: random actions till then)"""
+    """env steps before the first update (random actions until then if --warmup-actions random)"""
     n_step: int = 1
     """n-step returns, computed on the env workers; 1 = plain 1-step TD targets"""
     prioritized: bool = False
