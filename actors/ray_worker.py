@@ -103,6 +103,9 @@ class EnvWorkerActor:
                     weights_call, since_sync = None, 0
         if pending_insert is not None:
             ray.get(pending_insert)
+        report = self.worker.take_obs_stats()  # what this worker saw since its last report:
+        if report is not None:  # awaited, so it is merged before the learner's last publish
+            ray.get(learner.merge_obs_stats.remote(report))
         return self.worker.env_steps
 
     def _honour_backoff(self, reply: dict, replay, max_backoff_s: float) -> None:

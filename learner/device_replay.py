@@ -57,7 +57,8 @@ class DeviceReplay:
         return tuple(self._data)
 
     def extend(self, rows: dict[str, np.ndarray]) -> None:
-        """Append N rows (a dict of numpy arrays, as `ReplayServer.fetch` returns); ring wrap-around.
+        """Append N rows (a dict of numpy arrays, as `ReplayServer.fetch` returns); the ring
+        wraps around.
 
         If N exceeds the capacity only the newest rows are kept. `policy_version` may be left
         out (stored as 0). On CUDA the copies are asynchronous (pinned staging).

@@ -86,7 +86,8 @@ def export_onnx(
     """
     sizes = [obs_sizes] if isinstance(obs_sizes, int) else [int(s) for s in obs_sizes]
     if not sizes or any(s <= 0 for s in sizes):
-        raise ValueError(f"obs_sizes must be positive, one size per observation; got {obs_sizes!r}")
+        raise ValueError(
+            f"obs_sizes must be positive, one size per observation; got {obs_sizes!r}")
     if action_size <= 0:
         raise ValueError(f"action_size must be positive; got {action_size!r}")
     if not MIN_OPSET <= opset <= MAX_OPSET:

@@ -51,6 +51,9 @@ class Learner:
                                              cudagraphs=cfg.cudagraphs)
         self.learner_steps = 0
         self.policy_version = 0
+        # True while the networks or the normalizer hold something no worker was sent: what
+        # a phase's end publishes, so that the policy tested is the policy saved.
+        self.unpublished = True
 
     def update(self, batch: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
         """One DDPG step on a numpy batch (see ddpg.update); returns device-tensor metrics.
@@ -76,6 +79,7 @@ class Learner:
         metrics = self.update_fn({k: batch[k] for k in ddpg.BATCH_KEYS if k in batch},
                                  update_actor)
         self.learner_steps += 1
+        self.unpublished = True
         return {key: value.clone() for key, value in metrics.items()}
 
     def update_batches(self, batches: list[dict[str, np.ndarray]]
@@ -102,6 +106,7 @@ class Learner:
         TrainingDiverged, and nothing published, when the networks hold NaN or Inf."""
         self.check_finite()  # no worker may act on them (an env refuses NaN, and blames itself)
         self.policy_version += int(new)
+        self.unpublished = False
         weights = {"actor": self.actor_weights()}
         if critic:  # with twin critics the first one: the workers' estimate is a first guess
             critic_net = self.state.critic
@@ -114,6 +119,7 @@ class Learner:
         """Fold a worker's observation statistics (`ObsStats.take()`) into the normalizer."""
         if report is not None and self.state.normalizer is not None:
             self.state.normalizer.merge(report)
+            self.unpublished = True
 
     def check_finite(self, targets: bool = False) -> None:
         """Raise TrainingDiverged when the actor or the critic (and, with `targets`, their

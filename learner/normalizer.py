@@ -56,7 +56,8 @@ class ObsStats:
 
 
 class ObsNormalizer(nn.Module):
-    """(obs - mean) / sqrt(var + EPS), clipped to +-CLIP; the identity until data arrives.
+    """(obs - mean) / sqrt(var + EPS), clipped to +-CLIP. Before any data (mean 0, variance
+    1) it only clips to +-CLIP: a fixed bound keeps the ONNX graph (opset 9 Clip) static.
 
     Its statistics are buffers, not parameters: no gradient, not touched by the optimizers
     or the soft target update, part of `state_dict()` (weights, checkpoints, ONNX)."""

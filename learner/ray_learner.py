@@ -100,8 +100,8 @@ class LearnerActor:
         the number of updates done."""
         run = self.run_device_replay if self.feed is not None else self.run_sampled
         updates = run(replay)
-        with self.lock:  # the test phase tests, and the checkpoint holds, the last update's
-            if self.learner.learner_steps > self.last_publish:
+        with self.lock:  # the test phase tests what the checkpoint holds: the last update,
+            if self.learner.unpublished:  # and the last observation statistics merged
                 self._publish()
         return updates
 

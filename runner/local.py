@@ -171,6 +171,8 @@ def train(run: Run) -> None:
         # last line, up to --log-interval old, nor "-" in a phase shorter than that).
         progress.update(run.env_steps, shown(run, "train", *rate.average(
             run.env_steps, run.learner.learner_steps)))
+    if run.learner.unpublished:  # e.g. statistics merged after the last update: the test
+        sync_weights(run)  # phase tests what is saved and exported
     run.train_wall_s = run.metrics.wall_s()
     save(run, phase="test")
 

@@ -105,6 +105,31 @@ def test_learner_falls_back_to_cpu_without_gpu(local_ray):
     ray.kill(learner)
 
 
+def test_statistics_merged_after_the_last_update_are_published_at_the_end(local_ray):
+    """--normalize: a worker's last report lands after the last update (here there is
+    none); the learner's loop end publishes it, so the test phase acts with the normalizer
+    that the checkpoint and the ONNX hold."""
+    import numpy as np
+
+    from learner.config import LearnerConfig
+    from learner.ray_learner import LearnerActor
+    from replay.ray_replay import ReplayActor
+
+    cfg = ReplayConfig(batch_size=32)
+    learner = LearnerActor.options(num_cpus=0.1).remote(LearnerConfig(device="cpu",
+                                                                      normalize=True),
+                                                        cfg, 1.0, 10, 0)
+    replay = ReplayActor.options(num_cpus=0.1).remote(9, 3, cfg, 1.0)
+    ray.get(learner.setup.remote(9, 3))
+    ray.get(learner.merge_obs_stats.remote({"count": 4, "mean": np.ones(9), "m2": np.ones(9)}))
+    ray.get(learner.finish.remote())
+    assert ray.get(learner.run.remote(replay)) == 0  # nothing to train on: no update
+    version, (ref,) = ray.get(learner.latest_weights.remote(-1))
+    assert ray.get(ref)["normalizer"]["count"].item() == 4 and version == 2
+    ray.kill(learner)
+    ray.kill(replay)
+
+
 def test_resources_fit_this_instance(local_ray):
     res = resources(num_workers=3)
     total = res["learner_cpus"] + res["replay_cpus"] + 3 * res["worker_cpus"]

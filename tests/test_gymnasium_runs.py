@@ -8,6 +8,7 @@ import sys
 
 import numpy as np
 import onnxruntime as ort
+import ray
 import torch
 
 from actors.config import EnvConfig
@@ -18,10 +19,21 @@ from tests.test_distributed import tiny
 
 
 
-def test_half_cheetah_on_ray_trains_resumes_and_exports_a_matching_onnx(local_ray, tmp_path):
+def test_half_cheetah_on_ray_trains_resumes_and_exports_a_matching_onnx(local_ray, tmp_path,
+                                                                        monkeypatch):
     """2 workers on HalfCheetah-v5 (17 observations, 6 actions) with --normalize and TD3's
     twin critics, delay and smoothing: the run checkpoints, resumes, and its ONNX
-    (normalizer inside) acts as torch does on raw obs."""
+    (normalizer inside) acts as torch does on raw obs; the test phase acts with the saved
+    actor and normalizer."""
+    from runner import distributed
+
+    tested = {}
+
+    def test_phase(cfg, fleet, monitor, phase=distributed.test):
+        tested.update(ray.get(ray.get(fleet.learner.latest_weights.remote(-1))[1][0]))
+        return phase(cfg, fleet, monitor)
+
+    monkeypatch.setattr(distributed, "test", test_phase)
     cfg, run_dir = tiny(tmp_path, "cheetah", 5620, num_workers=2, train_steps=800,
                         save_replay=True)
     cfg.env = EnvConfig(env="gymnasium:HalfCheetah-v5", num_areas=2, base_port=5620)
@@ -30,15 +42,18 @@ def test_half_cheetah_on_ray_trains_resumes_and_exports_a_matching_onnx(local_ra
     first = run_distributed(cfg, run_dir)
     saved = torch.load(f"{run_dir}/checkpoints/latest.pt", weights_only=True)["learner"]
     assert (saved["obs_size"], saved["action_size"], saved["twin_critics"]) == (17, 6, True)
-    # Every worker reported what it saw: the statistics count most training observations.
-    assert 0.5 * first["env_steps"] <= saved["normalizer"]["count"].item() <= first["env_steps"]
+    # Every worker reported all it saw, its last observations too: one count per env step.
+    assert saved["normalizer"]["count"].item() == first["env_steps"]
+    for part in ("actor", "normalizer"):
+        for name, value in saved[part].items():
+            torch.testing.assert_close(tested[part][name], value)
     assert first["train"]["success_rate"] is None and first["train"]["episodes"] == 0
 
     cfg.run = dataclasses.replace(cfg.run, resume=True, train_steps=1400)
     second = run_distributed(cfg, run_dir)
     assert second["env_steps"] >= 1400 and second["learner_steps"] > first["learner_steps"]
     state = torch.load(f"{run_dir}/checkpoints/latest.pt", weights_only=True)["learner"]
-    assert state["normalizer"]["count"] > saved["normalizer"]["count"]  # kept counting
+    assert state["normalizer"]["count"].item() == second["env_steps"]  # kept counting
 
     session = ort.InferenceSession(f"{run_dir}/HalfCheetah-v5.onnx",
                                    providers=["CPUExecutionProvider"])

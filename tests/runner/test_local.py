@@ -141,3 +141,20 @@ def test_a_resume_keeps_the_saved_policy_version(tmp_path):
         assert run.learner.policy_version == run.workers[0].policy_version == saved
     finally:
         close(run)
+
+
+def test_the_test_phase_acts_with_the_normalizer_it_saves(tmp_path):
+    """--normalize: statistics merged after the last update (here no update at all) reach
+    the workers before the test phase, so the policy tested is the one saved and exported;
+    the workers kept the initial, empty statistics."""
+    cfg = parse(one_drone("--normalize", "--train-steps", "40", "--learning-starts", "100",
+                          "--test-steps", "0"))
+    run = build(cfg, str(tmp_path))
+    try:
+        train(run)
+        saved = run.learner.state.normalizer.state_dict()
+        assert saved["count"].item() == 40
+        for key, value in run.workers[0].normalizer.state_dict().items():
+            torch.testing.assert_close(value, saved[key])
+    finally:
+        close(run)
