@@ -103,7 +103,8 @@ def main(argv: list[str]) -> int:
         from runner.plot import main as plot
 
         return plot(argv[1:])
-    from runner.config import parse, validate
+    from runner.cli import parse
+    from runner.config import validate
     from runner.errors import RunError
     from runner.run_dir import prepare_run_dir
 

@@ -34,7 +34,7 @@ from actors.env_worker import EnvWorker
 from actors.process_worker import ProcessWorker
 from learner.files import write_atomic
 from learner.learner import Learner
-from runner.config import parse
+from runner.cli import parse
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(ROOT, "bench", "results", "overlap.json")

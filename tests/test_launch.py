@@ -8,7 +8,8 @@ import sys
 import pytest
 import torch
 
-from runner.config import Config, parse, validate
+from runner.cli import parse
+from runner.config import Config, validate
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # The test phase starts fresh episodes: 300 steps over 2 workers of 2 areas is 75 steps

@@ -13,7 +13,7 @@ import torch
 
 from learner.checkpoint import save_checkpoint, tree_map
 from learner.learner import Learner
-from runner.config import parse
+from runner.cli import parse
 from runner.state import save_replay
 
 OBS, ACT = 9, 3

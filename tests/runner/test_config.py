@@ -4,7 +4,8 @@ import os
 
 import pytest
 
-from runner.config import Config, parse, seed_preset
+from runner.cli import parse
+from runner.config import Config, seed_preset
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 

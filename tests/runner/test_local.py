@@ -2,7 +2,7 @@
 
 import torch
 
-from runner.config import parse
+from runner.cli import parse
 from runner.local import build, close, train
 
 
