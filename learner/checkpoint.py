@@ -162,8 +162,8 @@ def check_twin_critics(payload: dict, twin: bool) -> None:
     saved = bool(payload.get("twin_critics", False))
     if saved != twin:
         flag = "with --twin-critics" if saved else "without --twin-critics"
-        raise CheckpointError(f"the checkpoint was trained {flag}; resume it {flag} (or its "
-                              "--preset), or start a new run")
+        raise CheckpointError(f"the checkpoint was trained {flag}; resume it {flag}, or "
+                              "start a new run")
 
 
 def tree_map(fn, tree):

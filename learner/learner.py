@@ -5,7 +5,7 @@ import torch
 
 from learner import ddpg, fast
 from learner.config import LearnerConfig
-from learner.checkpoint import check_compatible
+from learner.checkpoint import CheckpointError, check_compatible
 
 
 class TrainingDiverged(ValueError):
@@ -163,8 +163,18 @@ class Learner:
         }
 
     def load_state_dict(self, d: dict) -> None:
-        """Restore a state_dict() (e.g. from load_checkpoint); CheckpointError on size mismatch."""
+        """Restore a state_dict() (e.g. from load_checkpoint); CheckpointError, one line, on a
+        size or option mismatch, or on state that does not fit (missing or extra keys)."""
         check_compatible(d, self.obs_size, self.action_size, self.cfg)
+        try:
+            self._load(d)
+        except (RuntimeError, KeyError, ValueError, TypeError, IndexError) as err:
+            first = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
+            raise CheckpointError(f"the checkpoint's learner state does not fit this learner "
+                                  f"({type(err).__name__}: {first}); use an earlier checkpoint "
+                                  "or start the run over (--force)") from None
+
+    def _load(self, d: dict) -> None:
         s = self.state
         s.actor.load_state_dict(d["actor"])
         s.critic.load_state_dict(d["critic"])

@@ -30,18 +30,62 @@ def parse(argv: list[str]) -> Config:
     rest, env_args = split_env_args(argv)
     config_file = rest.pop(0) if rest and not rest[0].startswith("-") else None
     file_data = load_yaml(config_file) if config_file else None
-    base = PRESETS[pop_preset(rest)]()
-    cfg = cli(with_file(base, file_data, config_file), rest)
-    saved = os.path.join(cfg.run.results_dir, cfg.run.run_id, "configuration.yaml")
-    if (cfg.run.resume or cfg.run.inference) and os.path.exists(saved):
-        data = load_yaml(saved)
-        for key in RUN_CONTROL:  # how this session was started is the flags' business
-            data.get("run", {}).pop(key, None)
-        base = config_file_apply(Config(), data, saved)
-        cfg = cli(with_file(base, file_data, config_file), rest)
+    refuse_run_control(file_data, config_file)
+    preset = pop_preset(rest)
+    cfg = flags(with_file(PRESETS[preset or "default"](), file_data, config_file), rest)
+    if cfg.run.resume or cfg.run.inference:
+        saved = saved_configuration(cfg, preset, config_file)
+        if saved is not None:
+            data = load_yaml(saved)
+            for key in RUN_CONTROL:  # how this session was started is the flags' business
+                data.get("run", {}).pop(key, None)
+            base = config_file_apply(Config(), data, saved)
+            cfg = flags(with_file(base, file_data, config_file), rest)
     if env_args is not None:
         cfg.env = dataclasses.replace(cfg.env, env_args=env_args)
     return cfg
+
+
+def saved_configuration(cfg: Config, preset: str | None, config_file: str | None
+                        ) -> str | None:
+    """The configuration.yaml that --resume/--inference continues from (None: the run does
+    not exist, which prepare_run_dir says); ValueError for what would be silently lost."""
+    run_dir = os.path.join(cfg.run.results_dir, cfg.run.run_id)
+    saved = os.path.join(run_dir, "configuration.yaml")
+    if preset is not None:
+        raise ValueError(f"--preset {preset} sets up a new run; --resume and --inference keep "
+                         "the run's saved configuration: drop --preset and pass the flags "
+                         "to change")
+    if os.path.isfile(saved):
+        return saved
+    if config_file is None and os.path.isfile(os.path.join(run_dir, "checkpoints", "latest.pt")):
+        raise ValueError(f"run {cfg.run.run_id!r} has no configuration.yaml ({saved}), so "
+                         "its settings are unknown: restore the file, or give the run's "
+                         "config file first (launch.py CONFIG.yaml --resume ...)")
+    return None
+
+
+def refuse_run_control(data: dict | None, path: str | None) -> None:
+    """--resume, --force and --inference say how one session starts: in a config file
+    (say, a run's configuration.yaml reused as a template) they would silently continue,
+    overwrite or only test every run made from it."""
+    run = (data or {}).get("run")
+    on = [key for key in RUN_CONTROL if isinstance(run, dict) and run.get(key)]
+    if on:
+        raise ValueError(f"{path}: run.{on[0]} is true in a config file; set it false (or "
+                         f"remove it) and pass --{on[0]} on the command line when you mean it")
+
+
+def flags(base: Config, rest: list[str]) -> Config:
+    """`cli`, with a config file given after the flags said as such."""
+    try:
+        return cli(base, rest)
+    except ValueError as err:
+        late = [a for a in rest if a.endswith((".yaml", ".yml")) and os.path.isfile(a)]
+        if late:
+            raise ValueError(f"the config file {late[0]} must come first: launch.py "
+                             f"{late[0]} [flags]") from None
+        raise
 
 
 def with_file(base: Config, data: dict | None, path: str | None) -> Config:
@@ -61,18 +105,21 @@ def split_env_args(argv: list[str]) -> tuple[list[str], list[str] | None]:
 RUN_CONTROL = ("resume", "inference", "force")
 
 
-def pop_preset(rest: list[str]) -> str:
-    """Remove `--preset NAME` from `rest`; returns the name ('default' when absent)."""
-    preset = "default"
-    for i, arg in enumerate(rest):
-        if arg == "--preset" and i + 1 < len(rest):
-            preset = rest[i + 1]
-            del rest[i : i + 2]
-            break
-        if arg.startswith("--preset="):
-            preset = arg.split("=", 1)[1]
-            del rest[i]
-            break
+def pop_preset(rest: list[str]) -> str | None:
+    """Remove `--preset NAME` from `rest`; returns the name (None when absent)."""
+    given = [i for i, arg in enumerate(rest) if arg == "--preset" or arg.startswith("--preset=")]
+    if not given:
+        return None
+    if len(given) > 1:
+        raise ValueError("--preset is given more than once: keep one")
+    i = given[0]
+    if rest[i] == "--preset":
+        if i + 1 == len(rest) or rest[i + 1].startswith("-"):
+            raise ValueError(f"--preset needs a name: one of {', '.join(PRESETS)}")
+        preset = rest.pop(i + 1)
+    else:
+        preset = rest[i].split("=", 1)[1]
+    del rest[i]
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
     return preset

@@ -108,11 +108,12 @@ def unknown(source: str, key: str, valid, bare: str | None = None) -> str:
     return f"{source}: unknown key {key!r}{hint}; fix or remove it"
 
 
-def as_yaml(cfg) -> str:
-    """The effective configuration, in the same format the files use."""
-    return yaml.safe_dump(dataclasses.asdict(cfg), sort_keys=False)
-
-
 def save_config(run_dir: str, cfg) -> None:
-    """The effective configuration as <run_dir>/configuration.yaml (reloaded on --resume)."""
-    write_atomic(os.path.join(run_dir, "configuration.yaml"), as_yaml(cfg))
+    """The effective configuration as <run_dir>/configuration.yaml (reloaded on --resume),
+    without --resume/--force/--inference: how this session started is not a setting, and
+    the file is often reused as a template for the next run."""
+    data = dataclasses.asdict(cfg)
+    for key in ("resume", "inference", "force"):
+        data["run"].pop(key, None)
+    write_atomic(os.path.join(run_dir, "configuration.yaml"),
+                 yaml.safe_dump(data, sort_keys=False))

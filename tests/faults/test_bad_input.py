@@ -64,7 +64,7 @@ def make_run(tmp_path, name: str, payload_bytes: bytes | None = None, payload=No
     """A run folder whose checkpoint holds exactly what a test wants."""
     path = tmp_path / name / "checkpoints" / "latest.pt"
     path.parent.mkdir(parents=True)
-    (tmp_path / name / "config.yaml").write_text("{}\n")
+    (tmp_path / name / "configuration.yaml").write_text("{}\n")  # the defaults
     if payload_bytes is not None:
         path.write_bytes(payload_bytes)
     else:
@@ -91,12 +91,26 @@ def checkpoint_cases(tmp_path):
         "version": (None, good_payload()),
         "sizes": (None, good_payload(obs_size=12)),
         "replay": (None, {"replay": {"obs": torch.zeros(4, 9)}}),  # replay.pt copied over
+        "inconsistent": (None, {**good_payload(), "learner": {**good_payload()["learner"],
+                                                             "actor": {}}}),
     }
 
 
-@pytest.mark.parametrize("case", ["truncated", "corrupt", "foreign", "version", "sizes",
-                                  "replay"])
-def test_bad_checkpoints(tmp_path, case):
+BAD_CHECKPOINT_WORDS = {
+    "truncated": "is truncated or corrupt", "corrupt": "is corrupt or not a checkpoint",
+    "foreign": "is not a drone-ddpg checkpoint", "version": "format_version 99",
+    "sizes": "checkpoint has obs_size 12 but this run has obs_size 9",
+    "replay": "without 'learner' state",
+    "inconsistent": "the checkpoint's learner state does not fit this learner (RuntimeError",
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_CHECKPOINT_WORDS))
+def test_bad_checkpoints(tmp_path, case, monkeypatch, capsys):
+    """Each in one line that says what is wrong with it (in this process: a launch.py
+    subprocess costs ~10 s of imports per case)."""
+    import launch
+
     raw, payload = checkpoint_cases(tmp_path)[case]
     run = make_run(tmp_path, case, payload_bytes=raw, payload=payload)
     if case == "version":  # a file from another drone-ddpg version
@@ -104,11 +118,13 @@ def test_bad_checkpoints(tmp_path, case):
         saved = torch.load(path, weights_only=True)
         saved["format_version"] = 99
         torch.save(saved, path)
-    line = one_line("--run-id", run, "--results-dir", str(tmp_path), "--inference",
-                    "--mode", "local", "--num-workers", "1", "--base-port", "6100")
-    assert "checkpoint" in line.lower() or "obs_size" in line
-    if case == "sizes":
-        assert "12" in line and "9" in line
+    monkeypatch.setattr(launch, "stop_on_sigterm", lambda: None)  # not in pytest's process
+    rc = launch.main(["--run-id", run, "--results-dir", str(tmp_path), "--inference",
+                      "--mode", "local", "--num-workers", "1", "--num-areas", "1",
+                      "--base-port", "6100"])
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert rc == 2 and len(errors) == 1 and errors[0].startswith("error: "), errors
+    assert BAD_CHECKPOINT_WORDS[case] in errors[0]
 
 
 def test_an_env_that_never_connects(tmp_path):

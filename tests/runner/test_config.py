@@ -130,7 +130,7 @@ def test_binary_config_file_names_the_file(tmp_path):
     (["--per-alpha", "inf"], "--per-alpha must be a finite number"),
     (["--target-noise", "inf"], "--target-noise must be a finite number"),
     (["--ou-theta", "2"], "--ou-theta must be in [0, 1]"),
-    (["--inference", "--test-steps", "0"], "would test nothing"),
+    (["--inference", "--test-steps", "0", "--run-id", "no-such-run"], "would test nothing"),
     (["--device", "cpu", "--cudagraphs"], "--cudagraphs needs the learner on a CUDA device"),  # and blank summary.json
 ])
 def test_values_out_of_range_are_refused(args, expected):
@@ -147,3 +147,52 @@ def test_a_flag_missing_its_prefix_suggests_the_flags_that_end_with_it():
     """--lr used to suggest --help (the nearest spelling), not the two learning rates."""
     with pytest.raises(ValueError, match=r"did you mean --actor-lr or --critic-lr\?"):
         parse(["--lr", "1e-3"])
+
+
+def test_a_saved_configuration_reused_as_a_template_never_resumes_or_overwrites(tmp_path):
+    """configuration.yaml holds the settings, not how the session started: a --force run's
+    file, reused as a config file, silently deleted and retrained the run it came from."""
+    from runner.config_file import save_config
+
+    cfg = parse(["--run-id", "fz", "--force", "--results-dir", str(tmp_path)])
+    save_config(str(tmp_path), cfg)
+    saved = (tmp_path / "configuration.yaml").read_text()
+    assert "force" not in saved and "resume" not in saved and "inference" not in saved
+    assert parse([str(tmp_path / "configuration.yaml")]).run.force is False
+    template = tmp_path / "old.yaml"  # a file saved before: refused, with the fix
+    template.write_text("run:\n  run_id: fz\n  force: true\n")
+    with pytest.raises(ValueError, match=r"old.yaml: run.force is true in a config file; "
+                                         r"set it false .* pass --force on the command line"):
+        parse([str(template)])
+
+
+def test_resume_refuses_what_it_would_silently_ignore(tmp_path):
+    """--resume rebuilds the run's saved configuration: a --preset was dropped without a
+    word, and a run missing its configuration.yaml went on with the defaults."""
+    run_dir = tmp_path / "r"
+    (run_dir / "checkpoints").mkdir(parents=True)
+    (run_dir / "checkpoints" / "latest.pt").write_bytes(b"")
+    (run_dir / "configuration.yaml").write_text("learner:\n  hidden_size: 8\n")
+    where = ["--run-id", "r", "--results-dir", str(tmp_path)]
+    assert parse(["--resume", *where]).learner.hidden_size == 8
+    with pytest.raises(ValueError, match="--preset td3 sets up a new run; --resume and "
+                                         "--inference keep the run's saved configuration"):
+        parse(["--resume", "--preset", "td3", *where])
+    (run_dir / "configuration.yaml").unlink()
+    with pytest.raises(ValueError, match="run 'r' has no configuration.yaml .* restore the "
+                                         "file, or give the run's config file first"):
+        parse(["--inference", *where])
+    given = tmp_path / "mine.yaml"
+    given.write_text("learner:\n  hidden_size: 16\n")
+    assert parse([str(given), "--resume", *where]).learner.hidden_size == 16
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--preset"], "--preset needs a name: one of default, seed, td3"),
+    (["--preset", "--resume"], "--preset needs a name"),
+    (["--preset", "td3", "--preset=seed"], "--preset is given more than once: keep one"),
+    (["--batch-size", "64", conf("td3.yaml")], "the config file .*td3.yaml must come first"),
+])
+def test_misplaced_presets_and_files_are_named(argv, message):
+    with pytest.raises(ValueError, match=message):
+        parse(argv)
