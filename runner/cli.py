@@ -80,7 +80,7 @@ def flags(base: Config, rest: list[str]) -> Config:
     """`cli`, with a config file given after the flags said as such."""
     try:
         return cli(base, rest)
-    except ValueError as err:
+    except ValueError:
         late = [a for a in rest if a.endswith((".yaml", ".yml")) and os.path.isfile(a)]
         if late:
             raise ValueError(f"the config file {late[0]} must come first: launch.py "
