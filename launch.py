@@ -106,7 +106,7 @@ def main(argv: list[str]) -> int:
     from runner.cli import parse
     from runner.config import validate
     from runner.errors import RunError
-    from runner.run_dir import prepare_run_dir
+    from runner.run_dir import prepare_run_dir, settle_replaced
 
     try:
         cfg = parse(argv)
@@ -124,7 +124,12 @@ def main(argv: list[str]) -> int:
     if warning:
         print(f"warning: {warning}", flush=True)
     stop_on_sigterm()
-    return train_and_report(cfg, run_dir)
+    try:
+        return train_and_report(cfg, run_dir)
+    finally:  # --force: the replaced run goes only if this one started
+        note = settle_replaced(run_dir)
+        if note:
+            print(note, flush=True)
 
 
 def train_and_report(cfg, run_dir: str) -> int:

@@ -152,3 +152,26 @@ def test_an_env_that_never_connects(tmp_path):
     finally:
         if pid_file.exists() and child_alive():
             os.kill(int(pid_file.read_text()), signal.SIGKILL)
+
+
+def test_force_with_an_env_that_does_not_start_keeps_the_old_run(tmp_path, monkeypatch,
+                                                                  capsys):
+    """--force deleted the previous run before finding out that the new one could start."""
+    import launch
+
+    old = tmp_path / "f1"
+    (old / "checkpoints").mkdir(parents=True)
+    (old / "checkpoints" / "latest.pt").write_bytes(b"the old run")
+    (old / "configuration.yaml").write_text("{}\n")
+    env = tmp_path / "Exit.x86_64"
+    env.write_text("#!/bin/sh\nexit 3\n")
+    env.chmod(0o755)
+    monkeypatch.setattr(launch, "stop_on_sigterm", lambda: None)  # not in pytest's process
+    rc = launch.main(["--mode", "local", "--run-id", "f1", "--force", "--results-dir",
+                      str(tmp_path), "--env", str(tmp_path / "Exit"), "--num-workers", "1",
+                      "--base-port", "6130"])
+    out = capsys.readouterr()
+    assert rc == 2 and len(out.err.strip().splitlines()) == 1, out.err
+    assert "the previous run is kept" in out.out
+    assert (old / "checkpoints" / "latest.pt").read_bytes() == b"the old run"
+    assert not (tmp_path / ".f1.replaced").exists()

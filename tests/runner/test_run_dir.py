@@ -1,9 +1,11 @@
 """The run folder: created, reused on --resume, replaced on --force, never anything else."""
 
+import os
+
 import pytest
 
 from runner.errors import RunError
-from runner.run_dir import prepare_run_dir
+from runner.run_dir import prepare_run_dir, settle_replaced
 
 
 def test_force_never_deletes_outside_one_run_folder(tmp_path):
@@ -32,3 +34,33 @@ def test_force_replaces_the_run_and_resume_reuses_it(tmp_path):
     assert (tmp_path / "r" / "checkpoints" / "latest.pt").exists()
     prepare_run_dir(str(tmp_path), "r", False, True, False)
     assert not (tmp_path / "r" / "checkpoints").exists()
+    (tmp_path / "r" / "configuration.yaml").write_text("{}\n")  # the new run started
+    assert settle_replaced(str(tmp_path / "r")) is None
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r"]  # the old one is gone
+
+
+def test_force_keeps_the_old_run_until_the_new_one_starts(tmp_path):
+    """--force deleted the old run before the new one's env (or replay) had started: a
+    typo in --env cost the whole previous run."""
+    (tmp_path / "r" / "checkpoints").mkdir(parents=True)
+    (tmp_path / "r" / "checkpoints" / "latest.pt").write_bytes(b"old")
+    run_dir = prepare_run_dir(str(tmp_path), "r", False, True, False)
+    (tmp_path / "r" / "env_logs").mkdir()  # the failed start's debris; no configuration.yaml
+    assert "previous run is kept" in settle_replaced(run_dir)
+    assert (tmp_path / "r" / "checkpoints" / "latest.pt").read_bytes() == b"old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r"]
+
+
+def test_a_failed_start_leaves_nothing_that_blocks_the_next(tmp_path, monkeypatch):
+    """A start that failed left env_logs/, and the corrected rerun was refused as 'already
+    exists'; --results-dir . was refused as a bad --run-id; a long id blamed the folder."""
+    (tmp_path / "r" / "env_logs").mkdir(parents=True)
+    prepare_run_dir(str(tmp_path), "r", resume=False, force=False, inference=False)
+    (tmp_path / "s" / "env_logs").mkdir(parents=True)
+    (tmp_path / "s" / "notes.txt").write_text("not ours")  # not debris: still refused
+    with pytest.raises(RunError, match="already exists"):
+        prepare_run_dir(str(tmp_path), "s", resume=False, force=False, inference=False)
+    monkeypatch.chdir(tmp_path)
+    assert prepare_run_dir(".", "t", False, False, False) == os.path.join(".", "t")
+    with pytest.raises(RunError, match="File name too long.*pass a shorter --run-id"):
+        prepare_run_dir(".", "x" * 300, False, False, False)
