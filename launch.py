@@ -23,6 +23,7 @@ def env_problem(cfg) -> str | None:
     is made once here, so that a space the bridge cannot serve is refused before anything
     starts."""
     from envs.drone import is_bundled
+    from envs.executable import executable_problem
     from envs.gymnasium import check_env_id, env_id_of
 
     if is_bundled(cfg.env.env):
@@ -46,7 +47,7 @@ def env_problem(cfg) -> str | None:
                 "or gymnasium:<env-id>")
     if not os.access(found[0], os.X_OK):
         return f"--env {found[0]!r} is not executable: run chmod +x {found[0]!r}"
-    return None
+    return executable_problem(found[0])
 
 
 def device_problem(cfg) -> str | None:

@@ -1,0 +1,41 @@
+"""Can this machine run that env executable? Said before anything starts, in one line.
+
+The stock client launches a build with subprocess: a Windows or macOS build, a build for
+another CPU, or a script whose interpreter is missing fails there with a bare OSError
+("Exec format error", or "No such file" about a file that exists).
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+
+# ELF e_machine values of the CPUs Unity builds Linux players for.
+ELF_MACHINES = {0x3E: "x86_64", 0x03: "x86", 0xB7: "aarch64"}
+HOST = {"x86_64": "x86_64", "amd64": "x86_64", "i686": "x86", "i386": "x86",
+        "aarch64": "aarch64", "arm64": "aarch64"}
+
+
+def executable_problem(path: str) -> str | None:
+    """A one-line complaint about the executable at `path`, or None when it can run here."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(128)
+    except OSError as err:
+        return f"--env {path!r} cannot be read ({err.strerror}); check the path"
+    if head.startswith(b"#!"):
+        interpreter = head[2:].split(b"\n", 1)[0].strip().split(b" ")[0].decode(errors="replace")
+        if not os.path.isfile(interpreter):
+            return (f"--env {path!r} is a script whose interpreter {interpreter!r} does not "
+                    "exist here; fix its first line (#!)")
+        return None
+    if not head.startswith(b"\x7fELF"):
+        kind = "a Windows build" if head.startswith(b"MZ") else "not a Linux executable"
+        return (f"--env {path!r} is {kind}; give a Unity Linux build (Build Settings: "
+                "Linux, x86_64)")
+    machine = ELF_MACHINES.get(int.from_bytes(head[18:20], "little"), "another CPU")
+    host = HOST.get(platform.machine().lower())
+    if host is not None and machine != host:
+        return (f"--env {path!r} is a Linux build for {machine}, and this machine is {host}; "
+                f"give a {host} build")
+    return None

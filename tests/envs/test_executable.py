@@ -1,0 +1,51 @@
+"""Env executables this machine cannot run are refused before anything starts."""
+
+import platform
+
+import pytest
+
+from envs.executable import executable_problem
+
+
+def elf(machine: int) -> bytes:
+    """The first bytes of a 64-bit little-endian ELF executable for `machine`."""
+    return b"\x7fELF\x02\x01\x01" + bytes(11) + machine.to_bytes(2, "little") + bytes(44)
+
+
+HOST_ELF = {"x86_64": 0x3E, "aarch64": 0xB7}.get(platform.machine())
+
+
+@pytest.mark.parametrize("content, words", [
+    (b"MZ\x90\x00" + bytes(60), "is a Windows build; give a Unity Linux build"),
+    (b"\xcf\xfa\xed\xfe" + bytes(60), "is not a Linux executable; give a Unity Linux build"),
+    (b"garbage\n", "is not a Linux executable"),
+    (b"#!/nonexistent/bin/sh\nexit 0\n", "interpreter '/nonexistent/bin/sh' does not exist"),
+    (elf(0xB7 if HOST_ELF == 0x3E else 0x3E), "is a Linux build for"),
+])
+def test_what_cannot_run_here_is_named(tmp_path, content, words):
+    path = tmp_path / "Game.x86_64"
+    path.write_bytes(content)
+    problem = executable_problem(str(path))
+    assert problem is not None and words in problem and "\n" not in problem
+
+
+def test_what_can_run_here_passes(tmp_path):
+    script = tmp_path / "Game.x86_64"
+    script.write_bytes(b"#!/bin/sh\nexit 0\n")
+    assert executable_problem(str(script)) is None
+    if HOST_ELF is not None:
+        script.write_bytes(elf(HOST_ELF))
+        assert executable_problem(str(script)) is None
+
+
+def test_launch_refuses_it_before_anything_starts(tmp_path):
+    """Local mode gave a 40-line traceback ending in 'Exec format error'; Ray mode one line
+    without a fix."""
+    import launch
+    from runner.cli import parse
+
+    junk = tmp_path / "Junk.x86_64"
+    junk.write_bytes(b"garbage\n")
+    junk.chmod(0o755)
+    problem = launch.env_problem(parse(["--env", str(tmp_path / "Junk")]))
+    assert problem is not None and "is not a Linux executable" in problem
