@@ -157,6 +157,11 @@ def train_and_report(cfg, run_dir: str) -> int:
     except (CheckpointError, ValueError, RayUnreachable, RunAborted) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except MemoryError as err:  # numpy names the size: "Unable to allocate 33 TiB for ..."
+        print(f"error: out of memory ({str(err).splitlines()[0] if str(err) else 'no detail'}); "
+              f"lower --buffer-size ({cfg.replay.buffer_size} rows) or --hidden-size, or use "
+              "a machine with more memory", file=sys.stderr)
+        return 2
     except OSError as err:  # last: none of the above is one (UnityException, ... are not)
         line = write_error(err, run_dir)
         if line is None:

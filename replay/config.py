@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 
@@ -45,3 +46,19 @@ class ReplayConfig:
         """Rows the replay must hold before it is sampled: a full batch, and learning_starts.
         The update-to-data ratio counts inserts from here on."""
         return max(self.batch_size, self.learning_starts)
+
+    def memory_problem(self, obs_size: int, action_size: int, copies: int = 1) -> str | None:
+        """A one-line complaint when `copies` replays of this size cannot fit in this
+        machine's memory (numpy would fail mid-start with a traceback), else None."""
+        # float32 obs, next_obs, action, reward, terminated, discount, priority; int64 version.
+        row_bytes = 4 * (2 * obs_size + action_size + 4) + 8
+        need = self.buffer_size * row_bytes * copies
+        try:
+            total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        except (ValueError, OSError):  # not a POSIX system: numpy's own error then
+            return None
+        if need <= total:
+            return None
+        return (f"--buffer-size {self.buffer_size} needs ~{need / 2**30:.1f} GiB ({copies} "
+                f"replay cop{'ies' if copies > 1 else 'y'} of {row_bytes}-byte rows), more than "
+                f"this machine's {total / 2**30:.1f} GiB; lower --buffer-size")

@@ -74,6 +74,9 @@ class ReplayServer:
                 f"buffer_size ({cfg.buffer_size}) is below max(batch_size, learning_starts) "
                 f"({min_size}): the buffer could never be sampled"
             )
+        problem = cfg.memory_problem(obs_size, action_size)
+        if problem:
+            raise ValueError(problem)
         self.cfg = cfg
         self.buffer = make_buffer(obs_size, action_size, cfg, seed=seed)
         if tolerance is None:

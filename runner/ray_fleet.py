@@ -78,6 +78,12 @@ class Fleet:
         self.replay = None
         self.specs = self._open_envs()
         obs, act = self.specs[0]["obs_size"], self.specs[0]["action_size"]
+        # On this machine the replay actor and the learner's device shard each hold one.
+        copies = 2 if cfg.learner.device_replay and cfg.learner.device != "cuda" else 1
+        problem = None if cfg.run.address else cfg.replay.memory_problem(obs, act, copies)
+        if problem:
+            self.close()
+            raise ValueError(problem)
         self.replay = ReplayActor.options(name=f"{name}-replay",
                                           num_cpus=self.res["replay_cpus"]).remote(
             obs, act, resolve_replay(cfg), cfg.run.updates_per_step, seed=cfg.run.seed)
@@ -252,7 +258,8 @@ def task_cause(err: RayTaskError) -> BaseException:
     """The exception a remote call raised, as the driver would have raised it itself (our
     one-line errors and the env client's), else a RunAborted naming it in one line."""
     cause = getattr(err, "cause", None)
-    if isinstance(cause, (ValueError, EnvRestartsExhausted, UnityException, CheckpointError)):
+    if isinstance(cause, (ValueError, EnvRestartsExhausted, UnityException, CheckpointError,
+                          MemoryError)):
         return cause
     return RunAborted(f"{type(cause or err).__name__}: {one_line(cause or err)}")
 

@@ -175,3 +175,18 @@ def test_force_with_an_env_that_does_not_start_keeps_the_old_run(tmp_path, monke
     assert "the previous run is kept" in out.out
     assert (old / "checkpoints" / "latest.pt").read_bytes() == b"the old run"
     assert not (tmp_path / ".f1.replaced").exists()
+
+
+def test_a_replay_larger_than_memory_is_one_line(tmp_path, monkeypatch, capsys):
+    """--buffer-size 10**13 ended in numpy's _ArrayMemoryError traceback (Ray mode: the
+    replay actor's traceback, then the learner's allocation error without a fix)."""
+    import launch
+
+    monkeypatch.setattr(launch, "stop_on_sigterm", lambda: None)  # not in pytest's process
+    rc = launch.main(["--mode", "local", "--run-id", "m1", "--results-dir", str(tmp_path),
+                      "--buffer-size", str(10**13), "--num-workers", "1", "--num-areas", "1",
+                      "--base-port", "6140"])
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert rc == 2 and len(errors) == 1, errors
+    assert errors[0].startswith(f"error: --buffer-size {10**13} needs ~") and \
+        "more than this machine's" in errors[0] and errors[0].endswith("lower --buffer-size")

@@ -237,3 +237,16 @@ def test_uniform_server_refuses_priority_updates():
     srv.insert(make_chunk(100), worker_id=0)
     with pytest.raises(ValueError, match="--prioritized"):
         srv.update_priorities(np.array([0]), np.array([1.0]), np.array([1]))
+
+
+def test_a_replay_that_cannot_fit_in_memory_is_refused_before_allocating():
+    import os
+
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    rows = total // (4 * (2 * 9 + 3 + 4) + 8) + 1  # one row more than the machine holds
+    cfg = ReplayConfig(buffer_size=rows, batch_size=4, learning_starts=4)
+    assert "lower --buffer-size" in cfg.memory_problem(9, 3)
+    assert ReplayConfig(buffer_size=rows // 2).memory_problem(9, 3) is None
+    assert "2 replay copies" in ReplayConfig(buffer_size=rows // 2).memory_problem(9, 3, 2)
+    with pytest.raises(ValueError, match="more than this machine's"):
+        ReplayServer(9, 3, cfg, 1.0)
