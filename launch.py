@@ -81,8 +81,8 @@ def address_problem(address: str | None, timeout_s: float = 5.0) -> str | None:
 def budget_warning(cfg) -> str | None:
     """A budget that never reaches the first update is allowed (a smoke run, data only),
     but said: otherwise '0 updates/s' and an untrained test phase come unexplained."""
-    if cfg.run.inference or cfg.run.updates_per_step == 0:
-        return None
+    if cfg.run.inference or cfg.run.resume or cfg.run.updates_per_step == 0:
+        return None  # (a resumed run's steps so far are in its checkpoint, not known here)
     if cfg.run.train_steps > cfg.replay.min_size:
         return None
     return (f"--train-steps {cfg.run.train_steps} does not pass the {cfg.replay.min_size} "

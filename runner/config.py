@@ -163,6 +163,11 @@ def validate(cfg: Config) -> None:
          f"--learning-starts ({cfg.replay.learning_starts}) must not exceed --buffer-size "
          f"({cfg.replay.buffer_size}): learning would never start"),
         (not (cfg.run.resume and cfg.run.force), "--resume and --force contradict: pick one"),
+        (not (cfg.run.inference and (cfg.run.resume or cfg.run.force)),
+         "--inference only tests a trained run; --resume trains it on and --force starts it "
+         "over: pick one"),
+        (not (cfg.run.mode == "local" and cfg.run.address),
+         "--address joins a Ray cluster, which --mode local never uses: drop one of them"),
         (not (cfg.learner.cudagraphs and cfg.learner.device == "cpu"),
          "--cudagraphs needs the learner on a CUDA device: drop --device cpu or --cudagraphs"),
         (not (cfg.run.inference and cfg.run.test_steps == 0),

@@ -29,13 +29,13 @@ def run_session(cfg, restore: Callable[[], str], train: Callable[[], None],
     --inference never changes it: a later --resume continues with the training's).
     checkpoint: the run's checkpoint file, which a divergence's message points at."""
     phase = restore() if cfg.run.resume or cfg.run.inference else "train"
-    if not cfg.run.inference:  # a test of a trained run leaves its configuration as it was
-        started()
     finished = env_steps() >= cfg.run.train_steps
-    if cfg.run.resume and phase == "done" and finished:
+    if cfg.run.resume and phase == "done" and finished:  # nothing runs: nothing rewritten
         print(f"run {cfg.run.run_id!r} already finished ({env_steps()} env steps): raise "
               "--train-steps to train it further, or use --inference to test it again")
         return False
+    if not cfg.run.inference:  # a test of a trained run leaves its configuration as it was
+        started()
     try:
         if not cfg.run.inference and not finished:
             train()

@@ -260,6 +260,8 @@ def test_ctrl_c_before_the_run_starts_is_one_line(monkeypatch, capsys):
     (["--train-steps", "5001", "--learning-starts", "5000"], False),
     (["--train-steps", "3000", "--learning-starts", "5000", "--updates-per-step", "0"], False),
     (["--train-steps", "3000", "--learning-starts", "5000", "--inference"], False),
+    # a resumed run may be past learning_starts already (it said so of a finished run)
+    (["--train-steps", "100", "--resume", "--run-id", "no-such-run"], False),
 ])
 def test_a_budget_that_never_updates_is_said(args, warned):
     from launch import budget_warning

@@ -131,7 +131,10 @@ def test_binary_config_file_names_the_file(tmp_path):
     (["--target-noise", "inf"], "--target-noise must be a finite number"),
     (["--ou-theta", "2"], "--ou-theta must be in [0, 1]"),
     (["--inference", "--test-steps", "0", "--run-id", "no-such-run"], "would test nothing"),
-    (["--device", "cpu", "--cudagraphs"], "--cudagraphs needs the learner on a CUDA device"),  # and blank summary.json
+    (["--device", "cpu", "--cudagraphs"], "--cudagraphs needs the learner on a CUDA device"),
+    (["--inference", "--force", "--run-id", "no-such-run"], "--inference only tests a trained"),
+    (["--inference", "--resume", "--run-id", "no-such-run"], "--resume trains it on"),
+    (["--mode", "local", "--address", "auto"], "which --mode local never uses"),
 ])
 def test_values_out_of_range_are_refused(args, expected):
     """Each was accepted and failed later: a traceback, a misleading env error, or a run

@@ -29,3 +29,18 @@ def test_a_second_ctrl_c_during_the_save_says_which_checkpoint_stays(capsys):
 
     out = interrupted_session(capsys, save=save)
     assert "interrupted again while saving" in out and "checkpoint saved" not in out
+
+
+def test_a_resume_that_has_nothing_to_do_changes_nothing(capsys):
+    """--resume of a finished run with a smaller --train-steps said 'already finished' but
+    had rewritten the run's configuration.yaml with this session's flags first."""
+    import dataclasses
+
+    cfg = Config()
+    cfg.run = dataclasses.replace(cfg.run, resume=True, train_steps=100)
+    calls = []
+    ran = run_session(cfg, restore=lambda: "done", train=lambda: calls.append("train"),
+                      test=lambda: calls.append("test"), save=calls.append,
+                      env_steps=lambda: 300, started=lambda: calls.append("started"))
+    assert ran is False and calls == [] and "already finished (300 env steps)" in \
+        capsys.readouterr().out
