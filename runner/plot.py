@@ -181,6 +181,11 @@ def main(argv: list[str] | None = None) -> int:
     except PlotError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2  # as every other bad input (and argparse's own usage errors)
+    except OSError as err:  # the PNG's write: a full disk, a read-only folder, a directory
+        where = err.filename or os.path.join(args.results_dir, args.run_id)
+        print(f"error: cannot write {where} ({err.strerror or type(err).__name__}); free "
+              "space or make it writable, then plot again", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -47,6 +47,17 @@ def test_main_prints_the_path(run_dir, capsys):
     assert capsys.readouterr().out.strip() == os.path.join(run_dir, PNG_NAME)
 
 
+def test_a_png_that_cannot_be_written_is_one_line(run_dir, capsys):
+    """A directory where the PNG goes (as a read-only folder or a full disk) gave a
+    traceback."""
+    os.mkdir(os.path.join(run_dir, PNG_NAME))
+    results, run_id = os.path.split(run_dir)
+    assert main(["--run-id", run_id, "--results-dir", results]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: cannot write ") and \
+        "make it writable, then plot again" in err
+
+
 def test_missing_run_dir_is_one_line(tmp_path, capsys):
     with pytest.raises(PlotError) as err:
         plot_run(str(tmp_path / "nope"))
