@@ -209,7 +209,7 @@ def restore(path: str, cfg: Config, fleet: Fleet, monitor: Monitor) -> str:
         except RayTaskError as err:
             raise task_cause(err) from None
         monitor.base_steps -= replay["limiter"]["inserted"]  # counted again by the replay
-    elif not cfg.run.inference:
+    elif not (cfg.run.inference or cfg.run.save_replay):  # (load_replay said why)
         print("warning: the replay restarts empty (pass --save-replay to keep it across "
               "resumes)", flush=True)
     # A checkpoint from local mode has no feed: the restored replay's counters stand in.

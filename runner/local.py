@@ -257,7 +257,7 @@ def restore(run: Run) -> str:
     replay = load_replay(run.checkpoint_path) if run.cfg.run.save_replay else None
     if replay is not None:
         run.replay.load_state_dict(replay)
-    elif not run.cfg.run.inference:
+    elif not (run.cfg.run.inference or run.cfg.run.save_replay):  # (load_replay said why)
         print("warning: the replay restarts empty (pass --save-replay to keep it across "
               "resumes)", flush=True)
     sync_weights(run, new=False)  # the saved policy, under its saved version
