@@ -59,7 +59,12 @@ def test_local_run_with_n_step_and_per_survives_resume(tmp_path):
     other = launch(*more, "--resume", "--n-step", "1", "--train-steps", "1200")
     assert other.returncode == 2 and "another --n-step" in other.stderr
     assert len(other.stderr.strip().splitlines()) == 1, other.stderr
-    assert "n_step: 3" in (run_dir / "configuration.yaml").read_text()  # left as it was
+    config = (run_dir / "configuration.yaml").read_text()
+    assert "n_step: 3" in config  # left as it was
+    # A resume with nothing to do says so, and leaves the run's configuration as it was.
+    done = launch(*flags, "--resume")
+    assert done.returncode == 0 and "already finished" in done.stdout, done.stderr[-2000:]
+    assert (run_dir / "configuration.yaml").read_text() == config
 
 
 

@@ -171,21 +171,6 @@ def test_nonsense_config_values(args, message):
         validate(parse(args))
 
 
-def test_save_replay_survives_resume_and_a_finished_run_says_so(tmp_path):
-    base = ["--mode", "local", "--run-id", "keep", "--results-dir", str(tmp_path),
-            "--base-port", "5320", "--save-replay", *TINY]
-    first = launch(*base)
-    assert first.returncode == 0, first.stderr[-2000:]
-    assert (tmp_path / "keep" / "checkpoints" / "replay.pt").is_file()
-    more = base.copy()
-    more[more.index("--train-steps") + 1] = "800"
-    again = launch(*more, "--resume")
-    assert again.returncode == 0, again.stderr[-2000:]
-    assert "replay restarts empty" not in again.stdout  # it came back from replay.pt
-    done = launch(*more, "--resume")
-    assert done.returncode == 0 and "already finished" in done.stdout
-
-
 def test_overlapped_envs_keep_the_ratio(tmp_path):
     """--overlap-envs: the next round steps in a thread while the learner updates; the
     update-to-data ratio, the budget and the outputs stay those of the plain loop."""
