@@ -68,16 +68,17 @@ def open_env(cfg: EnvConfig, worker_id: int, seed: int, log_folder: str | None):
 def did_not_connect(err: Exception, cfg: EnvConfig, log: str) -> Exception:
     """Our one line for an env that timed out, exited or spoke another protocol version
     before its handshake; any other start-up error as it was (one line with its fix)."""
+    log = f"its log: {log}" if os.path.isfile(log) else f"it wrote no log ({log})"
     if isinstance(err, UnityTimeOutException):
         return UnityTimeOutException(
             f"did not connect within --timeout-wait {cfg.timeout_wait} s: {ML_AGENTS_BUILD} "
-            f"its log: {log}; raise --timeout-wait for a slow start")
+            f"{log}; raise --timeout-wait for a slow start")
     stock = first_line(err).rstrip(".")
     if stock.startswith("Environment shut down with "):  # "... return code 0."
         how = stock.removeprefix("Environment shut down with ")
         return UnityEnvironmentException(
-            f"exited before connecting ({how}): {ML_AGENTS_BUILD} its log: {log}; run it by "
-            "hand to see why it exits")
+            f"exited before connecting ({how}): {ML_AGENTS_BUILD} {log}; run it by hand to "
+            "see why it exits")
     if stock.startswith("The communication API version is not compatible"):
         return UnityEnvironmentException(
             f"{stock}: build it with an ML-Agents release whose API matches "

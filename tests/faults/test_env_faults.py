@@ -185,6 +185,8 @@ def test_an_env_that_never_connects_is_one_line_and_leaves_no_child(tmp_path, th
         message = str(caught.value)
         assert expected in message and "\n" not in message, message
         assert "ML-Agents build" in message and logs in message  # the fix, and where to look
+        # This script writes no log: the message must not send the user to a missing file.
+        assert "it wrote no log" in message and "its log:" not in message
         # The script was killed, and so was its child: the env's whole session.
         assert wait_until(lambda: not player_pids(script) and child_gone(pid_file), timeout=5)
     finally:
