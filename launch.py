@@ -137,7 +137,7 @@ def train_and_report(cfg, run_dir: str) -> int:
     from actors.env_process import EnvRestartsExhausted
     from learner.checkpoint import CheckpointError
     from runner.report import end_of_run_table
-    from runner.errors import RunAborted
+    from runner.errors import RunAborted, out_of_memory
     from runner.local import run_local
     from mlagents_envs.exception import UnityException, UnityWorkerInUseException
 
@@ -157,10 +157,14 @@ def train_and_report(cfg, run_dir: str) -> int:
     except (CheckpointError, ValueError, RayUnreachable, RunAborted) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    except MemoryError as err:  # numpy names the size: "Unable to allocate 33 TiB for ..."
-        print(f"error: out of memory ({str(err).splitlines()[0] if str(err) else 'no detail'}); "
-              f"lower --buffer-size ({cfg.replay.buffer_size} rows) or --hidden-size, or use "
-              "a machine with more memory", file=sys.stderr)
+    except (MemoryError, RuntimeError) as err:  # RuntimeError: torch's allocators
+        memory = out_of_memory(err)
+        if memory is None:
+            raise
+        print(f"error: out of memory ({str(memory)[:200] or 'no detail'}); lower "
+              f"--hidden-size ({cfg.learner.hidden_size}) or --buffer-size "
+              f"({cfg.replay.buffer_size} rows), or use a machine with more memory",
+              file=sys.stderr)
         return 2
     except OSError as err:  # last: none of the above is one (UnityException, ... are not)
         line = write_error(err, run_dir)

@@ -7,3 +7,15 @@ class RunError(Exception):
 
 class RunAborted(Exception):
     """A part of the run that cannot be replaced died; one line says what and what next."""
+
+
+def out_of_memory(err: BaseException) -> MemoryError | None:
+    """`err` as a MemoryError when it is one: numpy raises MemoryError, torch's allocators a
+    RuntimeError ("can't allocate memory", CUDA's "out of memory"); else None."""
+    if isinstance(err, MemoryError):
+        return err
+    text = str(err)
+    if isinstance(err, RuntimeError) and ("can't allocate memory" in text
+                                          or "out of memory" in text.lower()):
+        return MemoryError(text.strip().splitlines()[0] if text.strip() else "")
+    return None

@@ -24,7 +24,7 @@ from actors.config import LoopConfig
 from learner.ray_learner import LearnerActor
 from replay.ray_replay import ReplayActor
 from runner.config import Config, experience_config, resolve_replay
-from runner.errors import RunAborted
+from runner.errors import RunAborted, out_of_memory
 
 WORKER_MAX_RESTARTS = 5
 
@@ -258,9 +258,10 @@ def task_cause(err: RayTaskError) -> BaseException:
     """The exception a remote call raised, as the driver would have raised it itself (our
     one-line errors and the env client's), else a RunAborted naming it in one line."""
     cause = getattr(err, "cause", None)
-    if isinstance(cause, (ValueError, EnvRestartsExhausted, UnityException, CheckpointError,
-                          MemoryError)):
+    if isinstance(cause, (ValueError, EnvRestartsExhausted, UnityException, CheckpointError)):
         return cause
+    if cause is not None and out_of_memory(cause) is not None:
+        return out_of_memory(cause)
     return RunAborted(f"{type(cause or err).__name__}: {one_line(cause or err)}")
 
 

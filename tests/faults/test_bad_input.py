@@ -190,3 +190,11 @@ def test_a_replay_larger_than_memory_is_one_line(tmp_path, monkeypatch, capsys):
     assert rc == 2 and len(errors) == 1, errors
     assert errors[0].startswith(f"error: --buffer-size {10**13} needs ~") and \
         "more than this machine's" in errors[0] and errors[0].endswith("lower --buffer-size")
+    # Networks too large for memory: torch's allocator raises a RuntimeError (a traceback).
+    rc = launch.main(["--mode", "local", "--run-id", "h1", "--results-dir", str(tmp_path),
+                      "--hidden-size", str(10**6), "--num-workers", "1", "--num-areas", "1",
+                      "--base-port", "6140"])
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert rc == 2 and len(errors) == 1, errors
+    assert errors[0].startswith("error: out of memory (") and \
+        f"lower --hidden-size ({10**6})" in errors[0]
