@@ -61,3 +61,32 @@ def test_agents_that_vanish_are_forgotten_after_the_timeout():
         agents.vanished()
         assert len(agents.last) <= 6 and len(agents.seen) <= 6
     assert set(agents.last) == set(range(195, 200))  # seen within the last 5 steps
+
+
+def test_each_row_keeps_its_own_agents_observations():
+    """Rows are matched by id, not by position: every agent's obs and next_obs differ here,
+    and the decision list comes in another order than the agents decided in."""
+    agents = Agents(tracks_success=True, timeout=100)
+    ids = [5, 7, 9, 11]
+    agents.decided(np.array(ids, np.int64), np.array([[a, 0.0] for a in ids], np.float32),
+                   np.array([[-a] for a in ids], np.float32))
+    # 9 ends (its terminal obs in terminal_obs) and starts again; the others go on.
+    decision, terminal = steps([11, 9, 5, 7], [0.1, 0.0, 0.2, 0.3], [9], [1.0], [False])
+    next_obs = np.array([[a, 1.0] for a in (11, 9, 5, 7)], np.float32)
+    rows, _ = agents.step(decision, terminal, next_obs, np.array([[9, -1.0]], np.float32))
+    assert sorted(r[0] for r in rows) == ids
+    for agent, o, action, _, nxt, _, end in rows:
+        np.testing.assert_array_equal(o, [agent, 0.0])
+        np.testing.assert_array_equal(action, [-agent])
+        np.testing.assert_array_equal(nxt, [agent, -1.0 if end else 1.0])
+
+
+def test_a_terminal_step_with_a_negative_reward_is_no_success():
+    """Success is a termination with a positive final reward: a crash (terminated, not
+    interrupted, reward -1) ends the episode but is a failure."""
+    agents = Agents(tracks_success=True, timeout=100)
+    decide(agents, [0, 1])
+    _, ended = agents.step(*steps([], [], [0, 1], [-1.0, 1.0], [False, False]), obs(0),
+                           obs(2))
+    assert [(e.agent_id, e.success, e.interrupted) for e in ended] == [
+        (0, False, False), (1, True, False)]

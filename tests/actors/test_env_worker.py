@@ -70,16 +70,31 @@ def test_truncation_is_not_termination(make_worker):
 
 
 def test_transitions_chain_by_agent_id(make_worker):
+    """Within an episode an agent's next_obs is its own next row's obs (not another
+    agent's: every drone's observation differs); rows are kept per agent id as the worker
+    hands them to its experience builder."""
     worker = make_worker(num_areas=4, policy=proportional_action)
-    t = worker.collect(120).transitions
-    # Rows come out per step; within an episode an agent's next obs is its next row's obs.
-    # Unchained rows are exactly the episode ends (whose successor is a fresh reset).
-    chained = 0
-    for row in range(len(t["reward"]) - 4 * 2):
-        follows = np.all(t["obs"] == t["next_obs"][row], axis=1).nonzero()[0]
-        chained += int(len(follows) > 0)
-    ends = int(t["terminated"][: len(t["reward"]) - 8].sum())
-    assert chained >= len(t["reward"]) - 8 - ends
+    steps = []
+    push = worker.experience.transitions
+    worker.experience.transitions = lambda step: (steps.append(dict(step)), push(step))[1]
+    worker.collect(120)
+    by_agent = {}
+    for step in steps:
+        for i, agent in enumerate(step["agent_id"].tolist()):
+            by_agent.setdefault(agent, []).append({k: v[i] for k, v in step.items()})
+    assert len(by_agent) == 4
+    chained = ends = 0
+    for rows in by_agent.values():
+        for row, after in zip(rows, rows[1:]):
+            if row["episode_end"]:  # its successor is a fresh reset
+                ends += 1
+                continue
+            np.testing.assert_array_equal(row["next_obs"], after["obs"])
+            chained += 1
+    assert ends >= 1 and chained >= 4 * 100
+    # Drones differ: a next_obs taken from another agent could not pass the check above.
+    first = np.stack([rows[0]["next_obs"] for rows in by_agent.values()])
+    assert len(np.unique(first, axis=0)) == 4
 
 
 def test_noise_is_per_agent_and_reset_at_episode_end(make_worker):
@@ -154,3 +169,27 @@ def test_reset_starts_every_episode_afresh(make_worker):
     assert not worker.collect(39).episodes  # without the reset, both ended at step 40
     ended = worker.collect(1).episodes
     assert len(ended) == 2 and all(e.length == 40 and e.interrupted for e in ended)
+
+
+def test_a_worker_acts_through_the_normalizer_its_weights_carry(make_worker):
+    """--normalize: after set_weights the worker's greedy actions are the learner's on raw
+    observations (normalized first), not its actor's on the raw observations."""
+    from learner.config import LearnerConfig
+    from learner.learner import Learner
+    from learner.normalizer import ObsStats
+    from tests.helpers import act
+
+    worker = make_worker(num_areas=1)
+    learner = Learner(9, 3, LearnerConfig(hidden_size=128, normalize=True, device="cpu"))
+    rng = np.random.default_rng(0)
+    shifted = rng.normal(np.arange(9) * 3.0, np.arange(1, 10) * 0.5, (500, 9))
+    stats = ObsStats(9)
+    stats.add(shifted)
+    learner.merge_obs_stats(stats.take())
+    worker.set_weights(*learner.publish_weights())
+    raw = rng.normal(np.arange(9) * 3.0, np.arange(1, 10) * 0.5, (6, 9)).astype(np.float32)
+    greedy = worker.act(raw, np.arange(6), "greedy")
+    np.testing.assert_allclose(greedy, act(learner, raw), rtol=1e-5, atol=1e-6)
+    # The statistics matter: on raw observations the same actor acts otherwise.
+    with torch.no_grad():
+        assert not np.allclose(worker.actor(torch.from_numpy(raw)).numpy(), greedy, atol=1e-3)

@@ -49,7 +49,11 @@ def test_the_child_gives_what_the_worker_gives_in_process():
                                    here.collect(5, "greedy").transitions["obs"], atol=1e-6)
         state = there.state_dict()
         assert state["rng"] == here.state_dict()["rng"]
-        there.load_state_dict(here.state_dict())  # and back in, through the pipe
+        # And back in, through the pipe: another RNG state, which the child then holds.
+        other = {**here.state_dict(), "rng": np.random.default_rng(99).bit_generator.state}
+        assert other["rng"] != state["rng"]
+        there.load_state_dict(other)
+        assert there.state_dict() == other
         assert there.take_obs_stats() is None  # not tracked without --normalize: no call
     finally:
         here.close()

@@ -72,6 +72,30 @@ def test_the_smoothing_noise_is_clipped_and_the_action_stays_in_bounds():
     assert torch.equal(critic.seen, clean)
 
 
+@pytest.mark.parametrize("noise", [0.0, 0.2, 100.0])
+def test_the_update_smooths_the_target_action_by_the_states_noise(noise):
+    """Through update(): the target critic sees actor_target(next_obs) plus noise clipped to
+    +-target_noise_clip when target_noise > 0, and exactly that action when it is 0."""
+    torch.manual_seed(0)
+    state = make_state(OBS, ACT, td3_config(target_noise=noise, target_noise_clip=0.3), "cpu")
+    state.critic_target = RecordingCritic()
+    batch = make_batch(b=4096)
+    update(state, batch, update_actor=False)  # no soft update: the recorder has no weights
+    with torch.no_grad():
+        clean = state.actor_target(batch["next_obs"])
+    jitter = state.critic_target.seen - clean
+    if noise == 0.0:
+        assert torch.equal(jitter, torch.zeros_like(jitter))
+        return
+    inside = clean.abs() < 0.6  # where the bounds cannot have clipped the noisy action
+    assert inside.float().mean() > 0.9 and jitter.abs().max() <= 0.3 + 1e-6
+    assert (jitter[inside] != 0).all()
+    if noise == 100.0:  # std far past the clip: almost every draw lands on it
+        assert ((jitter[inside].abs() - 0.3).abs() < 1e-5).float().mean() > 0.99
+    else:  # std 0.2 clipped at 0.3: ~13% clipped, the rest spread with about that std
+        assert 0.15 < jitter[inside].std().item() < 0.2
+
+
 def test_actor_and_targets_move_only_on_every_dth_update():
     learner = Learner(OBS, ACT, td3_config(policy_delay=3))
     s = learner.state

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import torch
 
 from replay.buffer import ReplayBuffer
 from replay.config import ReplayConfig
@@ -112,10 +113,17 @@ def test_sample_after_wrap_covers_whole_ring():
 
 
 def test_sample_returns_copies():
+    """A learner may write into every field of a batch; the stored rows stay as they were."""
     buf = ReplayBuffer(OBS, ACT, capacity=5)
     buf.add(chunk(0, 5))
+    before = buf.state_dict()
     batch = buf.sample(10)
-    batch["obs"][:] = -1
+    assert set(batch) == set(ReplayBuffer.FIELDS)
+    for key in ReplayBuffer.FIELDS:
+        batch[key][...] = -7
+    after = buf.state_dict()
+    for key in ReplayBuffer.FIELDS:
+        np.testing.assert_array_equal(after[key], before[key], err_msg=key)
     assert (slots(buf) >= 0).all()
 
 
@@ -299,7 +307,6 @@ def test_config_and_constructor_validate():
 def test_state_survives_weights_only_torch_checkpoint(tmp_path):
     # Checkpoints are read with torch.load(weights_only=True), which refuses numpy arrays:
     # the saver converts them to tensors, and load_state_dict must accept those back.
-    torch = pytest.importorskip("torch")
     a = ReplayBuffer(OBS, ACT, capacity=16, seed=1)
     a.add(chunk(0, 21))
     state = a.state_dict()

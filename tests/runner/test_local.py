@@ -123,22 +123,32 @@ def test_the_test_phase_starts_fresh_episodes(tmp_path):
 
 def test_a_resume_keeps_the_saved_policy_version(tmp_path):
     """Restoring republishes the saved policy to the workers under its own version: it
-    was counted as one more policy at every resume."""
+    was counted as one more policy at every resume. The workers' OU noise and RNG come
+    back as saved too (a fresh worker has the same seed, but not the advanced state)."""
+    import numpy as np
+
     from runner import local
 
     args = one_drone("--train-steps", "60", "--learning-starts", "20", "--batch-size", "8",
-                     "--test-steps", "0")
+                     "--test-steps", "0", "--noise", "ou")
     run = build(parse(args), str(tmp_path))
     try:
         train(run)  # saves at its end
         saved = run.learner.policy_version
         assert saved > 1
+        worker_state = run.workers[0].state_dict()
+        assert len(worker_state["noise"]["agent_ids"]) == 1  # the area's agent is mid-episode
     finally:
         close(run)
     run = build(parse(args + ["--resume"]), str(tmp_path))
     try:
+        assert run.workers[0].state_dict()["rng"] != worker_state["rng"]  # fresh, as seeded
         local.restore(run)
         assert run.learner.policy_version == run.workers[0].policy_version == saved
+        restored = run.workers[0].state_dict()
+        assert restored["rng"] == worker_state["rng"]
+        for key in ("agent_ids", "states"):
+            np.testing.assert_array_equal(restored["noise"][key], worker_state["noise"][key])
     finally:
         close(run)
 
