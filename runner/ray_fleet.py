@@ -47,6 +47,19 @@ def resources(num_workers: int) -> dict:
             "worker_cpus": round(max(worker, 0.001), 3), "nodes": len(nodes)}
 
 
+def capacity_problem(res: dict, num_workers: int) -> str | None:
+    """On a cluster that other jobs share, actors that do not fit what is free pend
+    forever, silently: a one-line complaint when the CPUs free now fall short, else None."""
+    ask = res["learner_cpus"] + res["replay_cpus"] + num_workers * res["worker_cpus"]
+    free = ray.available_resources().get("CPU", 0.0)
+    if free + 1e-6 >= ask:
+        return None
+    total = ray.cluster_resources().get("CPU", 0.0)
+    return (f"the Ray cluster has {free:.2f} of its {total:.2f} CPUs free (other jobs hold "
+            f"the rest; `ray status` shows them) and this run asks for {ask:.2f}: wait for "
+            "them to finish, or drop --address to train on a fresh local instance")
+
+
 def loop_config(cfg: Config) -> LoopConfig:
     return LoopConfig(chunk_steps=cfg.run.chunk_steps, sync_interval=cfg.run.sync_interval,
                       random_warmup=cfg.run.warmup_actions == "random")
@@ -58,6 +71,9 @@ class Fleet:
     def __init__(self, cfg: Config, run_dir: str):
         self.cfg = cfg
         self.res = resources(cfg.run.num_workers)
+        problem = capacity_problem(self.res, cfg.run.num_workers) if cfg.run.address else None
+        if problem:  # a fresh local instance is this run's alone
+            raise ValueError(problem)
         name = f"drone-ddpg-{cfg.run.run_id}"
         e = cfg.env
         restarts = RestartPolicy(e.max_lifetime_restarts, e.restarts_rate_limit_n,

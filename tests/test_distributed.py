@@ -130,6 +130,27 @@ def test_statistics_merged_after_the_last_update_are_published_at_the_end(local_
     ray.kill(replay)
 
 
+def test_a_cluster_whose_cpus_other_jobs_hold_is_one_line(local_ray, tmp_path):
+    """--address auto joined an instance another job was using: the actors pended forever
+    and the run said nothing."""
+    from runner.ray_fleet import Fleet, capacity_problem
+    from tests.helpers import wait_until
+
+    res = resources(num_workers=2)
+    assert capacity_problem(res, 2) is None
+    blocker = ray.remote(num_cpus=1.5)(type("Blocker", (), {"ready": lambda self: 1})).remote()
+    ray.get(blocker.ready.remote())
+    assert wait_until(lambda: capacity_problem(res, 2) is not None, timeout=10)
+    problem = capacity_problem(res, 2)
+    assert "has 0.50 of its 2.00 CPUs free" in problem and "wait for them" in problem
+    cfg = Config()
+    cfg.run = dataclasses.replace(cfg.run, address="auto", num_workers=2)
+    with pytest.raises(ValueError, match="other jobs hold the rest"):
+        Fleet(cfg, str(tmp_path))  # before any actor or env is created
+    ray.kill(blocker)
+    assert wait_until(lambda: capacity_problem(res, 2) is None, timeout=10)
+
+
 def test_resources_fit_this_instance(local_ray):
     res = resources(num_workers=3)
     total = res["learner_cpus"] + res["replay_cpus"] + 3 * res["worker_cpus"]
