@@ -47,7 +47,7 @@ def env_problem(cfg) -> str | None:
                 "or gymnasium:<env-id>")
     if not os.access(found[0], os.X_OK):
         return f"--env {found[0]!r} is not executable: run chmod +x {found[0]!r}"
-    return executable_problem(found[0])
+    return executable_problem(found[0], other_machines=bool(cfg.run.address))
 
 
 def device_problem(cfg) -> str | None:
@@ -107,7 +107,7 @@ def main(argv: list[str]) -> int:
     from runner.cli import parse
     from runner.config import validate
     from runner.errors import RunError
-    from runner.run_dir import prepare_run_dir, settle_replaced
+    from runner.run_dir import prepare_run_dir, release_run_dir
 
     try:
         cfg = parse(argv)
@@ -128,7 +128,7 @@ def main(argv: list[str]) -> int:
     try:
         return train_and_report(cfg, run_dir)
     finally:  # --force: the replaced run goes only if this one started
-        note = settle_replaced(run_dir)
+        note = release_run_dir(run_dir, cfg.run.force)
         if note:
             print(note, flush=True)
 

@@ -16,15 +16,21 @@ HOST = {"x86_64": "x86_64", "amd64": "x86_64", "i686": "x86", "i386": "x86",
         "aarch64": "aarch64", "arm64": "aarch64"}
 
 
-def executable_problem(path: str) -> str | None:
-    """A one-line complaint about the executable at `path`, or None when it can run here."""
+def executable_problem(path: str, other_machines: bool = False) -> str | None:
+    """A one-line complaint about the executable at `path`, or None when it can run here.
+    other_machines: it runs on a cluster's nodes, whose CPU may not be this machine's."""
     try:
         with open(path, "rb") as f:
-            head = f.read(128)
+            head = f.read(512)  # Linux reads up to 256 bytes of a #! line
     except OSError as err:
         return f"--env {path!r} cannot be read ({err.strerror}); check the path"
     if head.startswith(b"#!"):
-        interpreter = head[2:].split(b"\n", 1)[0].strip().split(b" ")[0].decode(errors="replace")
+        line = head[2:].split(b"\n", 1)[0]
+        if line.endswith(b"\r"):
+            return (f"--env {path!r} is a script with Windows line endings (its #! line ends "
+                    "in \\r); convert it, e.g. with dos2unix")
+        words = line.split()
+        interpreter = words[0].decode(errors="replace") if words else ""
         if not os.path.isfile(interpreter):
             return (f"--env {path!r} is a script whose interpreter {interpreter!r} does not "
                     "exist here; fix its first line (#!)")
@@ -35,7 +41,7 @@ def executable_problem(path: str) -> str | None:
                 "Linux, x86_64)")
     machine = ELF_MACHINES.get(int.from_bytes(head[18:20], "little"), "another CPU")
     host = HOST.get(platform.machine().lower())
-    if host is not None and machine != host:
+    if host is not None and machine != host and not other_machines:
         return (f"--env {path!r} is a Linux build for {machine}, and this machine is {host}; "
                 f"give a {host} build")
     return None

@@ -12,7 +12,7 @@ class TrainingDiverged(ValueError):
     """The networks hold NaN or Inf (updates blew up: learning rates too high, usually).
 
     A ValueError, so that it ends a run with its one line as bad input does (launch.py, and
-    Ray's task errors via runner.ray_fleet.task_cause). `fix` is the second half of that
+    Ray's task errors via runner.ray_errors.task_cause). `fix` is the second half of that
     line: the runner, which knows the last checkpoint, says where to resume from."""
 
     def __init__(self, nets: str, learner_steps: int,

@@ -59,9 +59,10 @@ def saved_configuration(cfg: Config, preset: str | None, config_file: str | None
     if os.path.isfile(saved):
         return saved
     if config_file is None and os.path.isfile(os.path.join(run_dir, "checkpoints", "latest.pt")):
+        flag = "--resume" if cfg.run.resume else "--inference"
         raise ValueError(f"run {cfg.run.run_id!r} has no configuration.yaml ({saved}), so "
                          "its settings are unknown: restore the file, or give the run's "
-                         "config file first (launch.py CONFIG.yaml --resume ...)")
+                         f"config file first (launch.py CONFIG.yaml {flag} ...)")
     return None
 
 

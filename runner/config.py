@@ -167,7 +167,8 @@ def validate(cfg: Config) -> None:
          "--inference only tests a trained run; --resume trains it on and --force starts it "
          "over: pick one"),
         (not (cfg.run.mode == "local" and cfg.run.address),
-         "--address joins a Ray cluster, which --mode local never uses: drop one of them"),
+         "--address joins a Ray cluster, which --mode local never uses: drop one of them "
+         "(to train a cluster run on in local mode, pass --address None)"),
         (not (cfg.learner.cudagraphs and cfg.learner.device == "cpu"),
          "--cudagraphs needs the learner on a CUDA device: drop --device cpu or --cudagraphs"),
         (not (cfg.run.inference and cfg.run.test_steps == 0),

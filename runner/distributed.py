@@ -21,7 +21,8 @@ from runner.config import Config
 from runner.distributed_metrics import Monitor
 from runner.metrics import bar_values
 from runner.progress import Progress
-from runner.ray_fleet import Fleet, task_cause
+from runner.ray_errors import task_cause
+from runner.ray_fleet import Fleet
 from learner.export import export_policy
 from learner.learner import TrainingDiverged
 from runner.config_file import save_config

@@ -10,21 +10,19 @@
 
 from __future__ import annotations
 
-import re
 import time
 
 import ray
 from ray.exceptions import RayActorError, RayTaskError
 
-from actors.env_process import EnvRestartsExhausted, RestartPolicy
-from learner.checkpoint import CheckpointError
-from mlagents_envs.exception import UnityException
+from actors.env_process import RestartPolicy
 from actors.ray_worker import EnvWorkerActor
 from actors.config import LoopConfig
 from learner.ray_learner import LearnerActor
 from replay.ray_replay import ReplayActor
 from runner.config import Config, experience_config, resolve_replay
-from runner.errors import RunAborted, out_of_memory
+from runner.errors import RunAborted
+from runner.ray_errors import creation_error, one_line, task_cause
 
 WORKER_MAX_RESTARTS = 5
 
@@ -52,6 +50,10 @@ def capacity_problem(res: dict, num_workers: int) -> str | None:
     forever, silently: a one-line complaint when the CPUs free now fall short, else None."""
     ask = res["learner_cpus"] + res["replay_cpus"] + num_workers * res["worker_cpus"]
     free = ray.available_resources().get("CPU", 0.0)
+    if res["learner_gpus"] and ray.available_resources().get("GPU", 0.0) < res["learner_gpus"]:
+        return ("the Ray cluster's GPU is held by other jobs (`ray status` shows them) and "
+                "this run's learner asks for one: wait for them to finish, or pass "
+                "--device cpu")
     if free + 1e-6 >= ask:
         return None
     total = ray.cluster_resources().get("CPU", 0.0)
@@ -95,7 +97,9 @@ class Fleet:
         self.specs = self._open_envs()
         obs, act = self.specs[0]["obs_size"], self.specs[0]["action_size"]
         # On this machine the replay actor and the learner's device shard each hold one.
-        copies = 2 if cfg.learner.device_replay and cfg.learner.device != "cuda" else 1
+        shard = cfg.learner.device_replay and not cfg.replay.prioritized  # (else no shard)
+        on_cpu = cfg.learner.device == "cpu" or not self.res["learner_gpus"]
+        copies = 2 if shard and on_cpu else 1
         problem = None if cfg.run.address else cfg.replay.memory_problem(obs, act, copies)
         if problem:
             self.close()
@@ -103,6 +107,11 @@ class Fleet:
         self.replay = ReplayActor.options(name=f"{name}-replay",
                                           num_cpus=self.res["replay_cpus"]).remote(
             obs, act, resolve_replay(cfg), cfg.run.updates_per_step, seed=cfg.run.seed)
+        try:  # its constructor's refusal (e.g. a replay too large for its node): one line
+            ray.get(self.replay.stats.remote())
+        except RayActorError as err:
+            self.close()
+            raise creation_error(err) from None
         self.learner_run = None
         self.worker_runs: dict[int, ray.ObjectRef] = {}
         try:  # e.g. --cudagraphs on a cluster without a GPU: its one line, every env closed
@@ -268,20 +277,3 @@ class Fleet:
                 ray.kill(actor, no_restart=True)
             except RayActorError:
                 pass
-
-
-def task_cause(err: RayTaskError) -> BaseException:
-    """The exception a remote call raised, as the driver would have raised it itself (our
-    one-line errors and the env client's), else a RunAborted naming it in one line."""
-    cause = getattr(err, "cause", None)
-    if isinstance(cause, (ValueError, EnvRestartsExhausted, UnityException, CheckpointError)):
-        return cause
-    if cause is not None and out_of_memory(cause) is not None:
-        return out_of_memory(cause)
-    return RunAborted(f"{type(cause or err).__name__}: {one_line(cause or err)}")
-
-
-def one_line(error: BaseException) -> str:
-    """An exception's first line, without the terminal colours Ray adds."""
-    text = re.sub(r"\x1b\[[0-9;]*m", "", str(error)).strip()
-    return (text.splitlines() or [""])[0][:300]

@@ -16,7 +16,6 @@ import errno
 import json
 import os
 import shutil
-import tempfile
 
 from learner.files import write_atomic
 from runner.errors import RunError
@@ -24,11 +23,17 @@ from runner.errors import RunError
 
 def prepare_run_dir(results_dir: str, run_id: str, resume: bool, force: bool,
                     inference: bool) -> str:
-    """Create (or reuse, on --resume/--inference) the run folder; returns its path."""
+    """Create (or reuse, on --resume/--inference) the run folder, marked in use by this
+    process until `release_run_dir`; returns its path."""
     path = os.path.join(results_dir, run_id)
     if os.path.dirname(os.path.abspath(path)) != os.path.abspath(results_dir):
         # --force deletes this folder: it must be one folder inside the results folder.
         raise RunError(f"--run-id must be a plain folder name, got {run_id!r}")
+    user = in_use_by(path)
+    if user is not None:
+        raise RunError(f"run {run_id!r} is in use by another drone-ddpg process (pid {user}): "
+                       "wait for it to end, or pick another --run-id")
+    recover_replaced(path)
     if not (resume or inference) and os.path.isdir(path) and only_debris(path):
         shutil.rmtree(path)  # what a start that failed left (logs): not a run to keep
     exists = os.path.isdir(path) and bool(os.listdir(path))
@@ -42,16 +47,11 @@ def prepare_run_dir(results_dir: str, run_id: str, resume: bool, force: bool,
         if not force:
             raise RunError(f"run {run_id!r} already exists in {results_dir}: pass --resume to "
                            "continue it, --force to overwrite it, or another --run-id")
-        # Deleted only once the new run has started (settle_replaced): a new run that
-        # fails to start (a bad env, too large a replay) must not cost the old one.
-        replaced = replaced_path(path)
-        if os.path.isdir(replaced):
-            shutil.rmtree(replaced)  # left by a forced start that was killed outright
-        os.rename(path, replaced)
+        set_aside(path)
     try:
         os.makedirs(path, exist_ok=True)
-        probe = tempfile.NamedTemporaryFile(dir=path)
-        probe.close()
+        with open(os.path.join(path, IN_USE), "w", encoding="utf-8") as f:
+            f.write(str(os.getpid()))
     except OSError as err:
         fix = ("a shorter --run-id" if err.errno == errno.ENAMETOOLONG
                else "a writable --results-dir")
@@ -59,33 +59,91 @@ def prepare_run_dir(results_dir: str, run_id: str, resume: bool, force: bool,
     return path
 
 
+IN_USE = ".in-use"  # the pid of the drone-ddpg process using the run folder
+
+
+def in_use_by(path: str) -> int | None:
+    """The pid of another live process that marked this run folder in use, else None."""
+    try:
+        with open(os.path.join(path, IN_USE), encoding="utf-8") as f:
+            pid = int(f.read().strip())
+        if pid != os.getpid():
+            os.kill(pid, 0)  # no signal sent: only whether it exists
+            return pid
+    except (OSError, ValueError):  # no mark, a dead process, or garbage
+        pass
+    return None
+
+
 def only_debris(path: str) -> bool:
     """The folder holds only what a start that failed before training leaves (env logs,
-    an empty TensorBoard file), so a corrected rerun need not --force."""
+    an empty TensorBoard file, a dead process's in-use mark), so a corrected rerun need
+    not --force."""
     names = os.listdir(path)
-    return bool(names) and all(n == "env_logs" or n.startswith("events.out.tfevents.")
+    return bool(names) and all(n in ("env_logs", IN_USE) or n.startswith("events.out.tfevents.")
                                for n in names)
 
 
-def replaced_path(run_dir: str) -> str:
-    """Where --force keeps the run it replaces until the new one has started."""
+def aside_path(run_dir: str, what: str) -> str:
+    """A hidden sibling of the run folder: `.<run-id>.<what>`."""
     head, name = os.path.split(os.path.normpath(run_dir))
-    return os.path.join(head, f".{name}.replaced")
+    return os.path.join(head, f".{name}.{what}")
 
 
-def settle_replaced(run_dir: str) -> str | None:
-    """After a --force session: the replaced run goes if the new one started (it saved its
-    configuration.yaml); otherwise the new folder goes and the replaced run comes back.
-    Returns a note for the user in the second case."""
-    replaced = replaced_path(run_dir)
-    if not os.path.isdir(replaced):
+def set_aside(path: str) -> None:
+    """--force: keep the old run as .<run-id>.replaced until the new one has started (a new
+    run that fails to start, a bad env or too large a replay, must not cost the old one)."""
+    if os.path.islink(path):
+        raise RunError(f"{path} is a symbolic link: --force replaces only plain folders; "
+                       "remove the link or pass another --run-id")
+    replaced = aside_path(path, "replaced")
+    try:
+        if os.path.isdir(replaced):
+            shutil.rmtree(replaced)  # left by a forced run that started, then was killed
+        os.rename(path, replaced)
+    except OSError as err:
+        fix = ("a shorter --run-id" if err.errno == errno.ENAMETOOLONG
+               else "a writable --results-dir")
+        raise RunError(f"cannot set {path} aside for --force ({err.strerror}): pass "
+                       f"{fix}") from None
+
+
+def recover_replaced(path: str) -> None:
+    """A forced start killed before it started (SIGKILL, the OOM killer) left the old run
+    set aside: it comes back, whatever this session asks for."""
+    replaced = aside_path(path, "replaced")
+    if not os.path.isdir(replaced) or (os.path.isdir(path) and not only_debris(path)):
+        return
+    if os.path.isdir(path):
+        shutil.rmtree(path)
+    os.rename(replaced, path)
+    print(f"note: {path} is back: an interrupted --force had set it aside", flush=True)
+
+
+def release_run_dir(run_dir: str, force: bool) -> str | None:
+    """At the end of a session: drop the in-use mark; after --force, the replaced run goes
+    if the new one started (it saved its configuration.yaml); otherwise the failed start
+    moves to .<run-id>.failed-start and the replaced run comes back. A note for the user
+    in that case (or when the files could not be moved)."""
+    try:
+        os.remove(os.path.join(run_dir, IN_USE))
+    except OSError:
+        pass
+    replaced = aside_path(run_dir, "replaced")
+    if not force or not os.path.isdir(replaced):
         return None
-    if os.path.isfile(os.path.join(run_dir, "configuration.yaml")):
-        shutil.rmtree(replaced)
-        return None
-    shutil.rmtree(run_dir, ignore_errors=True)
-    os.rename(replaced, run_dir)
-    return f"the new run did not start: the previous run is kept as it was in {run_dir}"
+    try:
+        if os.path.isfile(os.path.join(run_dir, "configuration.yaml")):
+            shutil.rmtree(replaced)
+            return None
+        failed = aside_path(run_dir, "failed-start")
+        shutil.rmtree(failed, ignore_errors=True)
+        os.rename(run_dir, failed)
+        os.rename(replaced, run_dir)
+    except OSError as err:
+        return f"could not put the previous run back ({err}); it is in {replaced}"
+    return (f"the new run did not start: the previous run is back in {run_dir} as it was; "
+            f"the failed start's env logs are in {failed}")
 
 
 def checkpoint_path(run_dir: str) -> str:

@@ -137,7 +137,8 @@ def test_a_cluster_whose_cpus_other_jobs_hold_is_one_line(local_ray, tmp_path):
     from tests.helpers import wait_until
 
     res = resources(num_workers=2)
-    assert capacity_problem(res, 2) is None
+    # Actors killed by earlier tests give their CPUs back asynchronously.
+    assert wait_until(lambda: capacity_problem(res, 2) is None, timeout=10)
     blocker = ray.remote(num_cpus=1.5)(type("Blocker", (), {"ready": lambda self: 1})).remote()
     ray.get(blocker.ready.remote())
     assert wait_until(lambda: capacity_problem(res, 2) is not None, timeout=10)
@@ -149,6 +150,25 @@ def test_a_cluster_whose_cpus_other_jobs_hold_is_one_line(local_ray, tmp_path):
         Fleet(cfg, str(tmp_path))  # before any actor or env is created
     ray.kill(blocker)
     assert wait_until(lambda: capacity_problem(res, 2) is None, timeout=10)
+
+
+def test_a_replay_actor_that_cannot_be_built_is_one_line(local_ray):
+    """On a cluster the driver cannot check the replay's node: the actor's own refusal
+    surfaced later, as a multi-line ActorDiedError traceback after the run had started."""
+    from ray.exceptions import RayActorError
+
+    from replay.ray_replay import ReplayActor
+    from runner.ray_errors import creation_error
+
+    replay = ReplayActor.options(num_cpus=0.1).remote(9, 3, ReplayConfig(buffer_size=10**13),
+                                                      1.0)
+    with pytest.raises(RayActorError) as died:
+        ray.get(replay.stats.remote())
+    ray.kill(replay)
+    err = creation_error(died.value)
+    assert isinstance(err, ValueError) and "\n" not in str(err)
+    assert str(err).startswith(f"--buffer-size {10**13} needs ~") and "lower --buffer-size" \
+        in str(err)
 
 
 def test_resources_fit_this_instance(local_ray):

@@ -49,3 +49,22 @@ def test_launch_refuses_it_before_anything_starts(tmp_path):
     junk.chmod(0o755)
     problem = launch.env_problem(parse(["--env", str(tmp_path / "Junk")]))
     assert problem is not None and "is not a Linux executable" in problem
+
+
+def test_long_and_windows_shebang_lines(tmp_path):
+    """A 140-character #! line was cut at 128 bytes and refused; a #!/bin/sh\\r line (a
+    script saved on Windows) passed the check and then failed to start."""
+    script = tmp_path / "Game.x86_64"
+    deep = tmp_path / ("d" * 120)
+    deep.mkdir()
+    (deep / "sh").symlink_to("/bin/sh")
+    script.write_bytes(b"#!" + str(deep / "sh").encode() + b"\nexit 0\n")
+    assert executable_problem(str(script)) is None
+    script.write_bytes(b"#!/bin/sh\r\nexit 0\r\n")
+    assert "Windows line endings" in executable_problem(str(script))
+
+
+def test_a_cluster_build_for_another_cpu_is_left_to_the_nodes(tmp_path):
+    path = tmp_path / "Game.x86_64"
+    path.write_bytes(elf(0xB7 if HOST_ELF == 0x3E else 0x3E))
+    assert executable_problem(str(path), other_machines=True) is None

@@ -172,7 +172,7 @@ def test_force_with_an_env_that_does_not_start_keeps_the_old_run(tmp_path, monke
                       "--base-port", "6130"])
     out = capsys.readouterr()
     assert rc == 2 and len(out.err.strip().splitlines()) == 1, out.err
-    assert "the previous run is kept" in out.out
+    assert "the previous run is back" in out.out and ".f1.failed-start" in out.out
     assert (old / "checkpoints" / "latest.pt").read_bytes() == b"the old run"
     assert not (tmp_path / ".f1.replaced").exists()
 

@@ -134,7 +134,7 @@ def test_binary_config_file_names_the_file(tmp_path):
     (["--device", "cpu", "--cudagraphs"], "--cudagraphs needs the learner on a CUDA device"),
     (["--inference", "--force", "--run-id", "no-such-run"], "--inference only tests a trained"),
     (["--inference", "--resume", "--run-id", "no-such-run"], "--resume trains it on"),
-    (["--mode", "local", "--address", "auto"], "which --mode local never uses"),
+    (["--mode", "local", "--address", "auto"], "in local mode, pass --address None"),
 ])
 def test_values_out_of_range_are_refused(args, expected):
     """Each was accepted and failed later: a traceback, a misleading env error, or a run

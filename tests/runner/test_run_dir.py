@@ -5,7 +5,7 @@ import os
 import pytest
 
 from runner.errors import RunError
-from runner.run_dir import prepare_run_dir, settle_replaced
+from runner.run_dir import IN_USE, prepare_run_dir, release_run_dir
 
 
 def test_force_never_deletes_outside_one_run_folder(tmp_path):
@@ -32,11 +32,13 @@ def test_force_replaces_the_run_and_resume_reuses_it(tmp_path):
     (tmp_path / "r" / "checkpoints" / "latest.pt").write_bytes(b"x")
     assert prepare_run_dir(str(tmp_path), "r", True, False, False) == str(tmp_path / "r")
     assert (tmp_path / "r" / "checkpoints" / "latest.pt").exists()
+    release_run_dir(str(tmp_path / "r"), force=False)
     prepare_run_dir(str(tmp_path), "r", False, True, False)
     assert not (tmp_path / "r" / "checkpoints").exists()
     (tmp_path / "r" / "configuration.yaml").write_text("{}\n")  # the new run started
-    assert settle_replaced(str(tmp_path / "r")) is None
+    assert release_run_dir(str(tmp_path / "r"), force=True) is None
     assert sorted(p.name for p in tmp_path.iterdir()) == ["r"]  # the old one is gone
+    assert not (tmp_path / "r" / IN_USE).exists()
 
 
 def test_force_keeps_the_old_run_until_the_new_one_starts(tmp_path):
@@ -46,9 +48,42 @@ def test_force_keeps_the_old_run_until_the_new_one_starts(tmp_path):
     (tmp_path / "r" / "checkpoints" / "latest.pt").write_bytes(b"old")
     run_dir = prepare_run_dir(str(tmp_path), "r", False, True, False)
     (tmp_path / "r" / "env_logs").mkdir()  # the failed start's debris; no configuration.yaml
-    assert "previous run is kept" in settle_replaced(run_dir)
+    (tmp_path / "r" / "env_logs" / "Player-0.log").write_text("why it failed")
+    note = release_run_dir(run_dir, force=True)
+    assert "previous run is back" in note and ".r.failed-start" in note
+    assert (tmp_path / "r" / "checkpoints" / "latest.pt").read_bytes() == b"old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".r.failed-start", "r"]
+    assert (tmp_path / ".r.failed-start" / "env_logs" / "Player-0.log").exists()
+
+
+def test_an_interrupted_force_gives_the_old_run_back(tmp_path, capsys):
+    """A forced start SIGKILLed before it started left the old run hidden as .r.replaced,
+    and the next session without --force deleted it with the debris."""
+    (tmp_path / "r" / "checkpoints").mkdir(parents=True)
+    (tmp_path / "r" / "checkpoints" / "latest.pt").write_bytes(b"old")
+    prepare_run_dir(str(tmp_path), "r", False, True, False)  # then killed: no release
+    (tmp_path / "r" / IN_USE).write_text("999999999")  # a pid no process has
+    with pytest.raises(RunError, match="already exists"):  # it is back, so: --resume
+        prepare_run_dir(str(tmp_path), "r", False, False, False)
+    assert "is back: an interrupted --force had set it aside" in capsys.readouterr().out
     assert (tmp_path / "r" / "checkpoints" / "latest.pt").read_bytes() == b"old"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["r"]
+
+
+def test_a_run_in_use_or_a_linked_one_is_not_touched(tmp_path):
+    """Two processes on one run folder (a --force, a --resume, or a debris clean-up of a
+    run whose envs are still starting) would destroy each other's files."""
+    (tmp_path / "r" / "env_logs").mkdir(parents=True)  # looks like debris, but is starting
+    (tmp_path / "r" / IN_USE).write_text(str(os.getppid()))
+    with pytest.raises(RunError, match=r"in use by another drone-ddpg process \(pid"):
+        prepare_run_dir(str(tmp_path), "r", False, True, False)
+    assert (tmp_path / "r" / "env_logs").is_dir()
+    target = tmp_path / "elsewhere"
+    (target / "checkpoints").mkdir(parents=True)
+    (tmp_path / "link").symlink_to(target)
+    with pytest.raises(RunError, match="is a symbolic link: --force replaces only plain"):
+        prepare_run_dir(str(tmp_path), "link", False, True, False)
+    assert (tmp_path / "link").is_symlink() and (target / "checkpoints").is_dir()
 
 
 def test_a_failed_start_leaves_nothing_that_blocks_the_next(tmp_path, monkeypatch):

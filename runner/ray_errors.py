@@ -1,0 +1,47 @@
+"""Errors raised inside Ray actors, as the driver would have raised them itself: one line.
+
+Ray wraps a remote method's exception in a RayTaskError (its `cause` is the original) and
+an actor whose constructor raised in a RayActorError that carries only the traceback text.
+"""
+
+from __future__ import annotations
+
+import re
+
+from ray.exceptions import RayActorError, RayTaskError
+
+from actors.env_process import EnvRestartsExhausted
+from learner.checkpoint import CheckpointError
+from mlagents_envs.exception import UnityException
+from runner.errors import RunAborted, out_of_memory
+
+
+def task_cause(err: RayTaskError) -> BaseException:
+    """The exception a remote call raised, as the driver would have raised it itself (our
+    one-line errors and the env client's), else a RunAborted naming it in one line."""
+    cause = getattr(err, "cause", None)
+    if isinstance(cause, (ValueError, EnvRestartsExhausted, UnityException, CheckpointError)):
+        return cause
+    if cause is not None and out_of_memory(cause) is not None:
+        return out_of_memory(cause)
+    return RunAborted(f"{type(cause or err).__name__}: {one_line(cause or err)}")
+
+
+def creation_error(err: RayActorError) -> BaseException:
+    """An actor whose constructor raised: Ray gives only the remote traceback's text; its
+    last 'SomeError: message' line, as the driver would have raised it."""
+    lines = re.sub(r"\x1b\[[0-9;]*m", "", str(err)).splitlines()
+    for line in reversed(lines):
+        found = re.match(r"\s*(?:[\w.]+\.)?(\w*Error): (.+)", line)
+        if found:
+            name, text = found.groups()
+            if "MemoryError" in name:
+                return MemoryError(text)
+            return ValueError(text) if name == "ValueError" else RunAborted(f"{name}: {text}")
+    return RunAborted(one_line(err))
+
+
+def one_line(error: BaseException) -> str:
+    """An exception's first line, without the terminal colours Ray adds."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(error)).strip()
+    return (text.splitlines() or [""])[0][:300]
