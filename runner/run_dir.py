@@ -8,6 +8,9 @@ Layout:
     episodes.csv             one row per finished episode (phase, env_steps, return, ...)
     env_logs/Player-<k>.log  each env process's log
     summary.json             counters and the train/test results, written atomically
+    .in-use                  the pid of the drone-ddpg process using it (removed at its end)
+Beside it, `--force` keeps `.<run-id>.replaced` (the old run, until the new one has
+started) and `.<run-id>.failed-start` (a forced start that failed, with its env logs).
 """
 
 from __future__ import annotations
