@@ -56,10 +56,14 @@ def prepare_run_dir(results_dir: str, run_id: str, resume: bool, force: bool,
         with open(os.path.join(path, IN_USE), "w", encoding="utf-8") as f:
             f.write(str(os.getpid()))
     except OSError as err:
-        fix = ("a shorter --run-id" if err.errno == errno.ENAMETOOLONG
-               else "a writable --results-dir")
-        raise RunError(f"cannot write to {path} ({err.strerror}): pass {fix}") from None
+        raise RunError(f"cannot write to {path} ({err.strerror}): pass "
+                       f"{path_fix(err)}") from None
     return path
+
+
+def path_fix(err: OSError) -> str:
+    """What to pass instead when the run folder cannot be made or moved."""
+    return "a shorter --run-id" if err.errno == errno.ENAMETOOLONG else "a writable --results-dir"
 
 
 IN_USE = ".in-use"  # the pid of the drone-ddpg process using the run folder
@@ -105,10 +109,8 @@ def set_aside(path: str) -> None:
             shutil.rmtree(replaced)  # left by a forced run that started, then was killed
         os.rename(path, replaced)
     except OSError as err:
-        fix = ("a shorter --run-id" if err.errno == errno.ENAMETOOLONG
-               else "a writable --results-dir")
         raise RunError(f"cannot set {path} aside for --force ({err.strerror}): pass "
-                       f"{fix}") from None
+                       f"{path_fix(err)}") from None
 
 
 def recover_replaced(path: str) -> None:

@@ -24,3 +24,22 @@ def local_ray():
     ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="warning")
     yield
     ray.shutdown()
+
+
+@pytest.fixture
+def main_error(monkeypatch, capsys):
+    """Run launch.main in this process (a launch.py subprocess costs ~10 s of imports):
+    checks exit status 2 and exactly one 'error: ' line on stderr, and returns (that line,
+    stdout)."""
+    import launch
+
+    monkeypatch.setattr(launch, "stop_on_sigterm", lambda: None)  # not in pytest's process
+
+    def run(*args: str) -> tuple[str, str]:
+        rc = launch.main(list(args))
+        out = capsys.readouterr()
+        errors = [line for line in out.err.splitlines() if line.strip()]
+        assert rc == 2 and len(errors) == 1 and errors[0].startswith("error: "), out.err
+        return errors[0], out.out
+
+    return run

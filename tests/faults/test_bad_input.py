@@ -106,11 +106,8 @@ BAD_CHECKPOINT_WORDS = {
 
 
 @pytest.mark.parametrize("case", list(BAD_CHECKPOINT_WORDS))
-def test_bad_checkpoints(tmp_path, case, monkeypatch, capsys):
-    """Each in one line that says what is wrong with it (in this process: a launch.py
-    subprocess costs ~10 s of imports per case)."""
-    import launch
-
+def test_bad_checkpoints(tmp_path, case, main_error):
+    """Each in one line that says what is wrong with it."""
     raw, payload = checkpoint_cases(tmp_path)[case]
     run = make_run(tmp_path, case, payload_bytes=raw, payload=payload)
     if case == "version":  # a file from another drone-ddpg version
@@ -118,13 +115,10 @@ def test_bad_checkpoints(tmp_path, case, monkeypatch, capsys):
         saved = torch.load(path, weights_only=True)
         saved["format_version"] = 99
         torch.save(saved, path)
-    monkeypatch.setattr(launch, "stop_on_sigterm", lambda: None)  # not in pytest's process
-    rc = launch.main(["--run-id", run, "--results-dir", str(tmp_path), "--inference",
-                      "--mode", "local", "--num-workers", "1", "--num-areas", "1",
-                      "--base-port", "6100"])
-    errors = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
-    assert rc == 2 and len(errors) == 1 and errors[0].startswith("error: "), errors
-    assert BAD_CHECKPOINT_WORDS[case] in errors[0]
+    line, _ = main_error("--run-id", run, "--results-dir", str(tmp_path), "--inference",
+                         "--mode", "local", "--num-workers", "1", "--num-areas", "1",
+                         "--base-port", "6100")
+    assert BAD_CHECKPOINT_WORDS[case] in line
 
 
 def test_an_env_that_never_connects(tmp_path):
@@ -154,11 +148,8 @@ def test_an_env_that_never_connects(tmp_path):
             os.kill(int(pid_file.read_text()), signal.SIGKILL)
 
 
-def test_force_with_an_env_that_does_not_start_keeps_the_old_run(tmp_path, monkeypatch,
-                                                                  capsys):
+def test_force_with_an_env_that_does_not_start_keeps_the_old_run(tmp_path, main_error):
     """--force deleted the previous run before finding out that the new one could start."""
-    import launch
-
     old = tmp_path / "f1"
     (old / "checkpoints").mkdir(parents=True)
     (old / "checkpoints" / "latest.pt").write_bytes(b"the old run")
@@ -166,35 +157,22 @@ def test_force_with_an_env_that_does_not_start_keeps_the_old_run(tmp_path, monke
     env = tmp_path / "Exit.x86_64"
     env.write_text("#!/bin/sh\nexit 3\n")
     env.chmod(0o755)
-    monkeypatch.setattr(launch, "stop_on_sigterm", lambda: None)  # not in pytest's process
-    rc = launch.main(["--mode", "local", "--run-id", "f1", "--force", "--results-dir",
-                      str(tmp_path), "--env", str(tmp_path / "Exit"), "--num-workers", "1",
-                      "--base-port", "6130"])
-    out = capsys.readouterr()
-    assert rc == 2 and len(out.err.strip().splitlines()) == 1, out.err
-    assert "the previous run is back" in out.out and ".f1.failed-start" in out.out
+    _, out = main_error("--mode", "local", "--run-id", "f1", "--force", "--results-dir",
+                        str(tmp_path), "--env", str(tmp_path / "Exit"), "--num-workers", "1",
+                        "--base-port", "6130")
+    assert "the previous run is back" in out and ".f1.failed-start" in out
     assert (old / "checkpoints" / "latest.pt").read_bytes() == b"the old run"
     assert not (tmp_path / ".f1.replaced").exists()
 
 
-def test_a_replay_larger_than_memory_is_one_line(tmp_path, monkeypatch, capsys):
+def test_a_replay_larger_than_memory_is_one_line(tmp_path, main_error):
     """--buffer-size 10**13 ended in numpy's _ArrayMemoryError traceback (Ray mode: the
     replay actor's traceback, then the learner's allocation error without a fix)."""
-    import launch
-
-    monkeypatch.setattr(launch, "stop_on_sigterm", lambda: None)  # not in pytest's process
-    rc = launch.main(["--mode", "local", "--run-id", "m1", "--results-dir", str(tmp_path),
-                      "--buffer-size", str(10**13), "--num-workers", "1", "--num-areas", "1",
-                      "--base-port", "6140"])
-    errors = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
-    assert rc == 2 and len(errors) == 1, errors
-    assert errors[0].startswith(f"error: --buffer-size {10**13} needs ~") and \
-        "more than this machine's" in errors[0] and errors[0].endswith("lower --buffer-size")
+    one = ["--mode", "local", "--results-dir", str(tmp_path), "--num-workers", "1",
+           "--num-areas", "1", "--base-port", "6140"]
+    line, _ = main_error(*one, "--run-id", "m1", "--buffer-size", str(10**13))
+    assert line.startswith(f"error: --buffer-size {10**13} needs ~") and \
+        "more than this machine's" in line and line.endswith("lower --buffer-size")
     # Networks too large for memory: torch's allocator raises a RuntimeError (a traceback).
-    rc = launch.main(["--mode", "local", "--run-id", "h1", "--results-dir", str(tmp_path),
-                      "--hidden-size", str(10**6), "--num-workers", "1", "--num-areas", "1",
-                      "--base-port", "6140"])
-    errors = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
-    assert rc == 2 and len(errors) == 1, errors
-    assert errors[0].startswith("error: out of memory (") and \
-        f"lower --hidden-size ({10**6})" in errors[0]
+    line, _ = main_error(*one, "--run-id", "h1", "--hidden-size", str(10**6))
+    assert line.startswith("error: out of memory (") and f"lower --hidden-size ({10**6})" in line

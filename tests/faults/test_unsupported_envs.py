@@ -38,19 +38,12 @@ def one_line(done: subprocess.CompletedProcess) -> str:
 
 
 @pytest.mark.parametrize("scene", SCENES)
-def test_local_mode_refuses_in_one_line_and_closes_the_env(tmp_path, scene, monkeypatch,
-                                                           capsys):
-    """In this process (a launch.py subprocess costs ~10 s of imports); the Ray test below
-    goes through a real launch.py."""
-    import launch as entry_point
-
-    monkeypatch.setattr(entry_point, "stop_on_sigterm", lambda: None)  # pytest's process
-    rc = entry_point.main(["--mode", "local", "--results-dir", str(tmp_path), "--base-port",
-                           str(PORT), "--num-workers", "2", "--env", SIM, "--env-args",
-                           "--sim", scene])
-    errors = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
-    assert rc == 2 and len(errors) == 1 and errors[0].startswith("error: "), errors
-    assert SCENES[scene] in errors[0]
+def test_local_mode_refuses_in_one_line_and_closes_the_env(tmp_path, scene, main_error):
+    """In this process; the Ray test below goes through a real launch.py."""
+    line, _ = main_error("--mode", "local", "--results-dir", str(tmp_path), "--base-port",
+                         str(PORT), "--num-workers", "2", "--env", SIM, "--env-args",
+                         "--sim", scene)
+    assert SCENES[scene] in line
     assert player_pids("tests.envs.sims") == []
 
 
