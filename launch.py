@@ -134,51 +134,52 @@ def main(argv: list[str]) -> int:
 
 
 def train_and_report(cfg, run_dir: str) -> int:
-    from actors.env_process import EnvRestartsExhausted
-    from learner.checkpoint import CheckpointError
-    from runner.report import end_of_run_table
-    from runner.errors import RunAborted, out_of_memory
     from runner.local import run_local
-    from mlagents_envs.exception import UnityException, UnityWorkerInUseException
+    from runner.report import end_of_run_table
 
     print(f"run {cfg.run.run_id!r} ({cfg.run.mode} mode): results in {run_dir}", flush=True)
     try:
         summary = run_local(cfg, run_dir) if cfg.run.mode == "local" else run_ray(cfg, run_dir)
-    except UnityWorkerInUseException as err:
-        print(f"error: {err} Pass another --base-port.", file=sys.stderr)
-        return 2
-    except UnityException as err:  # the env did not start or stopped answering
-        print(f"error: env {cfg.env.env!r}: {str(err).splitlines()[0]}", file=sys.stderr)
-        return 2
-    except EnvRestartsExhausted as err:
-        print(f"error: {err}; fix the env (its log is in {run_dir}/env_logs), then --resume "
-              "continues from the checkpoint", file=sys.stderr)
-        return 2
-    except (CheckpointError, ValueError, RayUnreachable, RunAborted) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    except (MemoryError, RuntimeError) as err:  # RuntimeError: torch's allocators
-        memory = out_of_memory(err)
-        if memory is None:
-            raise
-        print(f"error: out of memory ({str(memory)[:200] or 'no detail'}); lower "
-              f"--hidden-size ({cfg.learner.hidden_size}) or --buffer-size "
-              f"({cfg.replay.buffer_size} rows), or use a machine with more memory",
-              file=sys.stderr)
-        return 2
-    except OSError as err:  # last: none of the above is one (UnityException, ... are not)
-        line = write_error(err, run_dir)
-        if line is None:
-            raise  # not a file we write: a bug, whose traceback says where
-        print(f"error: {line}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print("interrupted: envs closed", file=sys.stderr)
         return 130
+    except Exception as err:
+        line = error_line(err, cfg, run_dir)
+        if line is None:
+            raise  # a bug, whose traceback says where
+        print(f"error: {line}", file=sys.stderr)
+        return 2
     if summary is None:
         return 0
     print(end_of_run_table(summary, run_dir, onnx_path(run_dir)))
     return 0
+
+
+def error_line(err: Exception, cfg, run_dir: str) -> str | None:
+    """The one line (problem and fix) for what ended a run with exit status 2, or None
+    when `err` is none of those."""
+    from actors.env_process import EnvRestartsExhausted
+    from learner.checkpoint import CheckpointError
+    from mlagents_envs.exception import UnityException, UnityWorkerInUseException
+    from runner.errors import RunAborted, out_of_memory
+
+    if isinstance(err, UnityWorkerInUseException):
+        return f"{err} Pass another --base-port."
+    if isinstance(err, UnityException):  # the env did not start or stopped answering
+        return f"env {cfg.env.env!r}: {str(err).splitlines()[0]}"
+    if isinstance(err, EnvRestartsExhausted):
+        return (f"{err}; fix the env (its log is in {run_dir}/env_logs), then --resume "
+                "continues from the checkpoint")
+    if isinstance(err, (CheckpointError, ValueError, RayUnreachable, RunAborted)):
+        return str(err)
+    memory = out_of_memory(err)  # numpy's MemoryError, torch's allocators' RuntimeError
+    if memory is not None:
+        return (f"out of memory ({str(memory)[:200] or 'no detail'}); lower --hidden-size "
+                f"({cfg.learner.hidden_size}) or --buffer-size ({cfg.replay.buffer_size} "
+                "rows), or use a machine with more memory")
+    if isinstance(err, OSError):  # last: none of the above is one
+        return write_error(err, run_dir)  # None: not a file we write
+    return None
 
 
 # What a full disk, a quota or a permission gives a checkpoint, an ONNX export or a log

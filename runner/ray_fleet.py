@@ -96,22 +96,7 @@ class Fleet:
         self.replay = None
         self.specs = self._open_envs()
         obs, act = self.specs[0]["obs_size"], self.specs[0]["action_size"]
-        # On this machine the replay actor and the learner's device shard each hold one.
-        shard = cfg.learner.device_replay and not cfg.replay.prioritized  # (else no shard)
-        on_cpu = cfg.learner.device == "cpu" or not self.res["learner_gpus"]
-        copies = 2 if shard and on_cpu else 1
-        problem = None if cfg.run.address else cfg.replay.memory_problem(obs, act, copies)
-        if problem:
-            self.close()
-            raise ValueError(problem)
-        self.replay = ReplayActor.options(name=f"{name}-replay",
-                                          num_cpus=self.res["replay_cpus"]).remote(
-            obs, act, resolve_replay(cfg), cfg.run.updates_per_step, seed=cfg.run.seed)
-        try:  # its constructor's refusal (e.g. a replay too large for its node): one line
-            ray.get(self.replay.stats.remote())
-        except RayActorError as err:
-            self.close()
-            raise creation_error(err) from None
+        self.replay = self._start_replay(f"{name}-replay", obs, act)
         self.learner_run = None
         self.worker_runs: dict[int, ray.ObjectRef] = {}
         try:  # e.g. --cudagraphs on a cluster without a GPU: its one line, every env closed
@@ -122,6 +107,28 @@ class Fleet:
         self.actor_restarts = [0] * cfg.run.num_workers
         self.dropped: list[int] = []  # workers given up on (their env or actor kept failing)
         self.budget_spent = False  # a worker's loop returned: the replay holds the budget
+
+    def _start_replay(self, name: str, obs: int, act: int):
+        """The replay actor, built: a replay too large for memory is one line, every env
+        closed (checked here on a fresh local instance, by the actor itself on a cluster)."""
+        cfg = self.cfg
+        # On this machine the replay actor and the learner's device shard each hold one.
+        shard = cfg.learner.device_replay and not cfg.replay.prioritized  # (else no shard)
+        on_cpu = cfg.learner.device == "cpu" or not self.res["learner_gpus"]
+        copies = 2 if shard and on_cpu else 1
+        problem = None if cfg.run.address else cfg.replay.memory_problem(obs, act, copies)
+        if problem:
+            self.close()
+            raise ValueError(problem)
+        replay = ReplayActor.options(name=name, num_cpus=self.res["replay_cpus"]).remote(
+            obs, act, resolve_replay(cfg), cfg.run.updates_per_step, seed=cfg.run.seed)
+        try:  # its constructor's refusal (e.g. a replay too large for its node): one line
+            ray.get(replay.stats.remote())
+        except RayActorError as err:
+            self.replay = replay  # killed by close() with the rest
+            self.close()
+            raise creation_error(err) from None
+        return replay
 
     def _open_envs(self) -> list[dict]:
         """Every worker's spec once its env is open. An env that fails to start, or that we
