@@ -18,6 +18,7 @@ import sys
 import tyro
 
 from runner.config import PRESETS, Config
+from runner.config_file import RUN_CONTROL
 from runner.config_file import apply as config_file_apply
 from runner.config_file import load_yaml
 
@@ -101,9 +102,6 @@ def split_env_args(argv: list[str]) -> tuple[list[str], list[str] | None]:
         return list(argv), None
     i = argv.index("--env-args")
     return list(argv[:i]), list(argv[i + 1:])
-
-
-RUN_CONTROL = ("resume", "inference", "force")
 
 
 def pop_preset(rest: list[str]) -> str | None:

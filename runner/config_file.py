@@ -108,12 +108,16 @@ def unknown(source: str, key: str, valid, bare: str | None = None) -> str:
     return f"{source}: unknown key {key!r}{hint}; fix or remove it"
 
 
+# How one session starts, not a setting of the run: never saved, refused in config files.
+RUN_CONTROL = ("resume", "inference", "force")
+
+
 def save_config(run_dir: str, cfg) -> None:
     """The effective configuration as <run_dir>/configuration.yaml (reloaded on --resume),
     without --resume/--force/--inference: how this session started is not a setting, and
     the file is often reused as a template for the next run."""
     data = dataclasses.asdict(cfg)
-    for key in ("resume", "inference", "force"):
+    for key in RUN_CONTROL:
         data["run"].pop(key, None)
     write_atomic(os.path.join(run_dir, "configuration.yaml"),
                  yaml.safe_dump(data, sort_keys=False))

@@ -22,15 +22,16 @@ def task_cause(err: RayTaskError) -> BaseException:
     cause = getattr(err, "cause", None)
     if isinstance(cause, (ValueError, EnvRestartsExhausted, UnityException, CheckpointError)):
         return cause
-    if cause is not None and out_of_memory(cause) is not None:
-        return out_of_memory(cause)
+    memory = out_of_memory(cause) if cause is not None else None
+    if memory is not None:
+        return memory
     return RunAborted(f"{type(cause or err).__name__}: {one_line(cause or err)}")
 
 
 def creation_error(err: RayActorError) -> BaseException:
     """An actor whose constructor raised: Ray gives only the remote traceback's text; its
     last 'SomeError: message' line, as the driver would have raised it."""
-    lines = re.sub(r"\x1b\[[0-9;]*m", "", str(err)).splitlines()
+    lines = plain(str(err)).splitlines()
     for line in reversed(lines):
         found = re.match(r"\s*(?:[\w.]+\.)?(\w*Error): (.+)", line)
         if found:
@@ -43,5 +44,10 @@ def creation_error(err: RayActorError) -> BaseException:
 
 def one_line(error: BaseException) -> str:
     """An exception's first line, without the terminal colours Ray adds."""
-    text = re.sub(r"\x1b\[[0-9;]*m", "", str(error)).strip()
+    text = plain(str(error)).strip()
     return (text.splitlines() or [""])[0][:300]
+
+
+def plain(text: str) -> str:
+    """`text` without the terminal colours Ray adds to remote tracebacks."""
+    return re.sub(r"\x1b\[[0-9;]*m", "", text)
