@@ -81,6 +81,19 @@ class LocalhostCommunicator(RpcCommunicator):
         self.server.start()
         self.is_open = True
 
+    def poll_for_timeout(self, poll_callback=None) -> None:
+        """Wait up to timeout_wait for the env's next message, checking on its process
+        between slices of at least one second: the stock slices are timeout_wait // 10,
+        which is 0 under 10 s and turns the wait into a busy loop at 100% CPU."""
+        deadline, slice_s = time.monotonic() + self.timeout_wait, max(1, self.timeout_wait // 10)
+        while (left := deadline - time.monotonic()) > 0:
+            if self.unity_to_external.parent_conn.poll(min(left, slice_s)):
+                return
+            if poll_callback:
+                poll_callback()  # raises when the env process has exited
+        raise UnityTimeOutException(
+            f"the env did not answer within timeout_wait ({self.timeout_wait} s)")
+
 
 def _pool():
     from concurrent.futures import ThreadPoolExecutor

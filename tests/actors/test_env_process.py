@@ -1,6 +1,7 @@
 """What an env worker listens on, and how it picks its port."""
 
 import socket
+import time
 
 import pytest
 
@@ -69,3 +70,23 @@ def test_a_port_taken_between_the_check_and_the_bind_is_the_busy_port_error(monk
         s.listen()
         with pytest.raises(UnityWorkerInUseException):
             LocalhostCommunicator(worker_id=103, base_port=5005)
+
+
+def test_a_short_timeout_wait_waits_without_spinning():
+    """--timeout-wait under 10 s: the stock client polls in slices of timeout_wait // 10 = 0
+    seconds, a busy loop that burned a whole core while an env took its time."""
+    from mlagents_envs.exception import UnityTimeOutException
+
+    from actors.env_process import LocalhostCommunicator
+
+    communicator = LocalhostCommunicator(worker_id=103, base_port=5005, timeout_wait=2)
+    checks = []
+    try:
+        cpu = time.thread_time()
+        with pytest.raises(UnityTimeOutException, match="timeout_wait \\(2 s\\)"):
+            communicator.poll_for_timeout(lambda: checks.append(1))  # no env ever answers
+        cpu = time.thread_time() - cpu
+    finally:
+        communicator.close()
+    assert cpu < 0.5, f"{cpu:.2f} s of CPU in a 2 s wait"  # spinning: about 2 s
+    assert 1 <= len(checks) <= 3  # the env process is still checked on, once a second
