@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import copyreg
 import os
 import signal
 import socket
@@ -56,6 +57,18 @@ class UnsupportedEnv(ValueError):
 # What a reopen after a crash may raise besides ENV_FAULTS: every port taken (a race with
 # another process), or an env that came back with another spec.
 REOPEN_FAULTS = ENV_FAULTS + (UnityWorkerInUseException, UnsupportedEnv)
+
+
+def _worker_in_use(message: str) -> UnityWorkerInUseException:
+    """A UnityWorkerInUseException rebuilt from its text. Its constructor formats a worker
+    id into its message, so plain unpickling (the constructor called with the message, as a
+    process worker's pipe or Ray does) nested the whole message inside itself."""
+    err = UnityWorkerInUseException.__new__(UnityWorkerInUseException)
+    Exception.__init__(err, message)
+    return err
+
+
+copyreg.pickle(UnityWorkerInUseException, lambda err: (_worker_in_use, (str(err),)))
 
 
 def first_line(error: BaseException) -> str:

@@ -90,3 +90,22 @@ def test_a_short_timeout_wait_waits_without_spinning():
         communicator.close()
     assert cpu < 0.5, f"{cpu:.2f} s of CPU in a 2 s wait"  # spinning: about 2 s
     assert 1 <= len(checks) <= 3  # the env process is still checked on, once a second
+
+
+@pytest.mark.parametrize("pickler", ["pickle", "process_worker", "ray"])
+def test_the_busy_port_error_survives_the_trip_back_to_the_trainer(pickler):
+    """A process worker (--overlap-envs) or a Ray worker sends its error pickled; the stock
+    exception came back as 'Couldn't start ... worker number Couldn't start ... number 3'."""
+    import pickle
+
+    import ray.cloudpickle
+    from mlagents_envs.exception import UnityWorkerInUseException
+
+    from actors.process_worker import dumps
+
+    dump, loads = {"pickle": (pickle.dumps, pickle.loads), "process_worker": (dumps, pickle.loads),
+                   "ray": (ray.cloudpickle.dumps, ray.cloudpickle.loads)}[pickler]
+    err = UnityWorkerInUseException(3)
+    back = loads(dump(err))
+    assert type(back) is UnityWorkerInUseException and str(back) == str(err)
+    assert str(back).count("Couldn't start") == 1
