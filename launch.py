@@ -22,19 +22,21 @@ def env_problem(cfg) -> str | None:
     """A one-line complaint about --env, or None when it looks launchable. A Gymnasium env
     is made once here, so that a space the bridge cannot serve is refused before anything
     starts."""
-    from envs.drone import is_bundled
-    from envs.executable import executable_problem
-    from envs.gymnasium import check_env_id, env_id_of
+    from envs import resolve_env
+    from envs.drone import DRONE_EXECUTABLE, is_bundled
+    from envs.executable import executable_problem, launch_problem
+    from envs.gymnasium import GYMNASIUM_EXECUTABLE, check_env_id, env_id_of
 
     if is_bundled(cfg.env.env):
-        return None
+        return launch_problem(cfg.env.env, DRONE_EXECUTABLE, DRONE_EXECUTABLE + ".x86_64")
     env_id = env_id_of(cfg.env.env)
     if env_id is not None:
         try:
             check_env_id(env_id)
         except ValueError as err:  # said for the env process's --env-id: say it for --env
             return str(err).replace(f"--env-id {env_id}:", f"--env {cfg.env.env}:", 1)
-        return None
+        return launch_problem(cfg.env.env, GYMNASIUM_EXECUTABLE,
+                              GYMNASIUM_EXECUTABLE + ".x86_64")
     base = cfg.env.env
     for suffix in (".x86_64", ".x86"):
         if base.endswith(suffix):
@@ -47,7 +49,8 @@ def env_problem(cfg) -> str | None:
                 "or gymnasium:<env-id>")
     if not os.access(found[0], os.X_OK):
         return f"--env {found[0]!r} is not executable: run chmod +x {found[0]!r}"
-    return executable_problem(found[0], other_machines=bool(cfg.run.address))
+    return (executable_problem(found[0], other_machines=bool(cfg.run.address))
+            or launch_problem(cfg.env.env, resolve_env(cfg.env.env)[0], found[0]))
 
 
 def device_problem(cfg) -> str | None:

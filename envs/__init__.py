@@ -13,15 +13,19 @@ def resolve_env(env: str) -> tuple[str, list[str]]:
     """What to launch for an --env value: (file_name for UnityEnvironment, extra arguments).
 
     `bundled-drone` is the headless Drone; `gymnasium:<env-id>` is the Gymnasium bridge
-    with `--env-id <env-id>`; anything else is a Unity build's path, returned unchanged.
+    with `--env-id <env-id>`; anything else is a Unity build's path, relative to the working
+    directory (a name without a slash gets one, or the stock client's subprocess looks it
+    up on PATH instead).
     """
+    import os
+
     from envs import drone, gymnasium
 
     if drone.is_bundled(env):
         return drone.DRONE_EXECUTABLE, []
     env_id = gymnasium.env_id_of(env)
     if env_id is None:
-        return env, []
+        return (env if os.sep in env else os.path.join(os.curdir, env)), []
     if not env_id:
         raise ValueError(f"--env {env!r} names no Gymnasium env: write gymnasium:<env-id>, "
                          "e.g. gymnasium:HalfCheetah-v5")

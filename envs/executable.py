@@ -45,3 +45,18 @@ def executable_problem(path: str, other_machines: bool = False) -> str | None:
         return (f"--env {path!r} is a Linux build for {machine}, and this machine is {host}; "
                 f"give a {host} build")
     return None
+
+
+def launch_problem(env: str, file_name: str, path: str) -> str | None:
+    """A one-line complaint when the stock client, given `file_name` for --env `env`, would
+    not launch the executable at `path`: it deletes '.app', '.exe', '.x86_64' and '.x86'
+    anywhere in the name and looks the rest up as a glob pattern, so a folder such as
+    'ml.exercises' or 'run[2]' hides the env from it."""
+    from mlagents_envs.env_utils import validate_environment_path
+
+    found = validate_environment_path(file_name)
+    if found is not None and os.path.isfile(found) and os.path.samefile(found, path):
+        return None
+    return (f"--env {env!r}: the stock ML-Agents client cannot launch {path!r}: it deletes "
+            "'.app', '.exe' and '.x86' anywhere in a path and reads it as a glob pattern; "
+            "move it to a folder whose path has none of those nor [ ] * ?")

@@ -68,3 +68,38 @@ def test_a_cluster_build_for_another_cpu_is_left_to_the_nodes(tmp_path):
     path = tmp_path / "Game.x86_64"
     path.write_bytes(elf(0xB7 if HOST_ELF == 0x3E else 0x3E))
     assert executable_problem(str(path), other_machines=True) is None
+
+
+@pytest.mark.parametrize("folder", ["ml.exercises", "build.app", "run[2]"])
+def test_a_path_the_stock_client_mangles_is_refused_before_anything_starts(
+        tmp_path, main_error, folder):
+    """The stock client deletes '.app', '.exe', '.x86' anywhere in a path and globs the
+    rest: such a build was refused only after start-up, as 'does not match any envs'."""
+    (tmp_path / folder).mkdir()
+    build = tmp_path / folder / "Game.x86_64"
+    build.write_bytes(b"#!/bin/sh\nexit 0\n")
+    build.chmod(0o755)
+    line, _ = main_error("--env", str(tmp_path / folder / "Game"), "--mode", "local",
+                         "--results-dir", str(tmp_path / "results"))
+    assert f"cannot launch {str(build)!r}" in line and "move it to a folder" in line
+
+
+def test_a_build_named_without_a_slash_is_the_one_in_the_working_directory(tmp_path,
+                                                                          monkeypatch):
+    """`--env mybuild.sh` passed the checks (relative to the working directory), then the
+    stock client's subprocess looked the bare name up on PATH: FileNotFoundError."""
+    from actors.config import EnvConfig
+    from actors.env_start import open_env, read_spec
+    from envs.drone import DRONE_EXECUTABLE
+    from envs.executable import launch_problem
+
+    launcher = tmp_path / "mybuild.sh"
+    launcher.write_text(f'#!/bin/sh\nexec {DRONE_EXECUTABLE}.x86_64 "$@"\n')
+    launcher.chmod(0o755)
+    monkeypatch.chdir(tmp_path)
+    assert launch_problem("mybuild.sh", "./mybuild.sh", str(launcher)) is None
+    env, _ = open_env(EnvConfig(env="mybuild.sh", base_port=6140), 0, 0, None)
+    try:
+        assert read_spec(env, "mybuild.sh")[1] == (9,)  # the Drone, started from the launcher
+    finally:
+        env.close()
