@@ -59,26 +59,34 @@ def open_env(cfg: EnvConfig, worker_id: int, seed: int, log_folder: str | None):
     try:
         channel.set_configuration_parameters(time_scale=cfg.time_scale)
         env.reset()
+    except (UnityTimeOutException, UnityEnvironmentException) as err:  # e.g. making its areas
+        kill_env(env)
+        log = env_log(log_folder, worker_id, args)
+        raise did_not_connect(err, cfg, log, first_reset=True) from err
     except BaseException:
         kill_env(env)
         raise
     return env, channel
 
 
-def did_not_connect(err: Exception, cfg: EnvConfig, log: str) -> Exception:
+def did_not_connect(err: Exception, cfg: EnvConfig, log: str,
+                    first_reset: bool = False) -> Exception:
     """Our one line for an env that timed out, exited or spoke another protocol version
-    before its handshake; any other start-up error as it was (one line with its fix)."""
+    before its handshake (or, first_reset, that connected and then failed at its first
+    reset); any other start-up error as it was (one line with its fix)."""
     log = f"its log: {log}" if os.path.isfile(log) else f"it wrote no log ({log})"
+    build = "" if first_reset else f" {ML_AGENTS_BUILD}"  # it spoke ML-Agents: it is one
     if isinstance(err, UnityTimeOutException):
+        what = "did not answer its first reset" if first_reset else "did not connect"
         return UnityTimeOutException(
-            f"did not connect within --timeout-wait {cfg.timeout_wait} s: {ML_AGENTS_BUILD} "
-            f"{log}; raise --timeout-wait for a slow start")
+            f"{what} within --timeout-wait {cfg.timeout_wait} s:{build} {log}; raise "
+            "--timeout-wait for a slow start")
     stock = first_line(err).rstrip(".")
     if stock.startswith("Environment shut down with "):  # "... return code 0."
         how = stock.removeprefix("Environment shut down with ")
+        when = "at its first reset" if first_reset else "before connecting"
         return UnityEnvironmentException(
-            f"exited before connecting ({how}): {ML_AGENTS_BUILD} {log}; run it by hand to "
-            "see why it exits")
+            f"exited {when} ({how}):{build} {log}; run it by hand to see why it exits")
     if stock.startswith("The communication API version is not compatible"):
         return UnityEnvironmentException(
             f"{stock}: build it with an ML-Agents release whose API matches "

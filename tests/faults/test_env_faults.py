@@ -210,3 +210,17 @@ def test_ctrl_c_while_connecting_kills_the_env_and_its_child(tmp_path, monkeypat
         assert port_free(5005 + worker_id)  # the gRPC server stopped: the exit cannot hang
     finally:
         kill_child(pid_file)
+
+
+def test_an_env_failing_at_its_first_reset_is_one_line_naming_its_log(tmp_path):
+    """It connected, then exited while making its areas: the user got the stock client's
+    'Environment shut down with return code 1.', with no word of the log that says why."""
+    cfg = EnvConfig(env="gymnasium:tests.envs.sims.gym_envs:OneCopyOnly-v0", num_areas=2,
+                    timeout_wait=10)
+    logs = str(tmp_path / "env_logs")
+    with pytest.raises(UnityEnvironmentException) as caught:
+        EnvWorker(cfg, NoiseConfig(), worker_id=next(IDS), seed=0, log_folder=logs)
+    message = str(caught.value)
+    assert "exited at its first reset (return code 1)" in message, message
+    assert f"its log: {logs}/Player-" in message and "\n" not in message
+    assert "no second copy" in open(message.split("its log: ")[1].split(";")[0]).read()
