@@ -14,10 +14,14 @@ from actors.config import EnvConfig
 from actors.env_process import ENV_FAULTS, LocalUnityEnvironment, UnsupportedEnv, first_line
 from envs import resolve_env
 from envs.drone import is_bundled
+from envs.gymnasium import env_id_of
 from mlagents_envs.exception import UnityEnvironmentException, UnityTimeOutException
 from mlagents_envs.side_channel.engine_configuration_channel import EngineConfigurationChannel
 
 ML_AGENTS_BUILD = "is it an ML-Agents build (a Unity player with the ML-Agents package)?"
+GYM_FLAT_OBS = ("register a wrapped version of the env whose observations are 1-D Boxes "
+                "(e.g. gymnasium.wrappers.FlattenObservation)")
+GYM_BOX_ACTIONS = "register a wrapped version of the env whose action space is one Box"
 
 
 def env_seed(seed: int, worker_id: int, restarts: int) -> int:
@@ -113,18 +117,19 @@ def read_spec(env, env_path: str) -> tuple[str, tuple[int, ...], int]:
         raise UnsupportedEnv(f"{env_path} has {len(names)} behaviors ({', '.join(names)}); "
                              "drone-ddpg trains exactly one: give the scene one Behavior Name")
     name, spec = names[0], env.behavior_specs[names[0]]
+    gym = env_id_of(env_path) is not None  # the fix is then a wrapper, not a Unity setting
     shapes = [tuple(o.shape) for o in spec.observation_specs]
     if any(len(s) != 1 for s in shapes):
         raise UnsupportedEnv(f"behavior {name} has visual or other non-vector observations "
                              f"(shapes {shapes}); drone-ddpg takes vector observations only: "
-                             "use vector sensors")
+                             + (GYM_FLAT_OBS if gym else "use vector sensors"))
     actions = spec.action_spec
     if actions.discrete_size:
         kind = "hybrid" if actions.continuous_size else "discrete"
         raise UnsupportedEnv(f"behavior {name} has {kind} actions ({actions.continuous_size} "
                              f"continuous, discrete branches {tuple(actions.discrete_branches)})"
-                             "; DDPG needs continuous actions only: make every action "
-                             "continuous")
+                             "; DDPG needs continuous actions only: "
+                             + (GYM_BOX_ACTIONS if gym else "make every action continuous"))
     if not actions.continuous_size:
         raise UnsupportedEnv(f"behavior {name} has no actions; give it continuous actions")
     return name, tuple(s[0] for s in shapes), actions.continuous_size

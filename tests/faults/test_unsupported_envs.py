@@ -58,6 +58,21 @@ def test_the_refused_env_is_closed_at_once_not_at_exit():
     assert wait_until(lambda: player_pids("tests.envs.sims") == [], timeout=2)
 
 
+@pytest.mark.parametrize("env_id, fix", [("Image-v0", "gymnasium.wrappers.FlattenObservation"),
+                                         ("Hybrid-v0", "whose action space is one Box")])
+def test_a_gymnasium_env_is_told_the_gymnasium_fix(env_id, fix):
+    """Not Unity's ('use vector sensors', 'make every action continuous'): a Gymnasium
+    user fixes the env with a wrapper."""
+    from actors.env_worker import EnvWorker
+    from actors.config import NoiseConfig
+
+    cfg = EnvConfig(env=f"gymnasium:tests.envs.sims.gym_envs:{env_id}", base_port=PORT)
+    with pytest.raises(UnsupportedEnv) as refused:
+        EnvWorker(cfg, NoiseConfig())
+    message = str(refused.value)
+    assert fix in message and "sensors" not in message and "make every" not in message
+
+
 
 @pytest.mark.parametrize("scene", SCENES)
 def test_ray_mode_refuses_with_the_same_line_and_closes_every_env(local_ray, tmp_path, scene):
