@@ -16,6 +16,8 @@ log = logging.getLogger("gymnasium_bridge")
 _NOT_FOUND_HINT = ("check the id (gymnasium.pprint_registry() lists the registered ones), or "
                    "write it as module:EnvId so that the module registering it is imported")
 _IMPORT_HINT = "install that package, or put its module on PYTHONPATH or in the working directory"
+# This project's top-level names: a user's package of the same name is hidden behind ours.
+OWN_PACKAGES = ("envs", "actors", "learner", "replay", "runner", "launch")
 
 
 @contextlib.contextmanager
@@ -66,13 +68,25 @@ def make_env(env_id: str, max_episode_steps: int | None = None) -> gymnasium.Env
         with working_directory_importable():
             return gymnasium.make(env_id, max_episode_steps=max_episode_steps)
     except gymnasium.error.UnregisteredEnv as err:
-        raise ValueError(f"--env-id {env_id}: {_first_line(err)}; {_NOT_FOUND_HINT}") from None
+        hint = _shadowed(env_id) or _NOT_FOUND_HINT
+        raise ValueError(f"--env-id {env_id}: {_first_line(err)}; {hint}") from None
     except ImportError as err:
-        raise ValueError(f"--env-id {env_id}: {_first_line(err)}; {_IMPORT_HINT}") from None
+        hint = _shadowed(env_id) or _IMPORT_HINT
+        raise ValueError(f"--env-id {env_id}: {_first_line(err)}; {hint}") from None
     except Exception as err:  # the env's own constructor failed: say what it said
         raise ValueError(f"--env-id {env_id}: gymnasium.make failed with "
                          f"{type(err).__name__}: {_first_line(err)}; check the env id and "
                          "that the env builds on its own") from None
+
+
+def _shadowed(env_id: str) -> str | None:
+    """The fix when `module:EnvId` names a module under one of this project's own
+    top-level packages, which Python finds before the user's package of that name."""
+    top = env_id.split(":", 1)[0].split(".", 1)[0] if ":" in env_id else ""
+    if top not in OWN_PACKAGES:
+        return None
+    return (f"'{top}' is also a package of drone-ddpg, which hides yours of that name: "
+            f"rename your package (e.g. my_{top})")
 
 
 def _first_line(err: BaseException) -> str:
