@@ -110,3 +110,14 @@ def test_ctrl_c_waits_until_a_message_is_whole():
     finally:
         signal.signal(signal.SIGINT, before)
     assert reached
+
+
+def test_close_reads_a_rollout_still_owed_so_the_child_ends_cleanly():
+    """After one worker's error the trainer closes the others with rollouts unread: a
+    child blocked sending one larger than the pipe holds never read the close, and was
+    killed after the whole wait, with its env."""
+    worker = ProcessWorker(EnvConfig(num_areas=16, base_port=PORT + 8), NoiseConfig(), seed=0)
+    worker.send_collect(500, "explore")  # 8,000 transitions: far more than a pipe holds
+    worker.close(timeout=20)
+    assert worker._process.exitcode == 0  # it closed its env and returned; not killed
+    assert wait_until(lambda: drone_pids(PORT + 8) == [], timeout=5)
