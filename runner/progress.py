@@ -55,15 +55,16 @@ def format_values(values: dict, sep: str = "  ", hidden: tuple = ()) -> str:
 class Progress:
     """Progress of one phase (train or test) towards `total_steps` env steps."""
 
-    def __init__(self, total_steps: int, phase: str, stream: TextIO = sys.stdout,
+    def __init__(self, total_steps: int, phase: str, stream: TextIO | None = None,
                  interval_s: float = 10.0, live: bool | None = None,
                  clock: Callable[[], float] = time.monotonic):
         self.total = int(total_steps)
         self.phase = phase
-        self.stream = stream
+        # sys.stdout as it is now, not at import: a caller may have redirected it since.
+        self.stream = sys.stdout if stream is None else stream
         self.interval_s = interval_s
         self.clock = clock
-        self.live = _isatty(stream) if live is None else live
+        self.live = _isatty(self.stream) if live is None else live
         self.env_steps = 0
         self.values: dict = {}
         # The learner takes no updates in the test phase: no "- updates/s" column.

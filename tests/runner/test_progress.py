@@ -128,3 +128,15 @@ def test_the_test_phase_shows_no_updates_column():
     line = lines(out)[0]
     assert "50 steps/s" in line and "return -1.00" in line
     assert "updates/s" not in line
+
+
+def test_it_writes_to_stdout_as_it_is_when_made_not_as_it_was_at_import():
+    """The default stream was bound at import: a run after sys.stdout had been replaced
+    (a second run in one process, redirect_stdout) wrote into the old, closed one."""
+    import contextlib
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        with Progress(10, "test", clock=FakeClock()) as progress:
+            progress.update(10, {})
+    assert "(100%)" in out.getvalue()
