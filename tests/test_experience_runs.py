@@ -12,7 +12,7 @@ from runner.config import validate
 from runner.distributed import run_distributed
 from runner.state import load_replay
 from tests.test_distributed import tiny
-from tests.test_launch import TINY, launch
+from tests.test_launch import TINY
 
 GAMMA = 0.95  # the default
 N_STEP_DISCOUNTS = [0.0, GAMMA, GAMMA**2, GAMMA**3]
@@ -31,10 +31,11 @@ def check_replay(state: dict, rows: int) -> None:
     assert state["per_updates"] > 0
 
 
-def test_local_run_with_n_step_and_per_survives_resume(tmp_path):
+def test_local_run_with_n_step_and_per_survives_resume(tmp_path, main_run):
+    """In this process: local mode needs no launch.py subprocess of its own."""
     flags = [*TINY, "--mode", "local", "--results-dir", str(tmp_path), "--run-id", "per",
              "--base-port", "5340", "--n-step", "3", "--prioritized", "--save-replay"]
-    done = launch(*flags)
+    done = main_run(*flags)
     assert done.returncode == 0, done.stderr[-3000:]
     run_dir = tmp_path / "per"
     first = json.loads((run_dir / "summary.json").read_text())
@@ -42,7 +43,7 @@ def test_local_run_with_n_step_and_per_survives_resume(tmp_path):
     check_replay(saved, first["env_steps"])
     more = flags.copy()
     more[more.index("--train-steps") + 1] = "900"
-    again = launch(*more, "--resume")
+    again = main_run(*more, "--resume")
     assert again.returncode == 0, again.stderr[-3000:]
     assert "replay restarts empty" not in again.stdout + again.stderr
     after = json.loads((run_dir / "summary.json").read_text())
@@ -56,13 +57,13 @@ def test_local_run_with_n_step_and_per_survives_resume(tmp_path):
     assert resumed["per_updates"] > saved["per_updates"]
     check_replay(resumed, resumed["total_added"])
     # Resuming that replay with another --n-step would mix up targets: one line, no run.
-    other = launch(*more, "--resume", "--n-step", "1", "--train-steps", "1200")
+    other = main_run(*more, "--resume", "--n-step", "1", "--train-steps", "1200")
     assert other.returncode == 2 and "another --n-step" in other.stderr
     assert len(other.stderr.strip().splitlines()) == 1, other.stderr
     config = (run_dir / "configuration.yaml").read_text()
     assert "n_step: 3" in config  # left as it was
     # A resume with nothing to do says so, and leaves the run's configuration as it was.
-    done = launch(*flags, "--resume")
+    done = main_run(*flags, "--resume")
     assert done.returncode == 0 and "already finished" in done.stdout, done.stderr[-2000:]
     assert (run_dir / "configuration.yaml").read_text() == config
 

@@ -70,15 +70,15 @@ def test_smoke_run_writes_every_output(tiny_run):
                 if not t.startswith(("charts/", "losses/", "perf/", "Environment/"))}
 
 
-def test_resume_continues_and_inference_only_tests(tiny_run):
-    """Resume in local mode, then test the checkpoint alone on Ray."""
+def test_resume_continues_and_inference_only_tests(tiny_run, main_run):
+    """Resume in local mode (in this process), then test the checkpoint alone on Ray."""
     done, run_dir = tiny_run
     assert done.returncode == 0
     before = json.loads((run_dir / "summary.json").read_text())
     more = TINY.copy()
     more[more.index("--train-steps") + 1] = "900"
-    again = launch("--run-id", "tiny", "--results-dir", str(run_dir.parent), "--resume",
-                   "--mode", "local", "--base-port", "5300", *more)
+    again = main_run("--run-id", "tiny", "--results-dir", str(run_dir.parent), "--resume",
+                     "--mode", "local", "--base-port", "5300", *more)
     assert again.returncode == 0, again.stderr[-3000:]
     after = json.loads((run_dir / "summary.json").read_text())
     assert after["env_steps"] >= 900 and after["learner_steps"] > before["learner_steps"]
@@ -171,11 +171,11 @@ def test_nonsense_config_values(args, message):
         validate(parse(args))
 
 
-def test_overlapped_envs_keep_the_ratio(tmp_path):
-    """--overlap-envs: the next round steps in a thread while the learner updates; the
-    update-to-data ratio, the budget and the outputs stay those of the plain loop."""
-    done = launch("--mode", "local", "--run-id", "overlap", "--results-dir", str(tmp_path),
-                  "--base-port", "5360", "--overlap-envs", *TINY)
+def test_overlapped_envs_keep_the_ratio(tmp_path, main_run):
+    """--overlap-envs: the next round steps in child processes while the learner updates;
+    the update-to-data ratio, the budget and the outputs stay those of the plain loop."""
+    done = main_run("--mode", "local", "--run-id", "overlap", "--results-dir", str(tmp_path),
+                    "--base-port", "5360", "--overlap-envs", *TINY)
     assert done.returncode == 0, done.stderr[-3000:]
     summary = json.loads((tmp_path / "overlap" / "summary.json").read_text())
     assert summary["env_steps"] >= 600
