@@ -4,8 +4,6 @@ weights reach neither a worker nor a checkpoint)."""
 
 import dataclasses
 import os
-import subprocess
-import sys
 from types import SimpleNamespace
 
 import pytest
@@ -62,17 +60,11 @@ def test_ray_resume_with_a_replay_that_no_longer_fits_is_one_line(local_ray, tmp
 
 # --- training that diverges --------------------------------------------------------------
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # Learning rates that blow the weights up within the first updates after learning starts;
 # checkpoints every 100 env steps, so good ones are written before that.
 DIVERGING = ["--actor-lr", "1e8", "--critic-lr", "1e8", "--checkpoint-interval", "100",
              "--learning-starts", "300", "--batch-size", "32", "--train-steps", "600",
              "--test-steps", "50", "--num-workers", "1", "--max-step", "80"]
-
-
-def launch(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "launch.py", *args], cwd=REPO,
-                          capture_output=True, text=True, timeout=240)
 
 
 def saved_env_steps(run_dir: str) -> int:
@@ -84,9 +76,10 @@ def saved_env_steps(run_dir: str) -> int:
     return saved["env_steps"]
 
 
-def test_local_divergence_ends_in_one_line_and_keeps_the_last_good_checkpoint(tmp_path):
+def test_local_divergence_ends_in_one_line_and_keeps_the_last_good_checkpoint(tmp_path,
+                                                                               main_run):
     where = ["--results-dir", str(tmp_path), "--run-id", "nan", "--base-port", "6300"]
-    done = launch("--mode", "local", *DIVERGING, *where)
+    done = main_run("--mode", "local", *DIVERGING, *where)
     lines = [line for line in done.stderr.splitlines() if line.strip()]
     assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-2000:]
     assert len(lines) == 1 and lines[0].startswith("error: training diverged"), done.stderr
@@ -95,7 +88,7 @@ def test_local_divergence_ends_in_one_line_and_keeps_the_last_good_checkpoint(tm
     steps = saved_env_steps(str(tmp_path / "nan"))
     assert 0 < steps < 600 and f"at {steps} env steps" in lines[0]
     # lower learning rates given on --resume take over from the saved optimizer state
-    resumed = launch("--resume", "--actor-lr", "3e-4", "--critic-lr", "3e-4", *where)
+    resumed = main_run("--resume", "--actor-lr", "3e-4", "--critic-lr", "3e-4", *where)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert saved_env_steps(str(tmp_path / "nan")) >= 600
 
