@@ -2,9 +2,6 @@
 
 import dataclasses
 import json
-import os
-import subprocess
-import sys
 
 import numpy as np
 import onnxruntime as ort
@@ -71,19 +68,15 @@ def test_half_cheetah_on_ray_trains_resumes_and_exports_a_matching_onnx(local_ra
     assert summary["env_steps"] == second["env_steps"]
 
 
-def test_local_mode_learns_pendulum_with_the_defaults_and_overlapped_envs(tmp_path):
+def test_local_mode_learns_pendulum_with_the_defaults_and_overlapped_envs(tmp_path, main_run):
     """Pendulum-v1 (action bounds +-2, scaled by the bridge), the defaults, 20,000 env steps:
     the greedy policy's mean return at the end is at least -250 (random play: about -1,200;
     4 seeds measured: -120 to -223). With --overlap-envs, local mode's documented speed
     option (as the MuJoCo benchmark runs ours), the test takes about 0.85x the time; 3 seeds
     measured with it: -139 to -196."""
-    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    done = subprocess.run(
-        [sys.executable, "launch.py", "--env", "gymnasium:Pendulum-v1", "--mode", "local",
-         "--run-id", "pendulum", "--results-dir", str(tmp_path), "--num-areas", "4",
-         "--train-steps", "20000", "--test-steps", "2000", "--base-port", "5640",
-         "--overlap-envs"],
-        cwd=repo, capture_output=True, text=True, timeout=600)
+    done = main_run("--env", "gymnasium:Pendulum-v1", "--mode", "local", "--run-id", "pendulum",
+                    "--results-dir", str(tmp_path), "--num-areas", "4", "--train-steps",
+                    "20000", "--test-steps", "2000", "--base-port", "5640", "--overlap-envs")
     assert done.returncode == 0, done.stderr[-3000:]
     summary = json.loads((tmp_path / "pendulum" / "summary.json").read_text())
     assert summary["test"]["episodes"] >= 8
