@@ -64,6 +64,7 @@ VARIANT_FLAGS = {
     "per": [*LOCAL, "--prioritized"],
     "normalize": [*LOCAL, "--normalize"],
 }
+SB3_VARIANT_FLAGS = {"local": [], "threads2": ["--torch-threads", "2"]}
 # TD3, ours against SB3, on every task: the heart of the full suite, and a suite of its own
 # for more seeds.
 TD3_CELLS = [(t, "td3", impl, "local") for t in TASKS for impl in ("ours", "sb3")]
@@ -78,8 +79,10 @@ SUITES = {
     # Ours without --overlap-envs: does its one update of policy lag cost any return?
     "lag": [(t, "td3", "ours", "plain") for t in TASKS],
     # Wall time alone, one run at a time (--jobs 1) on a quiet machine.
+    # SB3 with 2 torch threads too: with --overlap-envs ours uses the second core for the
+    # env; SB3, one process, uses it only through torch's threads.
     "timing": [(CHEETAH, "td3", "ours", "local"), (CHEETAH, "td3", "ours", "plain"),
-               (CHEETAH, "td3", "sb3", "local")],
+               (CHEETAH, "td3", "sb3", "local"), (CHEETAH, "td3", "sb3", "threads2")],
 }
 
 
@@ -115,12 +118,14 @@ def run_cell(cell: tuple, seed: int, budget: int, port: int) -> dict:
 
 def run_ours(task: str, algo: str, variant: str, seed: int, budget: int, port: int) -> dict:
     """One run of launch.py; its final greedy return, training curve and wall time."""
-    run_dir, summary = launch_run(f"mujoco-{task}-{algo}-{variant}-seed{seed}", [
+    run_dir, summary = launch_run(f"mujoco-{task}-{algo}-{variant}-seed{seed}-budget{budget}", [
         CONFIG, *ALGO_FLAGS[algo], "--env", f"gymnasium:{task}", "--seed", str(seed),
         "--train-steps", str(budget), "--learning-starts", str(learning_starts(budget)),
         "--buffer-size", str(budget), "--test-steps", str(EVAL_EPISODES * 1000),
         "--base-port", str(port), "--log-interval", "120", *VARIANT_FLAGS[variant]])
     test = [ret for _, ret in episodes(run_dir, "test")][:EVAL_EPISODES]
+    if len(test) < EVAL_EPISODES:
+        raise SystemExit(f"{run_dir}: {len(test)} test episodes, not {EVAL_EPISODES}")
     return {"final_return": float(np.mean(test)), "eval_returns": test,
             "train_wall_s": summary["train_wall_s"], "env_steps": summary["env_steps"],
             "curve": episodes(run_dir, "train")}
@@ -141,7 +146,8 @@ def run_sb3(task: str, algo: str, variant: str, seed: int, budget: int, port: in
         # bench/mujoco.py would shadow the real `mujoco` package that gymnasium imports.
         cmd = [sys.executable, "-m", "bench.sb3_run", "--algo", algo,
                "--task", task, "--seed", str(seed), "--budget", str(budget),
-               "--learning-starts", str(learning_starts(budget)), "--out", out]
+               "--learning-starts", str(learning_starts(budget)), "--out", out,
+               *SB3_VARIANT_FLAGS[variant]]
         # In the temporary folder: MuJoCo writes MUJOCO_LOG.TXT into the working directory.
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(
             p for p in (ROOT, os.environ.get("PYTHONPATH")) if p))
@@ -176,6 +182,8 @@ def summarize(rows: list[dict]) -> dict:
 
 
 def spread(values: list[float]) -> dict:
+    """Mean and sd over seeds. The sd is the population one (numpy's default, ddof=0): with
+    3 seeds it is 0.82x the sample sd, so 'SB3 - 1 sd' is the stricter bar for ours."""
     return {"mean": float(np.mean(values)), "sd": float(np.std(values)),
             "values": [round(float(v), 2) for v in values]}
 
@@ -188,6 +196,11 @@ def print_table(summary: dict, budget: int) -> None:
         ret, wall = cell["final_return"], cell["train_wall_s"]
         print(f"{name:48} {ret['mean']:>9.1f} +- {ret['sd']:>7.1f} {wall['mean']:>8.0f}  "
               f"{ret['values']}")
+    for name, cell in summary.items():  # wall time against SB3's (1 torch thread), same run
+        base = summary.get("/".join(name.split("/")[:2] + ["sb3", "local"]))
+        if base is not None and cell is not base:
+            ratio = cell["train_wall_s"]["mean"] / base["train_wall_s"]["mean"]
+            print(f"train wall time {name}: {ratio:.2f}x SB3's (1 torch thread)")
 
 
 def parse_args() -> argparse.Namespace:

@@ -65,8 +65,10 @@ def main() -> None:
     p.add_argument("--budget", type=int, required=True)
     p.add_argument("--learning-starts", type=int, required=True)
     p.add_argument("--out", required=True)
+    p.add_argument("--torch-threads", type=int, default=1,
+                   help="1: as our learner (--torch-threads 1), and two jobs share 2 cores")
     args = p.parse_args()
-    torch.set_num_threads(1)  # as our learner (--torch-threads 1), and two jobs share 2 cores
+    torch.set_num_threads(args.torch_threads)
     from stable_baselines3.common.monitor import Monitor
 
     env = Monitor(gymnasium.make(args.task))
