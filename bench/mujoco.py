@@ -63,6 +63,8 @@ VARIANT_FLAGS = {
     "nstep3": [*LOCAL, "--n-step", "3"],
     "per": [*LOCAL, "--prioritized"],
     "normalize": [*LOCAL, "--normalize"],
+    "threads2": [*LOCAL, "--torch-threads", "2"],
+    "plain_threads2": ["--mode", "local", "--torch-threads", "2"],
 }
 SB3_VARIANT_FLAGS = {"local": [], "threads2": ["--torch-threads", "2"]}
 # TD3, ours against SB3, on every task: the heart of the full suite, and a suite of its own
@@ -81,8 +83,9 @@ SUITES = {
     # Wall time alone, one run at a time (--jobs 1) on a quiet machine.
     # SB3 with 2 torch threads too: with --overlap-envs ours uses the second core for the
     # env; SB3, one process, uses it only through torch's threads.
-    "timing": [(CHEETAH, "td3", "ours", "local"), (CHEETAH, "td3", "ours", "plain"),
-               (CHEETAH, "td3", "sb3", "local"), (CHEETAH, "td3", "sb3", "threads2")],
+    "timing": [(CHEETAH, "td3", impl, v) for impl, v in [
+        ("ours", "local"), ("ours", "plain"), ("ours", "threads2"), ("ours", "plain_threads2"),
+        ("sb3", "local"), ("sb3", "threads2")]],
 }
 
 
