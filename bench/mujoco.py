@@ -24,7 +24,7 @@ finished run is kept (bench/results/mujoco_rows/) and not run again; delete it t
     .venv/bin/python -m bench.mujoco --suite td3 --tasks InvertedDoublePendulum-v5 \
         --seeds 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 --budget 20000 --jobs 2 \
         --name mujoco_idp_16seeds
-    .venv/bin/python -m bench.mujoco --suite timing --seeds 0 --budget 15000 --jobs 1
+    .venv/bin/python -m bench.mujoco --suite timing --seeds 0 --budget 12000 --jobs 1
 """
 
 from __future__ import annotations
