@@ -23,20 +23,19 @@ def env_problem(cfg) -> str | None:
     is made once here, so that a space the bridge cannot serve is refused before anything
     starts."""
     from envs import resolve_env
-    from envs.drone import DRONE_EXECUTABLE, is_bundled
+    from envs.drone import is_bundled
     from envs.executable import executable_problem, launch_problem
-    from envs.gymnasium import GYMNASIUM_EXECUTABLE, check_env_id, env_id_of
+    from envs.gymnasium import check_env_id, env_id_of
 
-    if is_bundled(cfg.env.env):
-        return launch_problem(cfg.env.env, DRONE_EXECUTABLE, DRONE_EXECUTABLE + ".x86_64")
     env_id = env_id_of(cfg.env.env)
     if env_id is not None:
         try:
             check_env_id(env_id)
         except ValueError as err:  # said for the env process's --env-id: say it for --env
             return str(err).replace(f"--env-id {env_id}:", f"--env {cfg.env.env}:", 1)
-        return launch_problem(cfg.env.env, GYMNASIUM_EXECUTABLE,
-                              GYMNASIUM_EXECUTABLE + ".x86_64")
+    if env_id is not None or is_bundled(cfg.env.env):  # one of this project's launchers
+        file_name = resolve_env(cfg.env.env)[0]
+        return launch_problem(cfg.env.env, file_name, file_name + ".x86_64")
     base = cfg.env.env
     for suffix in (".x86_64", ".x86"):
         if base.endswith(suffix):
