@@ -45,19 +45,15 @@ def main_run(monkeypatch, capsys):
 
 
 @pytest.fixture
-def main_error(monkeypatch, capsys):
-    """Run launch.main in this process (a launch.py subprocess costs ~10 s of imports):
-    checks exit status 2 and exactly one 'error: ' line on stderr, and returns (that line,
-    stdout)."""
-    import launch
-
-    monkeypatch.setattr(launch, "stop_on_sigterm", lambda: None)  # not in pytest's process
+def main_error(main_run):
+    """main_run for a run that must fail: checks exit status 2 and exactly one 'error: '
+    line on stderr, and returns (that line, stdout)."""
 
     def run(*args: str) -> tuple[str, str]:
-        rc = launch.main(list(args))
-        out = capsys.readouterr()
-        errors = [line for line in out.err.splitlines() if line.strip()]
-        assert rc == 2 and len(errors) == 1 and errors[0].startswith("error: "), out.err
-        return errors[0], out.out
+        done = main_run(*args)
+        errors = [line for line in done.stderr.splitlines() if line.strip()]
+        assert done.returncode == 2 and len(errors) == 1 and errors[0].startswith("error: "), \
+            done.stderr
+        return errors[0], done.stdout
 
     return run
