@@ -123,13 +123,19 @@ class Learner:
 
     def check_finite(self, targets: bool = False) -> None:
         """Raise TrainingDiverged when the actor or the critic (and, with `targets`, their
-        targets) hold NaN or Inf. A device sync per network, which is why it runs where the
+        targets) hold NaN or Inf. A device sync, which is why it runs where the
         weights leave the learner (publish, save), not after every update."""
         s = self.state
         nets = {"actor": s.actor, "critic": s.critic}
         if targets:
             nets |= {"actor_target": s.actor_target, "critic_target": s.critic_target}
         with torch.no_grad():
+            # A sum is finite only if every term is (NaN and Inf propagate), and summing
+            # costs a tenth of an isfinite pass (local --overlap-envs publishes every
+            # update). Only a non-finite sum (or one that overflowed) pays for the exact check.
+            sums = torch.stack([p.sum() for net in nets.values() for p in net.parameters()])
+            if bool(sums.sum().isfinite()):
+                return
             bad = [name for name, net in nets.items()
                    if not torch.stack([p.isfinite().all() for p in net.parameters()]).all()]
         if bad:
