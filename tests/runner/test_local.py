@@ -168,3 +168,43 @@ def test_the_test_phase_acts_with_the_normalizer_it_saves(tmp_path):
             torch.testing.assert_close(value, saved[key])
     finally:
         close(run)
+
+
+def test_overlapped_rounds_carry_every_new_actor(tmp_path):
+    """--overlap-envs: once learning starts, every round acts with a newer actor (the one
+    before the update it overlaps: one update of lag, no more), and the test phase acts
+    with the final one. The new weights travel in the round's own thread."""
+    import numpy as np
+
+    from runner import local
+
+    cfg = parse(one_drone("--overlap-envs", "--train-steps", "40", "--learning-starts", "10",
+                          "--batch-size", "8", "--test-steps", "0"))
+    run = build(cfg, str(tmp_path))
+    try:
+        train(run)
+        rows, _, _ = run.replay.buffer.rows_since(0, 100)
+        versions = rows["policy_version"]
+        assert len(versions) == 40
+        assert np.all(np.diff(versions[12:]) == 1), versions
+        (rollout,) = local.step_workers(run, "greedy")
+        assert set(rollout.transitions["policy_version"]) == {run.learner.policy_version}
+    finally:
+        close(run)
+
+
+def test_weights_published_in_the_last_round_reach_the_test_phase(tmp_path):
+    """--overlap-envs, half an update per step: the last round's weights were published
+    with no round left to carry them and no update after them to publish again; the test
+    phase acted with the actor before them."""
+    from runner import local
+
+    cfg = parse(one_drone("--overlap-envs", "--train-steps", "41", "--learning-starts", "10",
+                          "--batch-size", "8", "--test-steps", "0", "--updates-per-step", "0.5"))
+    run = build(cfg, str(tmp_path))
+    try:
+        train(run)
+        (rollout,) = local.step_workers(run, "greedy")
+        assert set(rollout.transitions["policy_version"]) == {run.learner.policy_version}
+    finally:
+        close(run)

@@ -1,0 +1,64 @@
+"""Local mode's checkpoint: what `save` writes (learner, counters, the workers' noise and
+RNG states, the replay with --save-replay, the ONNX policy) and what `load` restores."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from actors.process_worker import WorkerProcessDied
+from learner.checkpoint import load_checkpoint, save_checkpoint
+from learner.export import export_policy
+from runner.state import load_replay, save_replay, to_numpy, to_torch
+
+if TYPE_CHECKING:  # a type only: runner.local imports this module
+    from runner.local import Run
+
+
+def save(run: Run, phase: str) -> None:
+    learner = run.learner.state_dict()  # first: it refuses diverged weights, before any write
+    if run.cfg.run.save_replay:
+        save_replay(run.checkpoint_path, run.replay.state_dict())
+    worker = run.workers[0]
+    export_policy(run.run_dir, worker.behavior, worker.obs_sizes, worker.action_size,
+                  run.cfg.learner.hidden_size, learner["actor"], learner["normalizer"])
+    save_checkpoint(run.checkpoint_path, {
+        "learner": learner,
+        "env_steps": run.env_steps,
+        "train_episodes": run.train.count,
+        "phase": phase,
+        "wall_s": run.metrics.wall_s(),
+        **worker_states(run.workers),
+    })
+
+
+def worker_states(workers: list) -> dict:
+    """The workers' noise and RNG states, as the checkpoint keeps them; none when a
+    worker's process died (--overlap-envs): the learner's state is still saved, and a
+    resume starts fresh ones, as after a Ray run."""
+    try:
+        states = [w.state_dict() for w in workers]
+    except WorkerProcessDied:
+        return {}
+    return {"noise": [to_torch(s["noise"]) for s in states],
+            "worker_rng": [s["rng"] for s in states]}
+
+
+def load(run: Run) -> str:
+    """Load the run's checkpoint into `run` (the workers' weights aside); returns the phase
+    it was saved in."""
+    payload = load_checkpoint(run.checkpoint_path, holds="learner")
+    run.learner.load_state_dict(payload["learner"])
+    run.env_steps = payload["env_steps"]
+    run.train.count = payload["train_episodes"]
+    run.metrics.wall_before = payload["wall_s"]
+    # A Ray-mode checkpoint has no worker states: the workers then start fresh ones.
+    for worker, noise, rng in zip(run.workers, payload.get("noise", ()),
+                                  payload.get("worker_rng", ())):
+        worker.load_state_dict({"noise": to_numpy(noise), "rng": rng})
+    replay = load_replay(run.checkpoint_path) if run.cfg.run.save_replay else None
+    if replay is not None:
+        run.replay.load_state_dict(replay)
+    elif not (run.cfg.run.inference or run.cfg.run.save_replay):  # (load_replay said why)
+        print("warning: the replay restarts empty (pass --save-replay to keep it across "
+              "resumes)", flush=True)
+    return payload["phase"]
