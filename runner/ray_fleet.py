@@ -262,10 +262,24 @@ class Fleet:
         self.stop_loops()
 
     def _stop_workers(self) -> None:
+        """Stop the workers' loops. One that failed since the last check() (its env past
+        its limits as the budget ran out) or did not stop is dropped: the test phase must
+        not call it."""
         alive = [self.workers[k] for k in self.worker_runs]
         ray.wait([w.stop.remote() for w in alive], num_returns=len(alive), timeout=30)
-        ray.wait(list(self.worker_runs.values()), num_returns=len(self.worker_runs),
-                 timeout=30)
+        runs = dict(self.worker_runs)
+        ended, _ = ray.wait(list(runs.values()), num_returns=len(runs), timeout=30)
+        for k, ref in runs.items():
+            if ref not in ended:
+                self._drop(k, "its loop did not stop")
+                continue
+            try:
+                ray.get(ref)
+            except RayTaskError as err:
+                print(f"worker {k} stopped: {one_line(getattr(err, 'cause', err))}", flush=True)
+                self.dropped.append(k)
+            except RayActorError:
+                pass  # restarted by Ray, or gone: the test phase finds out (EvalWatch)
         self.worker_runs.clear()
 
     def live_workers(self) -> list[int]:
