@@ -153,6 +153,15 @@ def next_round(run: Run, pool: ThreadPoolExecutor, published: tuple | None) -> F
     return None
 
 
+def moved(run: Run, losses: dict) -> bool:
+    """Whether the round's updates changed what the workers hold: the actor (not on TD3's
+    critic-only updates), the critic they compute priorities with, the normalizer."""
+    if not losses:
+        return False
+    return ("losses/actor_loss" in losses or run.cfg.replay.prioritized
+            or run.cfg.learner.normalize)
+
+
 def train_mode(run: Run) -> str:
     warmup = run.cfg.run.warmup_actions == "random"
     return "random" if warmup and run.env_steps < run.cfg.replay.learning_starts else "explore"
@@ -178,7 +187,7 @@ def train(run: Run) -> None:
                 next_checkpoint = run.env_steps + cfg.run.checkpoint_interval
             pending = next_round(run, pool, published)
             losses = learn(run)
-            stale = bool(losses) and pending is not None
+            stale = pending is not None and moved(run, losses)
             if losses and pending is None:
                 sync_weights(run)
             if run.metrics.line_due():

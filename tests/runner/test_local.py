@@ -208,3 +208,21 @@ def test_weights_published_in_the_last_round_reach_the_test_phase(tmp_path):
         assert set(rollout.transitions["policy_version"]) == {run.learner.policy_version}
     finally:
         close(run)
+
+
+def test_critic_only_updates_publish_nothing(tmp_path):
+    """--overlap-envs with TD3's delay 2: every other update leaves the actor as it was, and
+    sending it again cost each step a weight check and a pipe's worth of copying. Rounds
+    get a new actor every second round, each time it moved."""
+    import numpy as np
+
+    cfg = parse(one_drone("--overlap-envs", "--train-steps", "40", "--learning-starts", "10",
+                          "--batch-size", "8", "--test-steps", "0", "--policy-delay", "2"))
+    run = build(cfg, str(tmp_path))
+    try:
+        train(run)
+        rows, _, _ = run.replay.buffer.rows_since(0, 100)
+        steps = np.diff(rows["policy_version"][12:])
+        assert set(steps.tolist()) == {0, 1} and np.all(steps[:-1] + steps[1:] == 1), steps
+    finally:
+        close(run)
