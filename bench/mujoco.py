@@ -24,7 +24,7 @@ finished run is kept (bench/results/mujoco_rows/) and not run again; delete it t
     .venv/bin/python -m bench.mujoco --suite td3 --tasks InvertedDoublePendulum-v5 \
         --seeds 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 --budget 20000 --jobs 2 \
         --name mujoco_idp_16seeds
-    .venv/bin/python -m bench.mujoco --suite timing --seeds 0 --budget 12000 --jobs 1
+    .venv/bin/python -m bench.mujoco --suite timing --seeds 0 1 2 --budget 12000 --jobs 1
 """
 
 from __future__ import annotations
@@ -199,11 +199,14 @@ def print_table(summary: dict, budget: int) -> None:
         ret, wall = cell["final_return"], cell["train_wall_s"]
         print(f"{name:48} {ret['mean']:>9.1f} +- {ret['sd']:>7.1f} {wall['mean']:>8.0f}  "
               f"{ret['values']}")
-    for name, cell in summary.items():  # wall time against SB3's (1 torch thread), same run
-        base = summary.get("/".join(name.split("/")[:2] + ["sb3", "local"]))
+    for name, cell in summary.items():  # wall time against SB3's, same run
+        # Like for like: ours with 2 torch threads against SB3 with 2 (SB3's own 2 threads
+        # against its 1).
+        two = name.endswith("threads2") and "/sb3/" not in name
+        base = summary.get("/".join(name.split("/")[:2] + ["sb3", "threads2" if two else "local"]))
         if base is not None and cell is not base:
             ratio = cell["train_wall_s"]["mean"] / base["train_wall_s"]["mean"]
-            print(f"train wall time {name}: {ratio:.2f}x SB3's (1 torch thread)")
+            print(f"train wall time {name}: {ratio:.2f}x SB3's with {1 + two} torch thread(s)")
 
 
 def parse_args() -> argparse.Namespace:
