@@ -1,20 +1,16 @@
 """Local mode's checkpoint: what `save` writes (learner, counters, the workers' noise and
-RNG states, the replay with --save-replay, the ONNX policy) and what `load` restores."""
+RNG states, the replay with --save-replay, the ONNX policy) and what `load` restores.
+`run` is a `runner.local.Run` (not imported: runner.local imports this module)."""
 
 from __future__ import annotations
-
-from typing import TYPE_CHECKING
 
 from actors.process_worker import WorkerProcessDied
 from learner.checkpoint import load_checkpoint, save_checkpoint
 from learner.export import export_policy
 from runner.state import load_replay, save_replay, to_numpy, to_torch
 
-if TYPE_CHECKING:  # a type only: runner.local imports this module
-    from runner.local import Run
 
-
-def save(run: Run, phase: str) -> None:
+def save(run, phase: str) -> None:
     learner = run.learner.state_dict()  # first: it refuses diverged weights, before any write
     if run.cfg.run.save_replay:
         save_replay(run.checkpoint_path, run.replay.state_dict())
@@ -43,7 +39,7 @@ def worker_states(workers: list) -> dict:
             "worker_rng": [s["rng"] for s in states]}
 
 
-def load(run: Run) -> str:
+def load(run) -> str:
     """Load the run's checkpoint into `run` (the workers' weights aside); returns the phase
     it was saved in."""
     payload = load_checkpoint(run.checkpoint_path, holds="learner")
