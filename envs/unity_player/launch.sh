@@ -15,4 +15,8 @@ if [ ! -x "$py" ]; then
 fi
 # -P: do not put the caller's working directory first on sys.path, so an unrelated
 # envs/ folder there cannot shadow ours.
-PYTHONPATH="$root${PYTHONPATH:+:$PYTHONPATH}" exec "$py" -P -m "$module" "$@"
+# UNITY_PLAYER_PARENT: the process that started us (the trainer), for the player to watch.
+# Python itself cannot tell: if the trainer dies while Python starts, getppid() is already
+# whatever adopted us.
+UNITY_PLAYER_PARENT=$PPID PYTHONPATH="$root${PYTHONPATH:+:$PYTHONPATH}" \
+    exec "$py" -P -m "$module" "$@"

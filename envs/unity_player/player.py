@@ -57,8 +57,9 @@ def setup_logging(title: str, log_file: str | None) -> None:
 
 
 def watch_parent(interval: float = 0.5) -> None:
-    """Exit when the process that started us dies (we would be reparented)."""
-    parent = os.getppid()
+    """Exit when the process that started us dies (we would be reparented): the one our
+    launcher names (launch.sh), else our parent now (started by hand)."""
+    parent = int(os.environ.pop("UNITY_PLAYER_PARENT", "0")) or os.getppid()
 
     def watch() -> None:
         while True:

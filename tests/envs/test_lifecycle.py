@@ -65,6 +65,36 @@ def test_drone_exits_when_its_trainer_is_killed(tmp_path):
             os.kill(pid, signal.SIGKILL)
 
 
+def test_drone_exits_when_its_trainer_dies_while_it_starts(tmp_path):
+    """The trainer dies before the Drone's Python is up (a worker killed as it restarted
+    its env; here Python starts 1 s late and the trainer dies after 0.3 s): the Drone took
+    the process it was handed to for its parent, watched that, and waited for a trainer
+    until its 300 s connect timeout. The launcher, a shell up in milliseconds, names the
+    real parent."""
+    port = 5005 + 71
+    late_python = tmp_path / "late_python"
+    late_python.write_text(f"#!/bin/sh\nsleep 1\nexec {sys.executable} \"$@\"\n")
+    late_python.chmod(0o755)
+    starter = textwrap.dedent(f"""
+        import os, subprocess, time
+        env = subprocess.Popen([{DRONE_EXECUTABLE + ".x86_64"!r}, "-nographics", "-batchmode",
+                                "--mlagents-port", "{port}"], start_new_session=True,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        print(env.pid, flush=True)
+        time.sleep(0.3)
+        os._exit(0)
+    """)
+    done = subprocess.run([sys.executable, "-c", starter], cwd=str(tmp_path),
+                          env={**os.environ, "DRONE_PYTHON": str(late_python)},
+                          capture_output=True, text=True, timeout=60)
+    try:
+        assert drone_pids(port) == [int(done.stdout.split()[0])]  # Python is still to come
+        assert wait_until(lambda: drone_pids(port) == [], timeout=10)
+    finally:
+        for pid in drone_pids(port):
+            os.kill(pid, signal.SIGKILL)
+
+
 def test_runs_from_another_directory_on_the_project_interpreter(tmp_path):
     # A decoy envs/ package in the caller's directory and a python3 on PATH that fails:
     # neither may be used by the launcher.
