@@ -183,7 +183,10 @@ def test_sigkill_of_a_ray_driver_leaves_only_ray_agents_and_resume_works(tmp_pat
     # their worker actor, which exits with the raylet).
     assert wait_until(lambda: not [p for p in descendants(1) if p in below
                                    and below[p] not in LINGERING_AGENTS], timeout=30)
-    assert our_drones(5960) == []
+    # An env a worker started in its last moments is not in `below`: it notices, once its
+    # Python is up (about a second), that the worker is gone (the launcher names it), and
+    # exits. Before the launcher did, it took its adopter for its parent and stayed 300 s.
+    assert wait_until(lambda: our_drones(5960) == [], timeout=10), our_drones(5960)
     resumed = subprocess.run(
         [sys.executable, "launch.py", "--run-id", "rkill", "--results-dir", str(tmp_path),
          "--resume", "--num-workers", "2", "--base-port", "5960", "--train-steps", "2000",
