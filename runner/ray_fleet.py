@@ -276,8 +276,7 @@ class Fleet:
             try:
                 ray.get(ref)
             except RayTaskError as err:
-                print(f"worker {k} stopped: {one_line(getattr(err, 'cause', err))}", flush=True)
-                self.dropped.append(k)
+                self._drop(k, f"stopped ({one_line(getattr(err, 'cause', err))})")
             except RayActorError:
                 pass  # restarted by Ray, or gone: the test phase finds out (EvalWatch)
         self.worker_runs.clear()
