@@ -83,8 +83,6 @@ class NoiseConfig:
             raise ValueError(f"noise_sigma must be >= 0, got {self.noise_sigma}")
         if not 0 <= self.ou_theta <= 1:
             raise ValueError(f"--ou-theta must be in [0, 1], got {self.ou_theta}")
-        if not 0.0 <= self.ou_theta <= 1.0:
-            raise ValueError(f"ou_theta must be in [0, 1], got {self.ou_theta}")
 
 
 @dataclass
