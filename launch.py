@@ -34,6 +34,8 @@ def env_problem(cfg) -> str | None:
         except ValueError as err:  # said for the env process's --env-id: say it for --env
             return str(err).replace(f"--env-id {env_id}:", f"--env {cfg.env.env}:", 1)
     if env_id is not None or is_bundled(cfg.env.env):  # one of this project's launchers
+        if cfg.env.transport == "in-process":
+            return None  # nothing is launched
         file_name = resolve_env(cfg.env.env)[0]
         return launch_problem(cfg.env.env, file_name, file_name + ".x86_64")
     base = cfg.env.env

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from envs import runs_in_process
 from envs.drone import BUNDLED, is_bundled
 
 
@@ -39,6 +40,8 @@ class EnvConfig:
     """success = positive final reward at termination (positive-terminal), none, or auto (Drone)"""
     agent_timeout: int = 1000
     """env.step() calls after which an agent that stopped asking for decisions is forgotten"""
+    transport: Literal["protocol", "in-process"] = "protocol"
+    """protocol: each env its own process (any env); in-process: Drone, gymnasium: envs, no wire"""
 
     def __post_init__(self) -> None:
         checks = [
@@ -55,6 +58,10 @@ class EnvConfig:
         for ok, message in checks:
             if not ok:
                 raise ValueError(message)
+        if self.transport == "in-process" and not runs_in_process(self.env):
+            raise ValueError(f"--transport in-process runs bundled-drone and gymnasium:<env-id> "
+                             f"only, not {self.env!r}: a Unity build needs the protocol (drop "
+                             "--transport)")
 
     def tracks_success(self) -> bool:
         """Whether episodes of this env have a success to report."""

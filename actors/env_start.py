@@ -11,8 +11,15 @@ import os
 
 import envs  # noqa: F401  (protobuf fast path before mlagents_envs)
 from actors.config import EnvConfig
-from actors.env_process import ENV_FAULTS, LocalUnityEnvironment, UnsupportedEnv, first_line
+from actors.env_process import (
+    ENV_FAULTS,
+    LocalUnityEnvironment,
+    UnsupportedEnv,
+    first_line,
+    free_worker_id,
+)
 from envs import resolve_env
+from envs.in_process import open_in_process
 from envs.drone import is_bundled
 from envs.gymnasium import env_id_of
 from mlagents_envs.exception import UnityEnvironmentException, UnityTimeOutException
@@ -44,13 +51,32 @@ def kill_env(env) -> None:
         pass
 
 
-def open_env(cfg: EnvConfig, worker_id: int, seed: int, log_folder: str | None):
-    """Start the env process and connect; returns (env, engine configuration channel)."""
-    channel = EngineConfigurationChannel()
+def start_env(cfg: EnvConfig, worker_id: int, id_stride: int, seed: int,
+              log_folder: str | None):
+    """Worker `worker_id`'s env: in this process (--transport in-process), else its own
+    process on a free port (worker_id, or the next free id every id_stride)."""
+    if cfg.transport == "in-process":
+        try:
+            return open_in_process(cfg.env, env_arguments(cfg)[1], seed, cfg.num_areas)
+        except ValueError as err:  # what the executable says and exits 2 on
+            raise UnsupportedEnv(f"--env {cfg.env}: {first_line(err)}") from err
+    env_id = free_worker_id(cfg.base_port, worker_id, id_stride)
+    return open_env(cfg, env_id, seed, log_folder)[0]
+
+
+def env_arguments(cfg: EnvConfig) -> tuple[str, list[str]]:
+    """What to launch for cfg.env, and its arguments (--env-args and the Drone's limit)."""
     file_name, args = resolve_env(cfg.env)  # the Drone, the Gymnasium bridge, a Unity build
     args += cfg.env_args
     if is_bundled(cfg.env):
         args += ["--max-step", str(cfg.max_step)]
+    return file_name, args
+
+
+def open_env(cfg: EnvConfig, worker_id: int, seed: int, log_folder: str | None):
+    """Start the env process and connect; returns (env, engine configuration channel)."""
+    channel = EngineConfigurationChannel()
+    file_name, args = env_arguments(cfg)
     try:
         env = LocalUnityEnvironment(file_name=file_name, worker_id=worker_id,
                                     base_port=cfg.base_port, seed=seed,

@@ -21,9 +21,8 @@ from actors.env_process import (
     RestartPolicy,
     UnsupportedEnv,
     first_line,
-    free_worker_id,
 )
-from actors.env_start import env_seed, kill_env, open_env, read_spec
+from actors.env_start import env_seed, kill_env, read_spec, start_env
 from actors.agents import Agents, Episode
 from actors.config import EnvConfig
 from actors.experience import Experience, stack_rows
@@ -98,9 +97,8 @@ class EnvWorker:
 
         An env whose spec we cannot train (or whose spec changed across a restart) is
         killed before the error is raised: no env process outlives a refusal."""
-        env_id = free_worker_id(self.cfg.base_port, self.worker_id, self.id_stride)
-        self.env, _ = open_env(self.cfg, env_id, env_seed(self.seed, self.worker_id,
-                                                          self.restarts), self.log_folder)
+        self.env = start_env(self.cfg, self.worker_id, self.id_stride,
+                             env_seed(self.seed, self.worker_id, self.restarts), self.log_folder)
         try:
             spec = read_spec(self.env, self.cfg.env)
             if hasattr(self, "behavior") and spec != (self.behavior, self.obs_sizes,

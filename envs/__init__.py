@@ -30,3 +30,11 @@ def resolve_env(env: str) -> tuple[str, list[str]]:
         raise ValueError(f"--env {env!r} names no Gymnasium env: write gymnasium:<env-id>, "
                          "e.g. gymnasium:HalfCheetah-v5")
     return gymnasium.GYMNASIUM_EXECUTABLE, ["--env-id", env_id]
+
+
+def runs_in_process(env: str) -> bool:
+    """Whether --env names a simulation of ours (the Drone, a Gymnasium env), which
+    --env-transport in-process can step without a process of its own (envs/in_process.py)."""
+    from envs import drone, gymnasium
+
+    return drone.is_bundled(env) or gymnasium.env_id_of(env) is not None

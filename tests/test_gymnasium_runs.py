@@ -83,3 +83,26 @@ def test_local_mode_learns_pendulum_with_the_defaults_and_overlapped_envs(tmp_pa
     assert summary["test"]["mean_return"] >= -250, summary["test"]
     assert summary["train"]["success_rate"] is None and "success" not in done.stdout
     assert (tmp_path / "pendulum" / "Pendulum-v1.onnx").is_file()
+
+
+def test_in_process_trains_exactly_as_over_the_protocol(tmp_path, main_run):
+    """Same seed and flags, local mode (deterministic): --transport in-process ends with the
+    very weights, steps and returns of the run through the bridge and the stock client."""
+    runs = {}
+    for transport in ("protocol", "in-process"):
+        done = main_run("--env", "gymnasium:Pendulum-v1", "--mode", "local", "--seed", "3",
+                        "--run-id", transport, "--transport", transport, "--results-dir",
+                        str(tmp_path), "--num-areas", "2", "--train-steps", "700",
+                        "--learning-starts", "200", "--batch-size", "32", "--hidden-size",
+                        "16", "--test-steps", "400", "--base-port", "5660")
+        assert done.returncode == 0, done.stderr[-3000:]
+        summary = json.loads((tmp_path / transport / "summary.json").read_text())
+        state = torch.load(tmp_path / transport / "checkpoints" / "latest.pt",
+                           weights_only=True)["learner"]
+        runs[transport] = summary, state
+    (ours, ours_state), (stock, stock_state) = runs["in-process"], runs["protocol"]
+    assert ours["env_steps"] == stock["env_steps"] > 0
+    assert ours["learner_steps"] == stock["learner_steps"] > 0
+    assert ours["train"] == stock["train"] and ours["test"] == stock["test"]
+    for name, value in stock_state["actor"].items():
+        torch.testing.assert_close(ours_state["actor"][name], value, rtol=0, atol=0)

@@ -20,15 +20,14 @@ _IMPORT_HINT = "install that package, or put its module on PYTHONPATH or in the 
 OWN_PACKAGES = ("envs", "actors", "learner", "replay", "runner", "launch")
 
 
-@contextlib.contextmanager
-def mujoco_warnings_to_log():
+def log_mujoco_warnings() -> tuple[bool, object]:
     """MuJoCo prints its warnings on the terminal and appends them to MUJOCO_LOG.TXT in the
-    working directory (the trainer's); send them to our log instead, once each."""
+    working directory (the trainer's); send them to our log instead, once each. Returns
+    (whether MuJoCo is installed, the handler it had)."""
     try:
         import mujoco
     except ImportError:
-        yield
-        return
+        return False, None
     seen: set[str] = set()
 
     def warn(message: str) -> None:
@@ -38,10 +37,20 @@ def mujoco_warnings_to_log():
 
     previous = mujoco.get_mju_user_warning()
     mujoco.set_mju_user_warning(warn)
+    return True, previous
+
+
+@contextlib.contextmanager
+def mujoco_warnings_to_log():
+    """log_mujoco_warnings() while the block runs."""
+    installed, previous = log_mujoco_warnings()
     try:
         yield
     finally:
-        mujoco.set_mju_user_warning(previous)
+        if installed:
+            import mujoco
+
+            mujoco.set_mju_user_warning(previous)
 
 
 @contextlib.contextmanager

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import actors.env_worker
+from envs.in_process import InProcessEnv
 from actors.env_process import (
     EnvRestartsExhausted,
     LocalUnityEnvironment,
@@ -74,11 +75,13 @@ def test_hung_env_is_restarted_after_the_timeout(make_worker):
     assert hung not in drone_pids()  # the hung process was killed, not left behind
 
 
-def test_nan_observation_is_an_env_fault_and_never_stored(make_worker):
-    worker = make_worker(env_args=["--fault-nan-at-step", "15"])
+@pytest.mark.parametrize("transport", ["protocol", "in-process"])
+def test_nan_observation_is_an_env_fault_and_never_stored(make_worker, transport):
+    worker = make_worker(env_args=["--fault-nan-at-step", "15"], transport=transport)
     rollout = worker.collect(40)
     assert worker.restarts >= 1
     assert_clean(rollout)
+    assert isinstance(worker.env, InProcessEnv) == (transport == "in-process")
 
 
 def test_restarts_are_rate_limited(make_worker):
@@ -118,7 +121,7 @@ def test_busy_port_moves_to_the_next_free_worker_id(make_worker, capsys):
 def test_a_failed_reopen_is_one_more_failed_restart(make_worker, monkeypatch, failure):
     worker = make_worker()
     worker.collect(5)
-    real_open = actors.env_worker.open_env
+    real_open = actors.env_worker.start_env
     calls = []
 
     def open_failing_once(*args, **kwargs):
@@ -127,7 +130,7 @@ def test_a_failed_reopen_is_one_more_failed_restart(make_worker, monkeypatch, fa
             raise failure
         return real_open(*args, **kwargs)
 
-    monkeypatch.setattr(actors.env_worker, "open_env", open_failing_once)
+    monkeypatch.setattr(actors.env_worker, "start_env", open_failing_once)
     os.kill(worker.env._process.pid, signal.SIGKILL)
     rollout = worker.collect(20)  # the worker lives on: budget is left
     assert len(calls) == 2 and worker.restarts == 2
