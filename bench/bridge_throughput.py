@@ -1,6 +1,7 @@
 """The Gymnasium bridge against the same env stepped directly, for bench/env_throughput.py:
-HalfCheetah-v5 copies through the bridge and the stock client, or in a plain loop through
-Gymnasium (no protocol), alternating, in one run."""
+HalfCheetah-v5 copies through the bridge and the stock client, in this process behind the
+client's interface (--transport in-process), or in a plain loop through Gymnasium (no
+protocol), alternating, in one run."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import os
 import tempfile
 import time
 
-from bench.env_clients import StockClient, action_pool, suffix
+from bench.env_clients import InProcessClient, StockClient, action_pool, suffix
 from envs.gymnasium import GYMNASIUM_EXECUTABLE
 
 BRIDGE_WORKER_IDS = {1: 64, 16: 65}
@@ -53,22 +54,29 @@ class DirectCopies:
             env.close()
 
 
+def _rate(client, count: int) -> float:
+    start = time.perf_counter()
+    client.run(count)
+    return count / (time.perf_counter() - start)
+
+
 def bridge_vs_direct(n: int, steps: int, warmup: int, repeats: int = 3) -> dict:
-    """Alternating direct and bridge runs at `n` areas; the best of each, with the CPU
-    seconds per env step of the client (this process) and of the env process."""
+    """Alternating direct, in-process and bridge runs at `n` areas; the best of each, with
+    the CPU seconds per env step of the client (this process) and of the env process."""
     count = max(100, steps // repeats)
     direct = DirectCopies(n)
+    in_process = InProcessClient(f"gymnasium:{BRIDGE_ENV}", n, ("--env-id", BRIDGE_ENV),
+                                 BRIDGE_ACTION_SIZE)
     with tempfile.TemporaryDirectory(prefix="bridge-bench-") as logs:
         bridge = StockClient(GYMNASIUM_EXECUTABLE, n, BRIDGE_WORKER_IDS[n], logs,
                              ("--env-id", BRIDGE_ENV), BRIDGE_ACTION_SIZE)
         try:
-            direct.run(warmup)
-            bridge.run(warmup)
-            best_direct, best_bridge = 0.0, (0.0, 0.0, 0.0)
+            for client in (direct, in_process, bridge):
+                client.run(warmup)
+            best_direct, best_in_process, best_bridge = 0.0, 0.0, (0.0, 0.0, 0.0)
             for _ in range(repeats):
-                start = time.perf_counter()
-                direct.run(count)
-                best_direct = max(best_direct, count / (time.perf_counter() - start))
+                best_direct = max(best_direct, _rate(direct, count))
+                best_in_process = max(best_in_process, _rate(in_process, count))
                 cpu, env_cpu = time.process_time(), _cpu_seconds(bridge.pid)
                 start = time.perf_counter()
                 bridge.run(count)
@@ -78,6 +86,7 @@ def bridge_vs_direct(n: int, steps: int, warmup: int, repeats: int = 3) -> dict:
                                    (_cpu_seconds(bridge.pid) - env_cpu) / count)
         finally:
             bridge.close()
+            in_process.close()
             direct.close()
     s = suffix(n)
     rate, client_cpu, env_cpu = best_bridge
@@ -86,19 +95,25 @@ def bridge_vs_direct(n: int, steps: int, warmup: int, repeats: int = 3) -> dict:
             f"bridge_steps_per_s_{s}": rate, f"bridge_agent_steps_per_s_{s}": rate * n,
             f"bridge_client_cpu_ms_per_step_{s}": client_cpu * 1e3,
             f"bridge_env_cpu_ms_per_step_{s}": env_cpu * 1e3,
-            f"ratio_bridge_over_direct_{s}": rate / best_direct}
+            f"ratio_bridge_over_direct_{s}": rate / best_direct,
+            f"in_process_steps_per_s_{s}": best_in_process,
+            f"in_process_agent_steps_per_s_{s}": best_in_process * n,
+            f"ratio_in_process_over_direct_{s}": best_in_process / best_direct}
 
 
 def print_bridge(r: dict) -> None:
     """The Gymnasium bridge against direct stepping, and its PASS/MISS line."""
     print(f"\nGymnasium bridge, {r['bridge_env_id']} (best of 3 alternating runs each)")
-    rows = [("direct (gymnasium, no protocol)", "direct_"), ("bridge (stock client)", "bridge_")]
+    rows = [("direct (gymnasium, no protocol)", "direct_"), ("bridge (stock client)", "bridge_"),
+            ("--transport in-process", "in_process_")]
     for label, prefix in rows:
         cells = "".join(f"{r[f'{prefix}steps_per_s_{suffix(n)}']:>10,.0f}"
                         f"{r[f'{prefix}agent_steps_per_s_{suffix(n)}']:>14,.0f}" for n in AREAS)
         print(f"{label:34s}{cells}")
     print(f"{'ratio bridge / direct':34s}" + "".join(
         f"{r['ratio_bridge_over_direct_' + suffix(n)]:>10.2f}{'':>14s}" for n in AREAS))
+    print(f"{'ratio in-process / direct':34s}" + "".join(
+        f"{r['ratio_in_process_over_direct_' + suffix(n)]:>10.2f}{'':>14s}" for n in AREAS))
     print(f"{'bridge CPU ms/step: client, env':34s}" + "".join(
         f"{r['bridge_client_cpu_ms_per_step_' + suffix(n)]:>10.2f}"
         f"{r['bridge_env_cpu_ms_per_step_' + suffix(n)]:>14.2f}" for n in AREAS))

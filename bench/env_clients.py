@@ -30,9 +30,12 @@ class StockClient:
                                     no_graphics=True, log_folder=log_folder,
                                     additional_args=list(args))
         self.env.reset()
+        self._ready(n, width)
+        self.pid = self.env._process.pid  # the launchers exec'd Python: the env process
+
+    def _ready(self, n: int, width: int) -> None:
         self.name = next(iter(self.env.behavior_specs))
         self.pool, self.i = action_pool(n, width=width), 0
-        self.pid = self.env._process.pid  # the launchers exec'd Python: the env process
 
     def run(self, count: int) -> None:
         from mlagents_envs.base_env import ActionTuple
@@ -46,3 +49,13 @@ class StockClient:
 
     def close(self) -> None:
         self.env.close()
+
+
+class InProcessClient(StockClient):
+    """The same loop on `--transport in-process`: the env's simulation in this process."""
+
+    def __init__(self, env: str, n: int, args: tuple[str, ...] = (), width: int = ACTION_SIZE):
+        from envs.in_process import open_in_process
+
+        self.env = open_in_process(env, list(args), 0, n)
+        self._ready(n, width)

@@ -6,7 +6,8 @@ networks, Adam 3e-4, batch 256, gamma 0.99, tau 0.005, Gaussian exploration 0.1;
 delay 2, target smoothing 0.2 clipped at 0.5; learning starts after 5% of the budget):
 
 - ours: `launch.py configs/mujoco.yaml [--preset td3] --env gymnasium:<task>`, local mode
-  unless the variant says otherwise, through the Gymnasium bridge and the stock client;
+  unless the variant says otherwise, through the Gymnasium bridge and the stock client
+  (the `inproc` variants: stepped inside the trainer, `--transport in-process`);
 - sb3: `bench/sb3_run.py`, the task stepped directly (no protocol).
 
 The result of a run is the mean return of 10 greedy episodes after training; its learning
@@ -25,6 +26,8 @@ finished run is kept (bench/results/mujoco_rows/) and not run again; delete it t
         --seeds 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 --budget 20000 --jobs 2 \
         --name mujoco_idp_16seeds
     .venv/bin/python -m bench.mujoco --suite timing --seeds 0 1 2 --budget 12000 --jobs 1
+    .venv/bin/python -m bench.mujoco --suite timing_inproc --seeds 0 1 2 3 4 5 \
+        --budget 12000 --jobs 1 --name mujoco_timing_inproc
 """
 
 from __future__ import annotations
@@ -65,6 +68,9 @@ VARIANT_FLAGS = {
     "normalize": [*LOCAL, "--normalize"],
     "threads2": [*LOCAL, "--torch-threads", "2"],
     "plain_threads2": ["--mode", "local", "--torch-threads", "2"],
+    # The same simulation stepped inside the worker: no protocol, as SB3 steps it.
+    "inproc": ["--mode", "local", "--transport", "in-process"],
+    "inproc_threads2": ["--mode", "local", "--transport", "in-process", "--torch-threads", "2"],
 }
 SB3_VARIANT_FLAGS = {"local": [], "threads2": ["--torch-threads", "2"]}
 # TD3, ours against SB3, on every task: the heart of the full suite, and a suite of its own
@@ -85,7 +91,10 @@ SUITES = {
     # env; SB3, one process, uses it only through torch's threads.
     "timing": [(CHEETAH, "td3", impl, v) for impl, v in [
         ("ours", "local"), ("ours", "plain"), ("ours", "threads2"), ("ours", "plain_threads2"),
-        ("sb3", "local"), ("sb3", "threads2")]],
+        ("ours", "inproc"), ("ours", "inproc_threads2"), ("sb3", "local"), ("sb3", "threads2")]],
+    # --transport in-process against SB3 alone, for more seeds of the timing suite's cells.
+    "timing_inproc": [(CHEETAH, "td3", impl, v) for impl, v in [
+        ("ours", "inproc"), ("ours", "inproc_threads2"), ("sb3", "local"), ("sb3", "threads2")]],
 }
 
 
