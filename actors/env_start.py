@@ -19,9 +19,9 @@ from actors.env_process import (
     free_worker_id,
 )
 from envs import resolve_env
-from envs.in_process import open_in_process
 from envs.drone import is_bundled
 from envs.gymnasium import env_id_of
+from envs.in_process import open_in_process
 from mlagents_envs.exception import UnityEnvironmentException, UnityTimeOutException
 from mlagents_envs.side_channel.engine_configuration_channel import EngineConfigurationChannel
 

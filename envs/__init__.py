@@ -34,7 +34,7 @@ def resolve_env(env: str) -> tuple[str, list[str]]:
 
 def runs_in_process(env: str) -> bool:
     """Whether --env names a simulation of ours (the Drone, a Gymnasium env), which
-    --env-transport in-process can step without a process of its own (envs/in_process.py)."""
+    --transport in-process can step without a process of its own (envs/in_process.py)."""
     from envs import drone, gymnasium
 
     return drone.is_bundled(env) or gymnasium.env_id_of(env) is not None
