@@ -29,7 +29,7 @@ from runner.config_file import save_config
 from runner.errors import RunAborted
 from runner.session import run_session
 from runner.run_dir import checkpoint_path
-from runner.state import load_replay, save_replay
+from runner.state import load_replay, new_save_id, save_replay
 
 
 def train(cfg: Config, fleet: Fleet, monitor: Monitor, save) -> None:
@@ -146,9 +146,10 @@ def make_saver(cfg: Config, fleet: Fleet, monitor: Monitor, path: str):
         export_policy(monitor.run_dir, spec["behavior"], spec["obs_sizes"],
                       spec["action_size"], cfg.learner.hidden_size, state["actor"],
                       state["normalizer"])
+        save_id = new_save_id()
         if cfg.run.save_replay:
             replay = ray.get(fleet.replay.state_dict.remote())
-            save_replay(path, replay)
+            save_replay(path, replay, save_id)
             # Counted from the same snapshot the replay file holds, so that a resume that
             # restores it neither loses nor doubles the rows inserted since the last poll.
             env_steps = monitor.base_steps + replay["limiter"]["inserted"]
@@ -156,7 +157,7 @@ def make_saver(cfg: Config, fleet: Fleet, monitor: Monitor, path: str):
             env_steps = inserted_now(fleet, monitor)
         save_checkpoint(path, {"learner": state, "env_steps": env_steps,
                                "train_episodes": monitor.train.count, "phase": phase,
-                               "wall_s": monitor.wall_s()})
+                               "wall_s": monitor.wall_s(), "save_id": save_id})
     return save
 
 
@@ -203,7 +204,7 @@ def restore(path: str, cfg: Config, fleet: Fleet, monitor: Monitor) -> str:
                      cfg.learner)
     monitor.resume_from(payload["env_steps"], payload["train_episodes"], payload["wall_s"],
                         learner["learner_steps"])
-    replay = load_replay(path) if cfg.run.save_replay else None
+    replay = load_replay(path, payload.get("save_id")) if cfg.run.save_replay else None
     if replay is not None:
         try:  # a replay that no longer fits (--buffer-size, --n-step): the replay's one line
             ray.get(fleet.replay.load_state_dict.remote(replay))

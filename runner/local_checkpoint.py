@@ -7,13 +7,14 @@ from __future__ import annotations
 from actors.process_worker import WorkerProcessDied
 from learner.checkpoint import load_checkpoint, save_checkpoint
 from learner.export import export_policy
-from runner.state import load_replay, save_replay, to_numpy, to_torch
+from runner.state import load_replay, new_save_id, save_replay, to_numpy, to_torch
 
 
 def save(run, phase: str) -> None:
     learner = run.learner.state_dict()  # first: it refuses diverged weights, before any write
+    save_id = new_save_id()
     if run.cfg.run.save_replay:
-        save_replay(run.checkpoint_path, run.replay.state_dict())
+        save_replay(run.checkpoint_path, run.replay.state_dict(), save_id)
     worker = run.workers[0]
     export_policy(run.run_dir, worker.behavior, worker.obs_sizes, worker.action_size,
                   run.cfg.learner.hidden_size, learner["actor"], learner["normalizer"])
@@ -23,6 +24,7 @@ def save(run, phase: str) -> None:
         "train_episodes": run.train.count,
         "phase": phase,
         "wall_s": run.metrics.wall_s(),
+        "save_id": save_id,
         **worker_states(run.workers),
     })
 
@@ -51,7 +53,8 @@ def load(run) -> str:
     for worker, noise, rng in zip(run.workers, payload.get("noise", ()),
                                   payload.get("worker_rng", ())):
         worker.load_state_dict({"noise": to_numpy(noise), "rng": rng})
-    replay = load_replay(run.checkpoint_path) if run.cfg.run.save_replay else None
+    replay = (load_replay(run.checkpoint_path, payload.get("save_id"))
+              if run.cfg.run.save_replay else None)
     if replay is not None:
         run.replay.load_state_dict(replay)
     elif not (run.cfg.run.inference or run.cfg.run.save_replay):  # (load_replay said why)

@@ -7,6 +7,7 @@ not numpy arrays; these helpers convert both ways.
 from __future__ import annotations
 
 import os
+import uuid
 
 import numpy as np
 import torch
@@ -35,20 +36,35 @@ def replay_path(checkpoint_path: str) -> str:
     return os.path.join(os.path.dirname(checkpoint_path), "replay.pt")
 
 
-def save_replay(checkpoint_path: str, state: dict) -> None:
+def new_save_id() -> str:
+    """What ties a replay file to the checkpoint written with it (both carry it)."""
+    return uuid.uuid4().hex
+
+
+def save_replay(checkpoint_path: str, state: dict, save_id: str) -> None:
     """Write the replay next to the checkpoint, atomically (before the checkpoint itself,
     so a checkpoint never points at an older replay than its own)."""
-    save_checkpoint(replay_path(checkpoint_path), {"replay": to_torch(state)})
+    save_checkpoint(replay_path(checkpoint_path), {"replay": to_torch(state),
+                                                   "save_id": save_id})
 
 
-def load_replay(checkpoint_path: str) -> dict | None:
-    """The saved replay state, or None (with a warning) when there is none."""
+def load_replay(checkpoint_path: str, save_id: str | None = None) -> dict | None:
+    """The replay saved with the checkpoint whose save_id is given (None: any), or None
+    (with a warning) when there is none: no file, or one from another save. A run stopped
+    between writing the replay and the checkpoint leaves a replay newer than the
+    checkpoint, whose counters (rows inserted, updates granted) run ahead of the learner's:
+    Ray mode's learner refused them, and local mode trained on rows it counted again."""
     path = replay_path(checkpoint_path)
     if not os.path.exists(path):
         print(f"warning: no saved replay at {path}: the replay restarts empty", flush=True)
         return None
     try:
-        return to_numpy(load_checkpoint(path, holds="replay")["replay"])
+        payload = load_checkpoint(path, holds="replay")
     except CheckpointError as err:  # the checkpoint itself may be fine: say how to keep it
         raise CheckpointError(f"{str(err).split(';')[0]}; --resume --no-save-replay continues "
                               "from the checkpoint with an empty replay") from None
+    if None not in (save_id, payload.get("save_id")) and payload["save_id"] != save_id:
+        print(f"warning: {path} was not saved with the checkpoint (the run stopped between "
+              "writing the two): the replay restarts empty", flush=True)
+        return None
+    return to_numpy(payload["replay"])

@@ -6,6 +6,7 @@ import json
 import numpy as np
 import pytest
 import ray
+import torch
 
 from replay.config import ReplayConfig
 from runner.config import validate
@@ -106,3 +107,35 @@ def test_per_config_reaches_the_learner_path(local_ray):
     assert set(ray.get(ref)) == {"actor", "critic"}  # workers get the critic for priorities
     assert ray.get(actor.__ray_call__.remote(lambda self: self.feed)) is None
     ray.kill(actor)
+
+
+def test_resume_after_a_stop_between_the_replay_and_the_checkpoint(tmp_path, main_run):
+    """The replay is written first: a run stopped before its checkpoint leaves a replay
+    newer than the checkpoint. The resume says so and starts the replay empty (Ray mode's
+    learner refused the newer replay's counters, 'updates_done went back', at every
+    resume; local mode trained on its rows and counted them again)."""
+    flags = [*TINY, "--mode", "local", "--results-dir", str(tmp_path), "--run-id", "stop",
+             "--base-port", "5350", "--save-replay", "--test-steps", "0"]
+    assert main_run(*flags).returncode == 0
+    checkpoint = tmp_path / "stop" / "checkpoints" / "latest.pt"
+    first = checkpoint.read_bytes()
+    more = flags.copy()
+    more[more.index("--train-steps") + 1] = "900"
+    assert main_run(*more, "--resume").returncode == 0
+    checkpoint.write_bytes(first)  # as if the second save stopped after its replay
+    before = json.loads((tmp_path / "stop" / "summary.json").read_text())
+    more[more.index("--train-steps") + 1] = "1200"
+    done = main_run(*more, "--resume")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "was not saved with the checkpoint" in done.stdout
+    after = json.loads((tmp_path / "stop" / "summary.json").read_text())
+    resumed = load_replay(str(checkpoint))["buffer"]
+    assert resumed["total_added"] == after["env_steps"] - saved_steps(first, tmp_path)
+    assert after["env_steps"] >= 1200 and before["env_steps"] >= 900
+
+
+def saved_steps(checkpoint_bytes: bytes, tmp_path) -> int:
+    """env_steps of a checkpoint kept as bytes."""
+    path = tmp_path / "kept.pt"
+    path.write_bytes(checkpoint_bytes)
+    return torch.load(path, weights_only=True)["env_steps"]

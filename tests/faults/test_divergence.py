@@ -25,10 +25,10 @@ def saved_run(tmp_path, buffer_size: int, cfg) -> str:
     os.makedirs(os.path.dirname(path))
     server = ReplayServer(OBS, ACT, dataclasses.replace(cfg.replay, buffer_size=buffer_size),
                           1.0)
-    save_replay(path, server.state_dict())
+    save_replay(path, server.state_dict(), "save-1")
     save_checkpoint(path, {"learner": Learner(OBS, ACT, cfg.learner).state_dict(),
                            "env_steps": 0, "train_episodes": 0, "phase": "train",
-                           "wall_s": 0.0})
+                           "wall_s": 0.0, "save_id": "save-1"})
     return path
 
 
