@@ -37,7 +37,8 @@ class Monitor:
                             "inserted": 0, "weight_updates": 0, "node": s["node"]}
                         for k, s in enumerate(specs)}
         # Totals of earlier incarnations of a worker whose actor Ray restarted.
-        self.bases = {k: {"env_steps": 0, "restarts": 0, "weight_updates": 0} for k in self.workers}
+        self.bases = {k: {"env_steps": 0, "restarts": 0, "weight_updates": 0}
+                      for k in self.workers}
         self.last_seen: dict[int, dict] = {}
         self.last = (time.monotonic(), 0, 0)
         self.train_wall_s: float | None = None  # wall time when training ended
