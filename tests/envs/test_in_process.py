@@ -113,3 +113,19 @@ def test_a_failing_simulation_is_an_env_failure():
 
     with pytest.raises(UnityEnvironmentException, match="ZeroDivisionError: division by zero"):
         InProcessEnv(Broken(), 0, 1)
+
+
+def test_actions_set_agent_by_agent_are_those_set_at_once():
+    together, one_by_one = (open_in_process("bundled-drone", [], 5, 3) for _ in range(2))
+    name = "My Behavior?team=0"
+    actions = np.random.default_rng(1).uniform(-1, 1, (3, 3)).astype(np.float32)
+    together.set_actions(name, ActionTuple(continuous=actions))
+    for agent_id, row in zip(one_by_one.get_steps(name)[0].agent_id, actions):
+        one_by_one.set_action_for_agent(name, agent_id, ActionTuple(continuous=row[None]))
+    with pytest.raises(UnityEnvironmentException, match="did not ask for a decision"):
+        one_by_one.set_action_for_agent(name, 99, ActionTuple(continuous=actions[:1]))
+    together.step()
+    one_by_one.step()
+    assert_same_steps(together, one_by_one)
+    together.close()
+    one_by_one.close()
