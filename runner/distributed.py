@@ -16,7 +16,7 @@ import time
 import ray
 from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError
 
-from learner.checkpoint import check_compatible, load_checkpoint, save_checkpoint
+from learner.checkpoint import check_compatible, load_checkpoint
 from runner.config import Config
 from runner.distributed_metrics import Monitor
 from runner.metrics import bar_values
@@ -29,7 +29,7 @@ from runner.config_file import save_config
 from runner.errors import RunAborted
 from runner.session import run_session
 from runner.run_dir import checkpoint_path
-from runner.state import load_replay, new_save_id, save_replay
+from runner.state import load_replay, save_run
 
 
 def train(cfg: Config, fleet: Fleet, monitor: Monitor, save) -> None:
@@ -146,18 +146,17 @@ def make_saver(cfg: Config, fleet: Fleet, monitor: Monitor, path: str):
         export_policy(monitor.run_dir, spec["behavior"], spec["obs_sizes"],
                       spec["action_size"], cfg.learner.hidden_size, state["actor"],
                       state["normalizer"])
-        save_id = new_save_id()
+        replay = None
         if cfg.run.save_replay:
             replay = ray.get(fleet.replay.state_dict.remote())
-            save_replay(path, replay, save_id)
             # Counted from the same snapshot the replay file holds, so that a resume that
             # restores it neither loses nor doubles the rows inserted since the last poll.
             env_steps = monitor.base_steps + replay["limiter"]["inserted"]
         else:
             env_steps = inserted_now(fleet, monitor)
-        save_checkpoint(path, {"learner": state, "env_steps": env_steps,
-                               "train_episodes": monitor.train.count, "phase": phase,
-                               "wall_s": monitor.wall_s(), "save_id": save_id})
+        save_run(path, {"learner": state, "env_steps": env_steps,
+                        "train_episodes": monitor.train.count, "phase": phase,
+                        "wall_s": monitor.wall_s()}, replay)
     return save
 
 

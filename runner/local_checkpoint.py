@@ -5,28 +5,24 @@ RNG states, the replay with --save-replay, the ONNX policy) and what `load` rest
 from __future__ import annotations
 
 from actors.process_worker import WorkerProcessDied
-from learner.checkpoint import load_checkpoint, save_checkpoint
+from learner.checkpoint import load_checkpoint
 from learner.export import export_policy
-from runner.state import load_replay, new_save_id, save_replay, to_numpy, to_torch
+from runner.state import load_replay, save_run, to_numpy, to_torch
 
 
 def save(run, phase: str) -> None:
     learner = run.learner.state_dict()  # first: it refuses diverged weights, before any write
-    save_id = new_save_id()
-    if run.cfg.run.save_replay:
-        save_replay(run.checkpoint_path, run.replay.state_dict(), save_id)
     worker = run.workers[0]
     export_policy(run.run_dir, worker.behavior, worker.obs_sizes, worker.action_size,
                   run.cfg.learner.hidden_size, learner["actor"], learner["normalizer"])
-    save_checkpoint(run.checkpoint_path, {
+    save_run(run.checkpoint_path, {
         "learner": learner,
         "env_steps": run.env_steps,
         "train_episodes": run.train.count,
         "phase": phase,
         "wall_s": run.metrics.wall_s(),
-        "save_id": save_id,
         **worker_states(run.workers),
-    })
+    }, run.replay.state_dict() if run.cfg.run.save_replay else None)
 
 
 def worker_states(workers: list) -> dict:

@@ -36,14 +36,18 @@ def replay_path(checkpoint_path: str) -> str:
     return os.path.join(os.path.dirname(checkpoint_path), "replay.pt")
 
 
-def new_save_id() -> str:
-    """What ties a replay file to the checkpoint written with it (both carry it)."""
-    return uuid.uuid4().hex
+def save_run(checkpoint_path: str, payload: dict, replay: dict | None = None) -> None:
+    """The checkpoint and, written first, the replay next to it (when given), so that a
+    checkpoint never points at an older replay than its own; both atomic, and tied by one
+    save id that `load_replay` checks."""
+    save_id = uuid.uuid4().hex
+    if replay is not None:
+        save_replay(checkpoint_path, replay, save_id)
+    save_checkpoint(checkpoint_path, {**payload, "save_id": save_id})
 
 
 def save_replay(checkpoint_path: str, state: dict, save_id: str) -> None:
-    """Write the replay next to the checkpoint, atomically (before the checkpoint itself,
-    so a checkpoint never points at an older replay than its own)."""
+    """Write the replay next to the checkpoint, atomically (see `save_run`)."""
     save_checkpoint(replay_path(checkpoint_path), {"replay": to_torch(state),
                                                    "save_id": save_id})
 

@@ -305,7 +305,7 @@ def test_a_save_counts_the_rows_inserted_since_the_last_poll(local_ray, tmp_path
 
     saved = {}
     monkeypatch.setattr(distributed, "export_policy", lambda *args: None)
-    monkeypatch.setattr(distributed, "save_checkpoint", lambda path, p: saved.update(p))
+    monkeypatch.setattr(distributed, "save_run", lambda path, p, replay: saved.update(p))
     remote = lambda value: SimpleNamespace(remote=lambda: ray.put(value))  # noqa: E731
     fleet = SimpleNamespace(
         learner=SimpleNamespace(state_dict=remote({"actor": {}, "normalizer": None})),
