@@ -16,7 +16,8 @@ training only. Written to bench/results/<name>.json and <name>.png (curves, a ba
 seeds). `--suite full` is the whole comparison (11 cells); `td3`
 is its TD3 cells alone (for more seeds); `timing` measures wall time alone, one run at a
 time; `normalize` is --normalize on and off; `lag` is ours without --overlap-envs. A
-finished run is kept (bench/results/mujoco_rows/) and not run again; delete it to rerun:
+finished run is kept (bench/results/mujoco_rows/, with the commit that made it) and not run
+again; a row kept from another commit says so; delete it to rerun:
 
     .venv/bin/python -m bench.mujoco --suite full --seeds 0 1 2 --budget 20000 --jobs 2
     .venv/bin/python -m bench.mujoco --suite normalize --seeds 0 1 2 --budget 20000 --jobs 2
@@ -35,6 +36,7 @@ from __future__ import annotations
 import argparse
 import csv
 import datetime
+import functools
 import json
 import os
 import subprocess
@@ -119,13 +121,27 @@ def run_cell(cell: tuple, seed: int, budget: int, port: int) -> dict:
             row = json.load(f)
     else:
         run = run_sb3 if impl == "sb3" else run_ours
-        row = {"cell": cell_name(cell), "seed": seed, "budget": budget,
+        row = {"cell": cell_name(cell), "seed": seed, "budget": budget, "code": code_version(),
                **run(task, algo, variant, seed, budget, port)}
         os.makedirs(ROWS, exist_ok=True)
         write_atomic(kept, json.dumps(row))
+    kept_from = row.get("code", "unknown")
+    stale = "" if kept_from == code_version() else f" (kept from code {kept_from})"
     print(f"{cell_name(cell)} seed {seed}: return {row['final_return']:.1f}, "
-          f"train {row['train_wall_s']:.0f} s", flush=True)
+          f"train {row['train_wall_s']:.0f} s{stale}", flush=True)
     return row
+
+
+@functools.lru_cache(maxsize=1)
+def code_version() -> str:
+    """The commit the runs are made with, marked `-dirty` when the tree has changes: a row
+    kept from other code is reported as such, since it may no longer be what the code does."""
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True)
+        return done.stdout.strip() if done.returncode == 0 else ""
+
+    commit = git("rev-parse", "--short", "HEAD") or "unknown"
+    return commit + ("-dirty" if git("status", "--porcelain", "--untracked-files=no") else "")
 
 
 def run_ours(task: str, algo: str, variant: str, seed: int, budget: int, port: int) -> dict:
@@ -249,6 +265,7 @@ def main() -> None:
     write_atomic(path, json.dumps({
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "suite": args.suite, "budget": args.budget, "jobs": args.jobs,
+        "code": code_version(),
         "learning_starts": learning_starts(args.budget), "nproc": os.cpu_count(),
         "summary": summary, "runs": rows}, indent=1))
     from bench.mujoco_plot import plot
