@@ -95,6 +95,18 @@ def budget_warning(cfg) -> str | None:
             "--learning-starts")
 
 
+def env_params_warning(cfg) -> str | None:
+    """Our envs read no environment parameters: a run that sets some is told, rather than
+    left to believe its values changed anything."""
+    from envs import runs_in_process
+
+    if not cfg.env.env_params or not runs_in_process(cfg.env.env):
+        return None
+    return (f"--env {cfg.env.env} reads no environment parameters: --env-params "
+            f"{' '.join(cfg.env.env_params)} change nothing (they are for a Unity build's "
+            "Academy.Instance.EnvironmentParameters)")
+
+
 def stop_on_sigterm() -> None:
     """SIGTERM (a scheduler, `kill`) ends the run the way Ctrl-C does: checkpoint, close."""
     def interrupt(signum, frame):
@@ -125,9 +137,9 @@ def main(argv: list[str]) -> int:
     except (ValueError, RunError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    warning = budget_warning(cfg)
-    if warning:
-        print(f"warning: {warning}", flush=True)
+    for warning in (budget_warning(cfg), env_params_warning(cfg)):
+        if warning:
+            print(f"warning: {warning}", flush=True)
     stop_on_sigterm()
     try:
         return train_and_report(cfg, run_dir)

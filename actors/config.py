@@ -3,11 +3,34 @@ exploration noise, what a worker makes of its steps, and how a Ray worker paces 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Annotated, Literal
+
+from tyro.constructors import PrimitiveConstructorSpec
 
 from envs import runs_in_process
 from envs.drone import BUNDLED, is_bundled
+
+FLOAT32_MAX = 3.4028234663852886e38
+
+
+def name_value_pairs(args: list[str]) -> dict[str, float]:
+    """`NAME VALUE [NAME VALUE ...]` from the command line, as a mapping."""
+    if len(args) % 2:
+        raise ValueError("give NAME VALUE pairs, e.g. --env-params gravity 9.81")
+    try:
+        return {name: float(value) for name, value in zip(args[::2], args[1::2])}
+    except ValueError as err:
+        raise ValueError(f"every VALUE must be a number ({err})") from None
+
+
+# One flag for the whole mapping: tyro would otherwise make a flag per key of the default,
+# and the keys a user adds could not be given.
+NAME_VALUE_PAIRS = PrimitiveConstructorSpec(
+    nargs="*", metavar="NAME VALUE ...", instance_from_str=name_value_pairs,
+    is_instance=lambda value: isinstance(value, dict),
+    str_from_instance=lambda params: [s for kv in params.items() for s in map(str, kv)])
 
 
 @dataclass
@@ -42,6 +65,8 @@ class EnvConfig:
     """env.step() calls after which an agent that stopped asking for decisions is forgotten"""
     transport: Literal["protocol", "in-process"] = "protocol"
     """protocol: each env its own process (any env); in-process: Drone, gymnasium: envs, no wire"""
+    env_params: Annotated[dict[str, float], NAME_VALUE_PAIRS] = field(default_factory=dict)
+    """floats a Unity build reads (Academy.Instance.EnvironmentParameters), set at each start"""
 
     def __post_init__(self) -> None:
         checks = [
@@ -58,6 +83,7 @@ class EnvConfig:
         for ok, message in checks:
             if not ok:
                 raise ValueError(message)
+        check_env_params(self.env_params)
         if self.transport == "in-process" and not runs_in_process(self.env):
             raise ValueError(f"--transport in-process runs bundled-drone and gymnasium:<env-id> "
                              f"only, not {self.env!r}: a Unity build needs the protocol (drop "
@@ -68,6 +94,17 @@ class EnvConfig:
         if self.success == "auto":
             return is_bundled(self.env)
         return self.success == "positive-terminal"
+
+
+def check_env_params(params: dict[str, float]) -> None:
+    """What the environment parameters side channel can carry: ASCII names, float32 values."""
+    for name, value in params.items():
+        if not name or not name.isascii():
+            raise ValueError(f"--env-params name {name!r} must be non-empty ASCII (the side "
+                             "channel's encoding): rename it")
+        if not math.isfinite(value) or abs(value) > FLOAT32_MAX:
+            raise ValueError(f"--env-params {name} {value} is not a finite 32-bit float: pass "
+                             "a value within +-3.4e38")
 
 
 @dataclass

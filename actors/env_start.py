@@ -24,6 +24,9 @@ from envs.gymnasium import env_id_of
 from envs.in_process import open_in_process
 from mlagents_envs.exception import UnityEnvironmentException, UnityTimeOutException
 from mlagents_envs.side_channel.engine_configuration_channel import EngineConfigurationChannel
+from mlagents_envs.side_channel.environment_parameters_channel import (
+    EnvironmentParametersChannel,
+)
 
 ML_AGENTS_BUILD = "is it an ML-Agents build (a Unity player with the ML-Agents package)?"
 GYM_FLAT_OBS = ("register a wrapped version of the env whose observations are 1-D Boxes "
@@ -75,14 +78,16 @@ def env_arguments(cfg: EnvConfig) -> tuple[str, list[str]]:
 
 def open_env(cfg: EnvConfig, worker_id: int, seed: int, log_folder: str | None):
     """Start the env process and connect; returns (env, engine configuration channel)."""
-    channel = EngineConfigurationChannel()
+    channel, params = EngineConfigurationChannel(), EnvironmentParametersChannel()
+    for name, value in cfg.env_params.items():  # sent with the first reset, as mlagents-learn
+        params.set_float_parameter(name, value)
     file_name, args = env_arguments(cfg)
     try:
         env = LocalUnityEnvironment(file_name=file_name, worker_id=worker_id,
                                     base_port=cfg.base_port, seed=seed,
                                     no_graphics=not cfg.graphics,
                                     timeout_wait=cfg.timeout_wait, additional_args=args,
-                                    side_channels=[channel], log_folder=log_folder,
+                                    side_channels=[channel, params], log_folder=log_folder,
                                     num_areas=cfg.num_areas)
     except (UnityTimeOutException, UnityEnvironmentException) as err:
         raise did_not_connect(err, cfg, env_log(log_folder, worker_id, args)) from err

@@ -77,6 +77,12 @@ def _check(value, hint) -> tuple[bool, object]:
         return _check(value, next(a for a in args if a is not type(None)))
     if origin is list:
         return isinstance(value, list) and all(_check(v, args[0])[0] for v in value), value
+    if origin is dict:
+        if not isinstance(value, dict):
+            return False, value
+        pairs = [(_check(k, args[0]), _check(v, args[1])) for k, v in value.items()]
+        ok = all(k_ok and v_ok for (k_ok, _), (v_ok, _) in pairs)
+        return ok, {k: v for (_, k), (_, v) in pairs} if ok else value
     if hint is float and isinstance(value, str):
         try:  # YAML 1.1 reads 1e-3 (no dot in the mantissa) as a string
             return True, float(value)
@@ -98,6 +104,8 @@ def describe(hint) -> str:
         return describe(next(a for a in args if a is not type(None))) + " or null"
     if origin is list:
         return f"a list of {describe(args[0])}s".replace("a list of a ", "a list of ")
+    if origin is dict:
+        return f"a mapping of {describe(args[0])}s to {describe(args[1])}s".replace(" a ", " ")
     return {bool: "true or false", int: "an integer", float: "a number",
             str: "a string"}.get(hint, str(hint))
 

@@ -257,6 +257,18 @@ def test_a_budget_that_never_updates_is_said(args, warned):
         assert "\n" not in warning and "will not update" in warning
 
 
+@pytest.mark.parametrize("env, warned", [
+    ("bundled-drone", True), ("gymnasium:Pendulum-v1", True), ("Builds/MyGame.x86_64", False)])
+def test_environment_parameters_our_envs_ignore_are_said(env, warned):
+    from launch import env_params_warning
+
+    assert env_params_warning(parse(["--env", env])) is None  # none given
+    warning = env_params_warning(parse(["--env", env, "--env-params", "gravity", "9.8"]))
+    assert (warning is not None) == warned
+    if warned:
+        assert "\n" not in warning and "--env-params gravity change nothing" in warning
+
+
 def test_launch_says_when_the_learner_would_never_update(tmp_path, monkeypatch, capsys):
     import launch as entry_point
 

@@ -27,6 +27,8 @@ STATUS_CLOSE = 400  # sent by the client's close()
 
 ENGINE_CONFIGURATION_CHANNEL = uuid.UUID("e951342c-4f7e-11ea-b238-784f4387d1f7")
 TIME_SCALE = 2  # EngineConfigurationChannel.ConfigurationType.TIME_SCALE
+ENVIRONMENT_PARAMETERS_CHANNEL = uuid.UUID("534c891e-810f-11ea-a9d0-822485860400")
+FLOAT_PARAMETER = 0  # EnvironmentParametersChannel.EnvironmentDataTypes.FLOAT
 
 
 def capabilities() -> UnityRLCapabilitiesProto:
@@ -146,6 +148,18 @@ def side_channel_messages(data: bytes) -> list[tuple[uuid.UUID, bytes]]:
         messages.append((channel, bytes(data[offset : offset + length])))
         offset += length
     return messages
+
+
+def float_parameter(payload: bytes) -> tuple[str, float] | None:
+    """(name, value) of an EnvironmentParametersChannel float message, None for others
+    (samplers): `[int32 len][ascii name][int32 kind][float32 value]`."""
+    if len(payload) < 4:
+        return None
+    (length,) = struct.unpack_from("<i", payload, 0)
+    if len(payload) != 4 + length + 8:
+        return None
+    kind, value = struct.unpack_from("<if", payload, 4 + length)
+    return (payload[4:4 + length].decode("ascii"), value) if kind == FLOAT_PARAMETER else None
 
 
 def engine_time_scale(payload: bytes) -> float | None:

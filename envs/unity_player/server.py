@@ -103,14 +103,18 @@ class PlayerServer:
         return self._output(self.sim.step(actions))
 
     def _side_channels(self, data: bytes) -> None:
-        # Unknown channels (analytics, environment parameters, ...) are ignored, and we
-        # never write to a channel: the client logs a handler per unregistered message.
+        # Other channels (analytics, ...) are ignored, and we never write to a channel:
+        # the client logs a handler per unregistered message.
         for channel, payload in messages.side_channel_messages(data):
             if channel == messages.ENGINE_CONFIGURATION_CHANNEL:
                 scale = messages.engine_time_scale(payload)
                 if scale is not None:
                     self.time_scale = scale
                     log.info("time_scale set to %g (headless: runs as fast as it can)", scale)
+            elif channel == messages.ENVIRONMENT_PARAMETERS_CHANNEL:
+                param = messages.float_parameter(payload)
+                if param is not None:  # logged so a run can show what reached the env
+                    log.info("environment parameter %s = %g (this env reads none)", *param)
 
     def _output(self, batches: dict[str, AgentBatch]) -> UnityMessageProto:
         # The next input's actions are for these agents: the ones not done, in order.

@@ -16,6 +16,9 @@ from mlagents_envs.base_env import ActionTuple
 from mlagents_envs.environment import UnityEnvironment
 from mlagents_envs.exception import UnityWorkerInUseException
 from mlagents_envs.side_channel.engine_configuration_channel import EngineConfigurationChannel
+from mlagents_envs.side_channel.environment_parameters_channel import (
+    EnvironmentParametersChannel,
+)
 from mlagents_envs.side_channel.raw_bytes_channel import RawBytesChannel
 from tests.helpers import drone_pids
 
@@ -149,6 +152,19 @@ def test_time_scale_side_channel_is_accepted(worker_id, tmp_path):
     assert "time_scale set to 12" in log and "time_scale set to 1 " in log
 
 
+def test_environment_parameters_reach_the_env(worker_id, tmp_path):
+    params = EnvironmentParametersChannel()
+    params.set_float_parameter("gravity", 9.81)
+    params.set_uniform_sampler_parameters("mass", 1.0, 2.0, seed=3)  # a sampler: not a float
+    with drone(worker_id, side_channels=[params], log_folder=str(tmp_path)) as env:
+        params.set_float_parameter("wind_speed", -0.5)  # later ones travel with a step
+        act(env, np.zeros((1, 3)))
+    log = (tmp_path / f"Player-{worker_id}.log").read_text()
+    assert "environment parameter gravity = 9.81" in log
+    assert "environment parameter wind_speed = -0.5" in log
+    assert "mass" not in log
+
+
 class _Recorder(logging.Handler):
     def __init__(self):
         super().__init__()
@@ -172,7 +188,8 @@ def test_unknown_side_channels_ignored_and_none_sent(worker_id):
             assert len(dec) == 1
     finally:
         manager_log.removeHandler(recorder)
-    assert listen.get_and_clear_received_messages() == [] and talk.get_and_clear_received_messages() == []
+    assert listen.get_and_clear_received_messages() == []
+    assert talk.get_and_clear_received_messages() == []
     assert not [r for r in recorder.records if "Unknown side channel" in r]
 
 

@@ -149,6 +149,24 @@ def test_spent_limits_kill_the_env_before_raising(make_worker):
     assert hung not in drone_pids()
 
 
+def test_a_restarted_env_gets_the_environment_parameters_again(tmp_path):
+    """Unity reads them when an episode begins: an env restarted without them would run
+    on its defaults for the rest of the run, and nothing would say so."""
+    cfg = EnvConfig(env_params={"gravity": 9.5, "wind": -0.25})
+    worker = EnvWorker(cfg, NoiseConfig(), worker_id=next(IDS), seed=0, log_folder=str(tmp_path))
+    try:
+        worker.collect(3)
+        os.kill(worker.env._process.pid, signal.SIGKILL)
+        worker.collect(3)
+        assert worker.restarts == 1
+        log = "".join(p.read_text() for p in tmp_path.glob("Player-*.log"))
+        pid = worker.env._process.pid  # the restarted env's
+        for line in ("environment parameter gravity = 9.5", "environment parameter wind = -0.25"):
+            assert f"[Drone pid {pid}] {line}" in log
+    finally:
+        worker.close()
+
+
 def never_connects(tmp_path, then: str = "wait") -> tuple[str, str]:
     """A tiny env executable that starts a child `sleep`, writes its pid, then `then`s
     without ever connecting; returns (its path, the child pid file's path)."""

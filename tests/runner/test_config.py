@@ -87,6 +87,8 @@ def test_resume_with_a_config_file_layers_it_over_the_saved_configuration(tmp_pa
     ("learner:\n  device: tpu\n", "learner.device must be one of 'auto', 'cpu', 'cuda'"),
     ("env:\n  env_args: --foo\n", "env.env_args must be a list of strings, got '--foo'"),
     ("learner:\n  actor_lr: fast\n", "learner.actor_lr must be a number, got 'fast'"),
+    ("env:\n  env_params: [1, 2]\n", "env.env_params must be a mapping of strings to numbers"),
+    ("env:\n  env_params:\n    g: high\n", "env.env_params must be a mapping of strings to n"),
 ])
 def test_config_file_values_of_the_wrong_type_name_the_key(tmp_path, text, expected):
     """dataclasses.replace checks no types: a string or a list went into a field unchecked
@@ -136,6 +138,11 @@ def test_binary_config_file_names_the_file(tmp_path):
     (["--inference", "--force", "--run-id", "no-such-run"], "--inference only tests a trained"),
     (["--inference", "--resume", "--run-id", "no-such-run"], "--resume trains it on"),
     (["--mode", "local", "--address", "auto"], "in local mode, pass --address None"),
+    (["--env-params", "gravity"], "give NAME VALUE pairs, e.g. --env-params gravity 9.81"),
+    (["--env-params", "gravity", "high"], "every VALUE must be a number"),
+    (["--env-params", "gravity", "nan"], "--env-params gravity nan is not a finite 32-bit"),
+    (["--env-params", "gravity", "1e39"], "is not a finite 32-bit float"),
+    (["--env-params", "schwerkraftä", "1"], "must be non-empty ASCII"),
 ])
 def test_values_out_of_range_are_refused(args, expected):
     """Each was accepted and failed later: a traceback, a misleading env error, or a run
@@ -145,6 +152,21 @@ def test_values_out_of_range_are_refused(args, expected):
     with pytest.raises(ValueError) as raised:
         validate(parse(args))
     assert expected in str(raised.value)
+
+
+def test_env_params_come_from_a_file_flags_and_the_saved_configuration(tmp_path):
+    from runner.config_file import save_config
+
+    f = tmp_path / "params.yaml"
+    f.write_text("env:\n  env_params:\n    gravity: 9.8\n    wind: 1e-3\n")
+    assert parse([str(f)]).env.env_params == {"gravity": 9.8, "wind": 1e-3}
+    # the flag gives the whole mapping, keys the file did not have included
+    assert parse([str(f), "--env-params", "drag", "2"]).env.env_params == {"drag": 2.0}
+    first = parse([str(f), "--run-id", "p", "--results-dir", str(tmp_path)])
+    (tmp_path / "p").mkdir()
+    save_config(str(tmp_path / "p"), first)
+    again = parse(["--run-id", "p", "--results-dir", str(tmp_path), "--resume"])
+    assert again.env.env_params == {"gravity": 9.8, "wind": 1e-3}
 
 
 def test_a_flag_missing_its_prefix_suggests_the_flags_that_end_with_it():
