@@ -101,6 +101,7 @@ class InProcessEnv(BaseEnv):
 
     def reset(self) -> None:
         self._update(self._run(self._sim.reset))
+        self._actions.clear()  # actions set before a reset are dropped, as the client does
         self._started = True
 
     def step(self) -> None:
@@ -118,10 +119,11 @@ class InProcessEnv(BaseEnv):
 
     def _run(self, call):
         """A simulation call. Its failure is an env failure, as a crashed env process is
-        over the protocol: the worker answers it with a restart."""
+        over the protocol: the worker answers it with a restart (sys.exit() included: it
+        would end the env's process there, not the trainer)."""
         try:
             return call()
-        except Exception as err:
+        except (Exception, SystemExit) as err:
             raise UnityEnvironmentException(
                 f"the in-process env failed: {type(err).__name__}: {err}") from err
 

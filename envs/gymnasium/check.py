@@ -16,8 +16,12 @@ log = logging.getLogger("gymnasium_bridge")
 _NOT_FOUND_HINT = ("check the id (gymnasium.pprint_registry() lists the registered ones), or "
                    "write it as module:EnvId so that the module registering it is imported")
 _IMPORT_HINT = "install that package, or put its module on PYTHONPATH or in the working directory"
-# This project's top-level names: a user's package of the same name is hidden behind ours.
-OWN_PACKAGES = ("envs", "actors", "learner", "replay", "runner", "launch")
+# This project's top-level packages and launch.py (first on the path of the trainer and of
+# the bridge): a user's package of the same name is hidden behind ours.
+_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+OWN_PACKAGES = tuple(sorted(name for name in os.listdir(_ROOT)
+                            if os.path.isfile(os.path.join(_ROOT, name, "__init__.py")))
+                     ) + ("launch",)
 
 
 def log_mujoco_warnings() -> tuple[bool, object]:

@@ -40,8 +40,8 @@ class GymnasiumSimulation:
         self.episodes = 0
 
     def start(self, num_areas: int, seed: int) -> None:
-        self.envs += [make_env(self.env_id, self.max_episode_steps)
-                      for _ in range(num_areas - 1)]
+        for _ in range(num_areas - 1):  # one by one: close() finds those made before a failure
+            self.envs.append(make_env(self.env_id, self.max_episode_steps))
         self.seeds = [area_seed(seed, k) for k in range(num_areas)]
         log.info("%s; %d areas, seed %d", self.spec.summary(), num_areas, seed)
 
@@ -58,9 +58,9 @@ class GymnasiumSimulation:
         for env, action in zip(self.envs, rows):
             o, r, term, trunc, _ = env.step(action)
             obs.append(o)
-            rewards.append(r)
-            terminated.append(term)
-            truncated.append(trunc)
+            rewards.append(self._number(r))
+            terminated.append(bool(term))  # an array of one flag is read as that flag
+            truncated.append(bool(trunc))
         n = len(self.envs)
         ids = np.arange(n)
         done = np.logical_or(terminated, truncated)
@@ -77,6 +77,17 @@ class GymnasiumSimulation:
             rewards[k] = 0.0
         fresh = AgentBatch.decisions(ids, self._tensors(obs), rewards)
         return {self.behavior: AgentBatch.concat([terminal, fresh])}
+
+    def _number(self, reward):
+        """A step's reward as a number: envs that compute it with array maths often return
+        an array of one, which Gymnasium only warns about."""
+        if isinstance(reward, (int, float, np.generic)):
+            return reward
+        array = np.asarray(reward)
+        if array.size != 1:
+            raise ValueError(f"{self.env_id}'s step() returned a reward of shape {array.shape}"
+                             "; a Gymnasium env returns one number: fix its step()")
+        return array.item()
 
     def _env_actions(self, actions: Actions | None) -> list:
         """Each area's action in the env's own space; areas the trainer left out get the
@@ -99,9 +110,14 @@ class GymnasiumSimulation:
         return out
 
     def close(self) -> None:
-        for env in self.envs:
-            env.close()
-        self.envs = []
+        # Every copy, whatever one of them raises: an env whose step failed often fails to
+        # close too (a simulator already gone), and the others must not leak.
+        envs, self.envs = self.envs, []
+        for env in envs:
+            try:
+                env.close()
+            except Exception:
+                log.exception("closing a copy of %s failed", self.env_id)
 
     def summary(self) -> str:
         return f"{self.episodes} episodes"

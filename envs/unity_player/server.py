@@ -31,6 +31,10 @@ log = logging.getLogger("unity_player")
 _CHANNEL_OPTIONS = [("grpc.enable_http_proxy", 0)]
 
 
+class OutputTooLarge(RuntimeError):
+    """The trainer refused a message over its gRPC server's size limit."""
+
+
 @dataclass
 class ServerConfig:
     """How one player process connects."""
@@ -57,6 +61,7 @@ class PlayerServer:
     def run(self) -> str:
         """Serve until the trainer closes or disappears; returns why it stopped."""
         address = f"localhost:{self.config.port}"
+        output = None
         with grpc.insecure_channel(address, options=_CHANNEL_OPTIONS) as channel:
             exchange = UnityToExternalProtoStub(channel).Exchange
             try:
@@ -78,6 +83,11 @@ class PlayerServer:
                         return "closed by the trainer"
                     reply = exchange(output)
             except grpc.RpcError as err:
+                if err.code() == grpc.StatusCode.RESOURCE_EXHAUSTED and output is not None:
+                    raise OutputTooLarge(
+                        f"our message of {output.ByteSize() / 2**20:.1f} MiB is over the "
+                        "trainer's gRPC limit (4 MiB): lower num_areas or the observation "
+                        "size") from None
                 return f"trainer unreachable ({err.code().name})"
 
     def _initialize(self, reply: UnityMessageProto) -> None:

@@ -189,6 +189,17 @@ def test_unsupported_space_exits_at_once_with_one_line(player_worker_id, tmp_pat
     assert player_pids("envs.gymnasium", 5005 + player_worker_id) == []
 
 
+def test_a_message_over_the_grpc_limit_is_an_error_that_says_so(player_worker_id, tmp_path):
+    """It was logged as a clean stop, "trainer unreachable", with exit code 0."""
+    with pytest.raises(UnityEnvironmentException, match="return code 1"):
+        with bridge(player_worker_id, TESTS + "BigImage-v0", num_areas=2, timeout_wait=20,
+                    log_folder=str(tmp_path)):
+            pass
+    log = (tmp_path / f"Player-{player_worker_id}.log").read_text()
+    assert "MiB is over the trainer's gRPC limit (4 MiB): lower num_areas" in log
+    assert player_pids("envs.gymnasium", 5005 + player_worker_id) == []
+
+
 def test_an_env_failing_as_it_builds_its_areas_is_an_error_not_a_hang(player_worker_id):
     """The bridge built its areas before the handshake's last message, which the stock
     client awaits without a time limit: a failure there hung the trainer for good."""

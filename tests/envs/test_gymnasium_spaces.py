@@ -113,6 +113,8 @@ def test_check_env_id_summarises_what_the_trainer_will_see(tmp_path, monkeypatch
     # A user's own envs/ or runner package is hidden behind this project's of that name.
     ("envs.my_envs:Mine-v0", "'envs' is also a package of drone-ddpg.*rename your package"),
     ("runner:Mine-v0", "'runner' is also a package of drone-ddpg.*rename your package"),
+    ("tests.my_envs:Mine-v0", "'tests' is also a package of drone-ddpg.*rename your package"),
+    ("bench:Mine-v0", "'bench' is also a package of drone-ddpg.*rename your package"),
 ])
 def test_check_env_id_refuses_in_one_line(env_id, words):
     with pytest.raises(ValueError, match=words) as err:

@@ -14,6 +14,7 @@ from tests.envs.players import opened
 from tests.envs.sims import SCENES, SIM_EXECUTABLE
 
 ECHO = "tests.envs.sims.gym_envs:Echo-v0"
+ARRAY_ECHO = "tests.envs.sims.gym_envs:ArrayEcho-v0"
 
 
 def scene(name: str, seed: int, num_areas: int) -> InProcessEnv:
@@ -33,6 +34,10 @@ CASES = {
     "dict-observations": (lambda seed, n: open_in_process(
         f"gymnasium:{ECHO}", ["--env-id", ECHO], seed, n), GYMNASIUM_EXECUTABLE,
         ["--env-id", ECHO], 2, 12),
+    # rewards and flags returned as arrays of one: the episode ends broke both sides
+    "array-rewards": (lambda seed, n: open_in_process(
+        f"gymnasium:{ARRAY_ECHO}", ["--env-id", ARRAY_ECHO], seed, n), GYMNASIUM_EXECUTABLE,
+        ["--env-id", ARRAY_ECHO], 2, 12),
     "decision-periods": (lambda seed, n: scene("decision-periods", seed, n), SIM_EXECUTABLE,
                          ["--sim", "decision-periods"], 2, 14),
     "two-behaviors": (lambda seed, n: scene("two-behaviors", seed, n), SIM_EXECUTABLE,
@@ -83,6 +88,22 @@ def test_in_process_shows_what_the_stock_client_shows(player_worker_id, case):
         ours.close()
     # The cases must have shown terminal steps (decision-periods: agents that skip steps).
     assert ended > 0 or case == "decision-periods"
+
+
+def test_actions_set_before_a_reset_are_dropped_as_the_stock_client_drops_them(
+        player_worker_id):
+    ours = open_in_process(f"gymnasium:{ECHO}", ["--env-id", ECHO], 3, 2)
+    try:
+        with opened(GYMNASIUM_EXECUTABLE, player_worker_id, ["--env-id", ECHO], seed=3,
+                    num_areas=2) as stock:
+            name = list(stock.behavior_specs)[0]
+            for env in (stock, ours):
+                env.set_actions(name, ActionTuple(continuous=np.ones((2, 2), np.float32)))
+                env.reset()
+                env.step()
+            assert_same_steps(stock, ours)  # the Echo shows the action it received
+    finally:
+        ours.close()
 
 
 def test_nan_is_refused_as_the_stock_client_refuses_it():

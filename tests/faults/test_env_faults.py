@@ -84,6 +84,23 @@ def test_nan_observation_is_an_env_fault_and_never_stored(make_worker, transport
     assert isinstance(worker.env, InProcessEnv) == (transport == "in-process")
 
 
+@pytest.mark.parametrize("transport", ["protocol", "in-process"])
+def test_an_env_whose_close_fails_too_is_restarted(make_worker, transport, capfd):
+    """A simulator that went away fails its step, then its close: the close's error
+    stopped the restart in-process (and left the other area's copy open), and over the
+    protocol printed a traceback on the trainer's terminal."""
+    from tests.envs.sims.gym_envs import LostSimulator
+
+    worker = make_worker(env="gymnasium:tests.envs.sims.gym_envs:LostSimulator-v0",
+                         transport=transport)
+    closes = LostSimulator.closes
+    worker.collect(4)
+    assert worker.restarts >= 1
+    if transport == "in-process":
+        assert LostSimulator.closes - closes == 2 * worker.restarts  # both areas' copies
+    assert "Traceback" not in capfd.readouterr().err
+
+
 def test_restarts_are_rate_limited(make_worker):
     worker = make_worker(restarts=RestartPolicy(max_lifetime=5, rate_n=1, rate_period_s=60.0))
     os.kill(worker.env._process.pid, signal.SIGKILL)

@@ -5,14 +5,18 @@
   velocity); action Box([-2, 0], [2, 10]). position = (action[0], action[1], t): the action
   as the env received it; velocity is drawn at reset from the env's RNG. Reward action[0];
   terminated when action[1] >= 10; truncated at 10 steps. NanEcho-v0: the same, with a
-  NaN in position at step 3.
+  NaN in position at step 3. ArrayEcho-v0: the same, its reward and terminated flag
+  returned as arrays of one (which Gymnasium only warns about).
 - Image-v0: image observation Box(0, 255, (6, 5, 3), uint8), pixel (h, w, c) = 15 h + 3 w
   + c, except pixel (5, 4, 2) = 100 + the last action + 1; action Discrete(3, start=-1);
   reward = the action; truncated at 10 steps.
 - Hybrid-v0: action Tuple(Box(-1, 1, (1,)), MultiDiscrete([2, 3])); observation (3,) =
   (box action, branch 0, branch 1) as received.
+- BigImage-v0: Image-v0 with a (512, 512, 3) image: 3 MiB per area as the bridge sends it.
 - Unbounded-v0: action Box(-inf, inf, (2,)): refused by the bridge.
 - OneCopyOnly-v0: Hybrid-v0 whose second construction in a process raises.
+- LostSimulator-v0: Echo-v0 whose step raises from its 3rd call and whose close raises
+  too (a simulator that went away); closes are counted in LostSimulator.closes.
 """
 
 from __future__ import annotations
@@ -25,14 +29,14 @@ from gymnasium import spaces
 class Echo(gymnasium.Env):
     """Shows the action it received; see the module docstring."""
 
-    def __init__(self, nan_at: int = 0):
+    def __init__(self, nan_at: int = 0, arrays: bool = False):
         self.observation_space = spaces.Dict({
             "velocity": spaces.Box(-1.0, 1.0, (2,), np.float32),
             "position": spaces.Box(-10.0, 10.0, (3,), np.float32),
         })
         self.action_space = spaces.Box(np.array([-2.0, 0.0], np.float32),
                                        np.array([2.0, 10.0], np.float32))
-        self.nan_at = nan_at
+        self.nan_at, self.arrays = nan_at, arrays
         self.t = 0
         self.velocity = np.zeros(2, np.float32)
 
@@ -50,16 +54,20 @@ class Echo(gymnasium.Env):
 
     def step(self, action):
         self.t += 1
-        return self._obs(action), float(action[0]), bool(action[1] >= 10.0), False, {}
+        reward, terminated = float(action[0]), bool(action[1] >= 10.0)
+        if self.arrays:
+            reward, terminated = np.array([reward]), np.array([terminated])
+        return self._obs(action), reward, terminated, False, {}
 
 
 class Image(gymnasium.Env):
     """An image observation and a Discrete action with start -1."""
 
-    def __init__(self):
-        self.observation_space = spaces.Box(0, 255, (6, 5, 3), np.uint8)
+    def __init__(self, height: int = 6, width: int = 5):
+        self.observation_space = spaces.Box(0, 255, (height, width, 3), np.uint8)
         self.action_space = spaces.Discrete(3, start=-1)
-        self.pattern = (15 * np.arange(6)[:, None, None] + 3 * np.arange(5)[None, :, None]
+        self.pattern = (15 * np.arange(height)[:, None, None]
+                        + 3 * np.arange(width)[None, :, None]
                         + np.arange(3)[None, None, :]).astype(np.uint8)
 
     def _obs(self, action: int) -> np.ndarray:
@@ -106,6 +114,27 @@ class OneCopyOnly(Hybrid):
         super().__init__()
 
 
+class LostSimulator(Echo):
+    """Its step fails from the 3rd call, and its close fails after that."""
+
+    closes = 0
+
+    def __init__(self):
+        super().__init__()
+        self.steps = 0
+
+    def step(self, action):
+        self.steps += 1
+        if self.steps >= 3:
+            raise ConnectionError("the simulator went away")
+        return super().step(action)
+
+    def close(self):
+        LostSimulator.closes += 1
+        if self.steps >= 3:
+            raise BrokenPipeError("the simulator is gone")
+
+
 class Unbounded(Hybrid):
     """An action Box without bounds."""
 
@@ -115,7 +144,10 @@ class Unbounded(Hybrid):
 
 
 for _id, _entry, _kwargs in [("Echo-v0", "Echo", {}), ("NanEcho-v0", "Echo", {"nan_at": 3}),
+                             ("ArrayEcho-v0", "Echo", {"arrays": True}),
+                             ("LostSimulator-v0", "LostSimulator", {}),
                              ("Image-v0", "Image", {}), ("Hybrid-v0", "Hybrid", {}),
+                             ("BigImage-v0", "Image", {"height": 512, "width": 512}),
                              ("Unbounded-v0", "Unbounded", {}),
                              ("OneCopyOnly-v0", "OneCopyOnly", {})]:
     gymnasium.register(id=_id, entry_point=f"{__name__}:{_entry}", max_episode_steps=10,
