@@ -123,12 +123,14 @@ def main(argv: list[str]) -> int:
     from runner.cli import parse
     from runner.config import validate
     from runner.errors import RunError
-    from runner.run_dir import prepare_run_dir, release_run_dir
+    from runner.run_dir import initialize_problem, prepare_run_dir, release_run_dir
 
     try:
         cfg = parse(argv)
         validate(cfg)
         problem = env_problem(cfg) or device_problem(cfg) or (
+            not (cfg.run.resume or cfg.run.inference)
+            and initialize_problem(cfg.run.results_dir, cfg.run.initialize_from)) or (
             cfg.run.mode == "ray" and address_problem(cfg.run.address))
         if problem:
             raise ValueError(problem)

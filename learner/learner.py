@@ -171,23 +171,36 @@ class Learner:
     def load_state_dict(self, d: dict) -> None:
         """Restore a state_dict() (e.g. from load_checkpoint); CheckpointError, one line, on a
         size or option mismatch, or on state that does not fit (missing or extra keys)."""
+        self._fit(self._load, d)
+
+    def initialize_from(self, d: dict) -> None:
+        """Another run's networks, targets and normalizer (a state_dict()) as this run's
+        start, as mlagents-learn's --initialize-from: the optimizers and the counters stay
+        fresh. CheckpointError, one line, when they do not fit."""
+        self._fit(self._load_networks, d)
+
+    def _fit(self, load, d: dict) -> None:
         check_compatible(d, self.obs_size, self.action_size, self.cfg)
         try:
-            self._load(d)
+            load(d)
         except (RuntimeError, KeyError, ValueError, TypeError, IndexError) as err:
             first = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
             raise CheckpointError(f"the checkpoint's learner state does not fit this learner "
                                   f"({type(err).__name__}: {first}); use an earlier checkpoint "
                                   "or start the run over (--force)") from None
 
-    def _load(self, d: dict) -> None:
-        s = self.state
+    def _load_networks(self, d: dict) -> None:
+        s = self.state  # Module.load_state_dict copies in place: a captured update holds on
         s.actor.load_state_dict(d["actor"])
         s.critic.load_state_dict(d["critic"])
         s.actor_target.load_state_dict(d["actor_target"])
         s.critic_target.load_state_dict(d["critic_target"])
         if s.normalizer is not None:
             s.normalizer.load_state_dict(d["normalizer"])
+
+    def _load(self, d: dict) -> None:
+        s = self.state
+        self._load_networks(d)
         # Optimizer.load_state_dict moves its moments onto the parameters' device.
         s.actor_opt.load_state_dict(d["actor_opt"])
         s.critic_opt.load_state_dict(d["critic_opt"])

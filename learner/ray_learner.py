@@ -228,6 +228,13 @@ class LearnerActor:
             state["feed"] = self.feed.state_dict() if self.feed is not None else None
             return state
 
+    def initialize_from(self, state: dict) -> None:
+        """Another run's networks as this run's start (Learner.initialize_from), published
+        as a new policy: the workers act with it, not at random."""
+        with self.lock:
+            self.learner.initialize_from(state)
+            self._publish()
+
     def load_state_dict(self, state: dict, feed: dict | None = None) -> None:
         """Restore a `state_dict()`. feed: the counters to continue from, when the replay
         they count came back too; without it what is owed restarts with the empty replay."""

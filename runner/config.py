@@ -60,6 +60,8 @@ class RunConfig:
     """run only the test phase, with the run's checkpoint"""
     force: bool = False
     """overwrite an existing run with the same id"""
+    initialize_from: str | None = None
+    """start from another run's networks: its run id (in --results-dir) or a checkpoint file"""
     save_replay: bool = False
     """save the replay with every checkpoint, so --resume keeps it (written atomically)"""
     checkpoint_interval: int = 10_000
@@ -171,6 +173,9 @@ def validate(cfg: Config) -> None:
          "(to train a cluster run on in local mode, pass --address None)"),
         (not (cfg.learner.cudagraphs and cfg.learner.device == "cpu"),
          "--cudagraphs needs the learner on a CUDA device: drop --device cpu or --cudagraphs"),
+        (cfg.run.initialize_from != cfg.run.run_id,
+         f"--initialize-from {cfg.run.run_id} names this run: give another run's id (--resume "
+         "continues this one)"),
         (not (cfg.run.inference and cfg.run.test_steps == 0),
          "--inference with --test-steps 0 would test nothing: give --test-steps a budget"),
         (cfg.env.base_port + cfg.run.num_workers - 1 <= 65535,

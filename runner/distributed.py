@@ -29,7 +29,7 @@ from runner.config_file import save_config
 from runner.errors import RunAborted
 from runner.session import run_session
 from runner.run_dir import checkpoint_path
-from runner.state import load_replay, save_run
+from runner.state import initialize_learner, load_replay, save_run
 
 
 def train(cfg: Config, fleet: Fleet, monitor: Monitor, save) -> None:
@@ -184,12 +184,28 @@ def run_distributed(cfg: Config, run_dir: str) -> dict | None:
                            train=lambda: train(cfg, fleet, monitor, save),
                            test=lambda: test(cfg, fleet, monitor), save=save,
                            env_steps=lambda: monitor.env_steps, stop=fleet.stop_loops,
-                           started=lambda: save_config(run_dir, cfg), checkpoint=path):
+                           started=lambda: save_config(run_dir, cfg), checkpoint=path,
+                           initialize=lambda: initialize(cfg, fleet, monitor)):
             return None
         return monitor.write_summary()
     finally:
         fleet.close()
         monitor.close()
+
+
+def initialize(cfg: Config, fleet: Fleet, monitor: Monitor) -> None:
+    """--initialize-from: the learner takes the other run's networks and publishes them."""
+    initialize_learner(cfg, lambda state: ray_call(fleet.learner.initialize_from, state))
+    monitor.learner = ray.get(fleet.learner.progress.remote())
+
+
+def ray_call(method, *args):
+    """method.remote(*args)'s result; a task's own error as itself (a CheckpointError's
+    one line), not as Ray's wrapper."""
+    try:
+        return ray.get(method.remote(*args))
+    except RayTaskError as err:
+        raise task_cause(err) from None
 
 
 def restore(path: str, cfg: Config, fleet: Fleet, monitor: Monitor) -> str:
@@ -204,21 +220,16 @@ def restore(path: str, cfg: Config, fleet: Fleet, monitor: Monitor) -> str:
     monitor.resume_from(payload["env_steps"], payload["train_episodes"], payload["wall_s"],
                         learner["learner_steps"])
     replay = load_replay(path, payload.get("save_id")) if cfg.run.save_replay else None
-    if replay is not None:
-        try:  # a replay that no longer fits (--buffer-size, --n-step): the replay's one line
-            ray.get(fleet.replay.load_state_dict.remote(replay))
-        except RayTaskError as err:
-            raise task_cause(err) from None
+    if replay is not None:  # one that no longer fits (--buffer-size, --n-step): its one line
+        ray_call(fleet.replay.load_state_dict, replay)
         monitor.base_steps -= replay["limiter"]["inserted"]  # counted again by the replay
     elif not (cfg.run.inference or cfg.run.save_replay):  # (load_replay said why)
         print("warning: the replay restarts empty (pass --save-replay to keep it across "
               "resumes)", flush=True)
     # A checkpoint from local mode has no feed: the restored replay's counters stand in.
     feed = (learner.get("feed") or replay["limiter"]) if replay is not None else None
-    try:  # the learner checks the checkpoint against this run (sizes, options) as it loads
-        ray.get(fleet.learner.load_state_dict.remote(learner, feed))
-    except RayTaskError as err:
-        raise task_cause(err) from None
+    # the learner checks the checkpoint against this run (sizes, options) as it loads
+    ray_call(fleet.learner.load_state_dict, learner, feed)
     monitor.learner = ray.get(fleet.learner.progress.remote())
     return payload["phase"]
 

@@ -24,6 +24,7 @@ from runner.errors import RunError
 from runner.local_checkpoint import load, save
 from runner.metrics import EpisodeStats, Metrics, RateMeter, bar_values
 from runner.run_dir import checkpoint_path, write_summary
+from runner.state import initialize_learner
 
 
 @dataclass
@@ -163,7 +164,8 @@ def moved(run: Run, losses: dict) -> bool:
 
 
 def train_mode(run: Run) -> str:
-    warmup = run.cfg.run.warmup_actions == "random"
+    # A policy given by --initialize-from is a trained one: it acts from the first step.
+    warmup = run.cfg.run.warmup_actions == "random" and run.cfg.run.initialize_from is None
     return "random" if warmup and run.env_steps < run.cfg.replay.learning_starts else "explore"
 
 
@@ -270,7 +272,9 @@ def run_local(cfg: Config, run_dir: str) -> dict | None:
                            test=lambda: test(run), save=lambda phase: save(run, phase),
                            env_steps=lambda: run.env_steps,
                            started=lambda: save_config(run_dir, cfg),
-                           checkpoint=run.checkpoint_path):
+                           checkpoint=run.checkpoint_path,
+                           initialize=lambda: initialize_learner(cfg, lambda state: (
+                               run.learner.initialize_from(state), sync_weights(run)))):
             return None
         return summarize(run)
     finally:

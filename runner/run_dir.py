@@ -156,6 +156,25 @@ def checkpoint_path(run_dir: str) -> str:
     return os.path.join(run_dir, "checkpoints", "latest.pt")
 
 
+def initialize_path(results_dir: str, initialize_from: str) -> str:
+    """The checkpoint --initialize-from names: a file given as such, else the latest of the
+    run of that id."""
+    if initialize_from.endswith(".pt") or os.path.isfile(initialize_from):
+        return initialize_from
+    return checkpoint_path(os.path.join(results_dir, initialize_from))
+
+
+def initialize_problem(results_dir: str, initialize_from: str | None) -> str | None:
+    """Said before any env starts: --initialize-from names no checkpoint."""
+    if initialize_from is None:
+        return None
+    path = initialize_path(results_dir, initialize_from)
+    if os.path.isfile(path):
+        return None
+    return (f"--initialize-from {initialize_from}: no checkpoint at {path}; give the id of a "
+            "run in --results-dir that saved one, or a checkpoint file")
+
+
 def write_summary(run_dir: str, summary: dict, inference: bool = False) -> dict:
     """summary.json, written atomically; returns what was written. --inference tests a
     trained run: the file keeps what training wrote (counters, rates, train results) and

@@ -21,14 +21,22 @@ def run_session(cfg, restore: Callable[[], str], train: Callable[[], None],
                 test: Callable[[], None], save: Callable[[str], None],
                 env_steps: Callable[[], int], stop: Callable[[], None] = lambda: None,
                 started: Callable[[], None] = lambda: None,
-                checkpoint: str | None = None) -> bool:
+                checkpoint: str | None = None,
+                initialize: Callable[[], None] = lambda: None) -> bool:
     """Run the phases; returns False when --resume finds the run already finished.
 
     started: called once the run is restored (or fresh), e.g. to save its configuration: a
     resume that fails to restore must leave the run's saved configuration as it was (and
     --inference never changes it: a later --resume continues with the training's).
-    checkpoint: the run's checkpoint file, which a divergence's message points at."""
-    phase = restore() if cfg.run.resume or cfg.run.inference else "train"
+    checkpoint: the run's checkpoint file, which a divergence's message points at.
+    initialize: loads --initialize-from's networks; only a run that starts uses it (a
+    resumed one continues from its own checkpoint)."""
+    if cfg.run.resume or cfg.run.inference:
+        phase = restore()
+    else:
+        phase = "train"
+        if cfg.run.initialize_from is not None:
+            initialize()
     finished = env_steps() >= cfg.run.train_steps
     if cfg.run.resume and phase == "done" and finished:  # nothing runs: nothing rewritten
         print(f"run {cfg.run.run_id!r} already finished ({env_steps()} env steps): raise "

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import os
 import uuid
+from typing import Callable
 
 import numpy as np
 import torch
 
 from learner.checkpoint import CheckpointError, load_checkpoint, save_checkpoint, tree_map
+from runner.run_dir import initialize_path
 
 
 def to_torch(tree):
@@ -30,6 +32,20 @@ def _writable(x: np.ndarray) -> np.ndarray:
 def to_numpy(tree):
     """tensors -> numpy arrays, recursively (the inverse of `to_torch`)."""
     return tree_map(lambda x: x.numpy() if isinstance(x, torch.Tensor) else x, tree)
+
+
+def initialize_learner(cfg, load: Callable[[dict], None]) -> None:
+    """--initialize-from: `load` gets the named run's learner state (the mode's learner
+    keeps its networks, targets and normalizer); a mismatch names the checkpoint."""
+    path = initialize_path(cfg.run.results_dir, cfg.run.initialize_from)
+    learner = load_checkpoint(path, holds="learner")["learner"]
+    try:
+        load(learner)
+    except CheckpointError as err:
+        raise CheckpointError(f"--initialize-from {path}: {err}") from None
+    print(f"initialized from {path}: its networks and targets"
+          f"{' and normalizer' if learner.get('normalizer') is not None else ''} "
+          "(the optimizers and counters start fresh)", flush=True)
 
 
 def replay_path(checkpoint_path: str) -> str:

@@ -338,3 +338,20 @@ def test_a_learner_dead_at_save_time_is_one_line(local_ray, tmp_path):
     with pytest.raises(distributed.RunAborted, match="learner actor died") as raised:
         save("train")
     assert "\n" not in str(raised.value)
+
+
+def test_a_ray_run_starts_from_another_runs_networks(saved_ray_run, tmp_path):
+    """--initialize-from in Ray mode: the learner takes the networks and publishes them as
+    a new policy, which the workers act with (and the test phase tests)."""
+    _, _, source = saved_ray_run
+    trained = _saved(source)["learner"]
+    cfg, run_dir = tiny(tmp_path, "init", 5700, num_workers=2, train_steps=0,
+                        initialize_from=f"{source}/checkpoints/latest.pt")
+    summary = run_distributed(cfg, run_dir)
+    assert summary["test"]["episodes"] > 0
+    started = _saved(run_dir)["learner"]
+    for name in ("actor", "critic", "actor_target", "critic_target"):
+        for key, value in trained[name].items():
+            assert torch.equal(started[name][key], value), (name, key)
+    assert started["learner_steps"] == 0 and started["actor_opt"]["state"] == {}
+    assert started["policy_version"] == summary["policy_version"] == 2  # initial, loaded
