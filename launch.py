@@ -152,12 +152,16 @@ def main(argv: list[str]) -> int:
 
 
 def train_and_report(cfg, run_dir: str) -> int:
-    from runner.local import run_local
     from runner.report import end_of_run_table
+
+    if cfg.run.mode == "local":
+        from runner.local import run_local as run
+    else:  # Ray is imported only here
+        from runner.ray_start import run_ray as run
 
     print(f"run {cfg.run.run_id!r} ({cfg.run.mode} mode): results in {run_dir}", flush=True)
     try:
-        summary = run_local(cfg, run_dir) if cfg.run.mode == "local" else run_ray(cfg, run_dir)
+        summary = run(cfg, run_dir)
     except KeyboardInterrupt:
         print("interrupted: envs closed", file=sys.stderr)
         return 130
@@ -179,7 +183,7 @@ def error_line(err: Exception, cfg, run_dir: str) -> str | None:
     from actors.env_process import EnvRestartsExhausted
     from learner.checkpoint import CheckpointError
     from mlagents_envs.exception import UnityException, UnityWorkerInUseException
-    from runner.errors import RunAborted, out_of_memory
+    from runner.errors import RayUnreachable, RunAborted, out_of_memory
 
     if isinstance(err, UnityWorkerInUseException):
         return f"{err} Pass another --base-port."
@@ -224,58 +228,6 @@ def write_error(err: OSError, run_dir: str) -> str | None:
 def onnx_path(run_dir: str) -> str | None:
     found = sorted(f for f in os.listdir(run_dir) if f.endswith(".onnx"))
     return os.path.join(run_dir, found[0]) if found else None
-
-
-class RayUnreachable(Exception):
-    """Ray could not be joined as asked; the message is one line."""
-
-
-def run_ray(cfg, run_dir: str):
-    """Start (or join) Ray, train on it, and always shut it down."""
-    if cfg.run.address is None:
-        # Token authentication, Ray's default for a new local instance, said explicitly (and
-        # before Ray reads its config at import): Ray then starts without a WARNING about it.
-        # docs/security.md says what it means.
-        os.environ.setdefault("RAY_AUTH_MODE", "token")
-    from actors.signals import signals_deferred
-
-    with signals_deferred():  # Ctrl-C mid-import left Ray's exit handler a traceback
-        import ray
-
-    from runner.distributed import run_distributed
-
-    init_ray(ray, cfg)
-    stop_on_sigterm()  # after ray.init, which may install its own handler
-    try:
-        return run_distributed(cfg, os.path.abspath(run_dir))
-    finally:
-        ray.shutdown()
-
-
-def init_ray(ray, cfg) -> None:
-    """A fresh local instance, or the cluster at --address; RayUnreachable (one line)."""
-    if cfg.run.address is None:
-        # address="local": a fresh instance; a bare init() could join a stale cluster.
-        # Loopback as the node address; no dashboard (docs/security.md: what listens where).
-        try:
-            ray.init(address="local", include_dashboard=False, log_to_driver=True,
-                     configure_logging=True, logging_level="warning",
-                     _node_ip_address="127.0.0.1")
-        except Exception as err:  # Ray's start-up failures come as bare Exceptions
-            raise RayUnreachable(f"the local Ray instance did not start "
-                                 f"({str(err).splitlines()[0]}); try again when the machine "
-                                 "is less loaded, or use --mode local") from None
-        return
-    try:
-        ray.init(address=cfg.run.address, log_to_driver=True, logging_level="warning")
-    except (ConnectionError, RuntimeError) as err:
-        raise RayUnreachable(f"cannot join the Ray cluster at {cfg.run.address!r} "
-                             f"({str(err).splitlines()[0]}); start it with `ray start "
-                             "--head` or fix --address") from None
-    if cfg.learner.device == "cuda" and not ray.cluster_resources().get("GPU"):
-        ray.shutdown()
-        raise RayUnreachable("--device cuda but the Ray cluster has no GPU; use --device "
-                             "auto or cpu")
 
 
 def entry(argv: list[str]) -> int:

@@ -5,6 +5,10 @@ class RunError(Exception):
     """A problem with the run folder, stated in one line with its fix."""
 
 
+class RayUnreachable(Exception):
+    """Ray could not be joined (or started) as asked; the message is one line."""
+
+
 class RunAborted(Exception):
     """A part of the run that cannot be replaced died; one line says what and what next."""
 

@@ -66,6 +66,13 @@ def spawned_children(root: int) -> list[int]:
     return [p for p in descendants(root) if "spawn_main" in read_cmdline(str(p))]
 
 
+def process_group(pid: int) -> int | None:
+    try:
+        return os.getpgid(pid)
+    except ProcessLookupError:
+        return None
+
+
 def alive(pids: list[int]) -> list[int]:
     return [p for p in pids if os.path.exists(f"/proc/{p}") and read_cmdline(str(p))]
 
@@ -103,8 +110,13 @@ def test_interrupt_saves_closes_and_exits_cleanly(tmp_path, mode, sig, phase):
     time.sleep(1.0)
     children = spawned_children(proc.pid)
     assert (len(children) == 2) == (mode == "local-overlap"), children
+    if mode == "ray":  # a signal to the driver's group reaches none of Ray's processes
+        assert not [name for pid, name in descendants(proc.pid).items()
+                    if process_group(pid) == proc.pid], descendants(proc.pid)
     if sig == signal.SIGINT:
         os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
+    elif mode == "ray":  # to the whole group, as scancel, systemd or `kill -TERM -PGID` do:
+        os.killpg(proc.pid, signal.SIGTERM)  # Ray's processes died with the driver's group
     else:
         proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=90)

@@ -1,0 +1,95 @@
+"""Ray mode's start and end: a fresh local Ray instance (or the cluster at --address), the
+run on it, and Ray shut down whatever happens. Imported only in Ray mode.
+
+The fresh instance's processes (GCS, raylet, and through it the actors and their envs)
+each get a process group of their own: a SIGTERM sent to the driver's group (Slurm's
+scancel, systemd, `kill -TERM -PGID`) then reaches the driver alone, which saves and
+shuts Ray down, instead of killing the learner before it can be saved. They still die
+with the driver when it is killed: Ray starts them with PR_SET_PDEATHSIG.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+
+from actors.signals import signals_deferred
+from runner.errors import RayUnreachable
+
+
+def run_ray(cfg, run_dir: str):
+    """Start (or join) Ray, train on it, and always shut it down."""
+    if cfg.run.address is None:
+        # Token authentication, Ray's default for a new local instance, said explicitly (and
+        # before Ray reads its config at import): Ray then starts without a WARNING about it.
+        # docs/security.md says what it means.
+        os.environ.setdefault("RAY_AUTH_MODE", "token")
+    with signals_deferred():  # Ctrl-C mid-import left Ray's exit handler a traceback
+        import ray
+
+    from runner.distributed import run_distributed
+
+    ours = signal.getsignal(signal.SIGTERM)  # launch.py's: SIGTERM is an interrupt
+    try:
+        try:
+            init_ray(ray, cfg)
+        except SystemExit as stop:  # ray.init's own SIGTERM handler is sys.exit(15)
+            if stop.code != signal.SIGTERM:
+                raise
+            raise KeyboardInterrupt from None  # one line and status 130, as elsewhere
+        finally:
+            signal.signal(signal.SIGTERM, ours)
+        return run_distributed(cfg, os.path.abspath(run_dir))
+    finally:
+        ray.shutdown()
+
+
+def init_ray(ray, cfg) -> None:
+    """A fresh local instance, or the cluster at --address; RayUnreachable (one line)."""
+    if cfg.run.address is None:
+        # address="local": a fresh instance; a bare init() could join a stale cluster.
+        # Loopback as the node address; no dashboard (docs/security.md: what listens where).
+        try:
+            with own_process_groups():
+                ray.init(address="local", include_dashboard=False, log_to_driver=True,
+                         configure_logging=True, logging_level="warning",
+                         _node_ip_address="127.0.0.1")
+        except Exception as err:  # Ray's start-up failures come as bare Exceptions
+            raise RayUnreachable(f"the local Ray instance did not start "
+                                 f"({str(err).splitlines()[0]}); try again when the machine "
+                                 "is less loaded, or use --mode local") from None
+        return
+    try:
+        ray.init(address=cfg.run.address, log_to_driver=True, logging_level="warning")
+    except (ConnectionError, RuntimeError) as err:
+        raise RayUnreachable(f"cannot join the Ray cluster at {cfg.run.address!r} "
+                             f"({str(err).splitlines()[0]}); start it with `ray start "
+                             "--head` or fix --address") from None
+    if cfg.learner.device == "cuda" and not ray.cluster_resources().get("GPU"):
+        ray.shutdown()
+        raise RayUnreachable("--device cuda but the Ray cluster has no GPU; use --device "
+                             "auto or cpu")
+
+
+@contextlib.contextmanager
+def own_process_groups():
+    """Every process Ray starts in the block leads a process group of its own (Ray 2.60
+    starts its node's processes through services.ConsolePopen; Popen's process_group=0)."""
+    from ray._private import services
+
+    original = getattr(services, "ConsolePopen", None)
+    if original is None:  # another Ray: its processes stay in our group, as before
+        yield
+        return
+
+    class OwnGroupPopen(original):
+        def __init__(self, *args, **kwargs):
+            kwargs.setdefault("process_group", 0)
+            super().__init__(*args, **kwargs)
+
+    services.ConsolePopen = OwnGroupPopen
+    try:
+        yield
+    finally:
+        services.ConsolePopen = original

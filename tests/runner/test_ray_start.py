@@ -1,0 +1,35 @@
+"""Ray mode's start: a SIGTERM while Ray starts is an interrupt like any other."""
+
+import os
+import signal
+import sys
+
+import pytest
+
+from runner.config import Config
+
+
+def test_a_sigterm_while_ray_starts_is_an_interrupt(monkeypatch, tmp_path):
+    """ray.init installs its own SIGTERM handler, sys.exit(15): a SIGTERM in that window
+    ended the run with status 15, no message, and Ray's shutdown skipped."""
+    import runner.distributed
+    from runner import ray_start
+
+    def init_like_ray(ray, cfg):
+        signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(15))  # as ray.init does
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    def interrupt(signum, frame):  # launch.py's: SIGTERM ends the run as Ctrl-C does
+        raise KeyboardInterrupt
+
+    ran = []
+    monkeypatch.setattr(ray_start, "init_ray", init_like_ray)
+    monkeypatch.setattr(runner.distributed, "run_distributed", lambda *a: ran.append(a))
+    before = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            ray_start.run_ray(Config(), str(tmp_path))
+        assert signal.getsignal(signal.SIGTERM) is interrupt  # ours again, not Ray's
+    finally:
+        signal.signal(signal.SIGTERM, before)
+    assert ran == []
