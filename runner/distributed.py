@@ -208,6 +208,26 @@ def ray_call(method, *args):
         raise task_cause(err) from None
 
 
+def restore_replay(path: str, payload: dict, cfg: Config, fleet: Fleet,
+                   monitor: Monitor) -> dict | None:
+    """The replay saved with the checkpoint `payload`, into the replay actor (None: none)."""
+    # --inference trains nothing: a replay file (perhaps broken) would only be in the way.
+    replay = (load_replay(path, payload.get("save_id"))
+              if cfg.run.save_replay and not cfg.run.inference else None)
+    if replay is not None:  # one that no longer fits (--buffer-size, --n-step): its one line
+        feed = payload["learner"].get("feed")
+        if feed is not None:
+            # The feed owns the update count; the replay's mirror of it, snapshotted after
+            # the learner's state while both ran, may be ahead of it ("went back" forever).
+            replay["limiter"]["updates_done"] = feed["updates_done"]
+        ray_call(fleet.replay.load_state_dict, replay)
+        monitor.base_steps -= replay["limiter"]["inserted"]  # counted again by the replay
+    elif not (cfg.run.inference or cfg.run.save_replay):  # (load_replay said why)
+        print("warning: the replay restarts empty (pass --save-replay to keep it across "
+              "resumes)", flush=True)
+    return replay
+
+
 def restore(path: str, cfg: Config, fleet: Fleet, monitor: Monitor) -> str:
     """The replay first (when saved), then the learner, with the feed's counters only when
     the replay they count came back: otherwise what is owed restarts with the empty replay."""
@@ -219,13 +239,7 @@ def restore(path: str, cfg: Config, fleet: Fleet, monitor: Monitor) -> str:
                      cfg.learner)
     monitor.resume_from(payload["env_steps"], payload["train_episodes"], payload["wall_s"],
                         learner["learner_steps"])
-    replay = load_replay(path, payload.get("save_id")) if cfg.run.save_replay else None
-    if replay is not None:  # one that no longer fits (--buffer-size, --n-step): its one line
-        ray_call(fleet.replay.load_state_dict, replay)
-        monitor.base_steps -= replay["limiter"]["inserted"]  # counted again by the replay
-    elif not (cfg.run.inference or cfg.run.save_replay):  # (load_replay said why)
-        print("warning: the replay restarts empty (pass --save-replay to keep it across "
-              "resumes)", flush=True)
+    replay = restore_replay(path, payload, cfg, fleet, monitor)
     # A checkpoint from local mode has no feed: the restored replay's counters stand in.
     feed = (learner.get("feed") or replay["limiter"]) if replay is not None else None
     # the learner checks the checkpoint against this run (sizes, options) as it loads

@@ -73,7 +73,8 @@ class Monitor:
                              "--resume continues from the last checkpoint") from None
         self.env_steps = self.base_steps + self.replay["inserted"]
         for k, n in self.replay.get("worker_inserted", {}).items():
-            self.workers[int(k)]["inserted"] = n
+            if int(k) in self.workers:  # not a worker of an earlier session with more of them
+                self.workers[int(k)]["inserted"] = n
         for d in self._drain(fleet.workers):
             self._record(d)
         if self.metrics.line_due():

@@ -50,7 +50,7 @@ def load(run) -> str:
                                   payload.get("worker_rng", ())):
         worker.load_state_dict({"noise": to_numpy(noise), "rng": rng})
     replay = (load_replay(run.checkpoint_path, payload.get("save_id"))
-              if run.cfg.run.save_replay else None)
+              if run.cfg.run.save_replay and not run.cfg.run.inference else None)
     if replay is not None:
         run.replay.load_state_dict(replay)
     elif not (run.cfg.run.inference or run.cfg.run.save_replay):  # (load_replay said why)

@@ -2,6 +2,8 @@
 
 import dataclasses
 import json
+import os
+import shutil
 
 import pytest
 import ray
@@ -213,6 +215,47 @@ def test_resume_with_the_saved_replay_continues_the_count(saved_ray_run):
     new_steps = second["env_steps"] - first["env_steps"]
     new_updates = second["learner_steps"] - first["learner_steps"]
     assert new_updates == pytest.approx(cfg.run.updates_per_step * new_steps, rel=0.10)
+
+
+def test_a_resume_with_fewer_workers_and_the_replay_mirror_ahead(saved_ray_run):
+    """Two resumes of a saved replay that failed for good: the replay's copy of the update
+    count, snapshotted after the learner's state while both ran, could be ahead of the
+    learner's ("updates_done went back" on every resume); and a replay that counted rows
+    of a worker this session does not have gave a KeyError traceback. (Runs on what the
+    resume above saved: a Ray checkpoint of the default path and its replay.)"""
+    from runner.state import load_replay, save_replay
+
+    cfg, _, run_dir = saved_ray_run
+    path = f"{run_dir}/checkpoints/latest.pt"
+    before = _saved(run_dir)
+    feed = before["learner"]["feed"]
+    replay = load_replay(path, before["save_id"])
+    assert feed is not None and replay is not None and replay["worker_inserted"].get(1)
+    replay["limiter"]["updates_done"] = feed["updates_done"] + 64
+    save_replay(path, replay, before["save_id"])
+    more = before["env_steps"] + 1000
+    cfg = dataclasses.replace(cfg, run=dataclasses.replace(cfg.run, resume=True, num_workers=1,
+                                                           train_steps=more))
+    summary = run_distributed(cfg, run_dir)
+    assert summary["env_steps"] >= more
+    new_steps = summary["env_steps"] - before["env_steps"]
+    new_updates = summary["learner_steps"] - before["learner"]["learner_steps"]
+    assert new_updates == pytest.approx(cfg.run.updates_per_step * new_steps, rel=0.10)
+    # --inference trains nothing: a broken replay file does not stop it
+    kept = f"{run_dir}/checkpoints/replay.pt"
+    shutil.copy(kept, f"{kept}.kept")
+    with open(kept, "r+b") as f:
+        f.truncate(1000)
+    cfg = dataclasses.replace(cfg, run=dataclasses.replace(cfg.run, resume=False,
+                                                           inference=True))
+    try:
+        assert run_distributed(cfg, run_dir)["test"]["episodes"] > 0
+        from runner.local import run_local
+
+        local = dataclasses.replace(cfg, run=dataclasses.replace(cfg.run, mode="local"))
+        assert run_local(local, run_dir)["test"]["episodes"] > 0
+    finally:  # the next test resumes with it
+        os.replace(f"{kept}.kept", kept)
 
 
 def test_a_ray_checkpoint_resumes_in_local_mode(saved_ray_run):
