@@ -43,6 +43,7 @@ from mlagents_envs.communicator_objects.unity_to_external_pb2_grpc import (
 ENV_FAULTS = (UnityCommunicatorStoppedException, UnityTimeOutException,
               UnityEnvironmentException, UnityCommunicationException, RuntimeError)
 MAX_ID_TRIES = 16
+CLOSE_WAIT_S = 10  # the longest a closing env is waited for before it is killed
 
 
 class EnvRestartsExhausted(Exception):
@@ -154,8 +155,11 @@ class LocalUnityEnvironment(UnityEnvironment):
 
     def _close(self, timeout=None) -> None:
         """The stock close (ask, wait, kill), then whatever the env left in its session.
-        Also runs at exit (the client registers it): it must work on a half-built object."""
+        Also runs at exit (the client registers it): it must work on a half-built object.
+        The stock wait is --timeout-wait (60 s): a hung env held a Ctrl-C that long."""
         process = self._process
+        if timeout is None:
+            timeout = min(self.__dict__.get("_timeout_wait", CLOSE_WAIT_S), CLOSE_WAIT_S)
         if "_communicator" in self.__dict__:  # absent when the port was taken
             super()._close(timeout)
         kill_group(self.__dict__.pop("_group", None))

@@ -237,12 +237,16 @@ class EnvWorker:
             self.noise.reset(np.array(agent_ids, np.int64))
             self.experience.forget(agent_ids)
 
-    def close(self) -> None:
-        """Close the env; its process exits (never orphaned). Safe to call twice."""
+    def close(self, kill: bool = False) -> None:
+        """Close the env; its process exits (never orphaned). kill: at once, without asking
+        it first (one that may hang). Safe to call twice."""
         self.closed = True
         if self.env is not None:
             try:
-                self.env.close()
+                if kill:
+                    kill_env(self.env)
+                else:
+                    self.env.close()
             except ENV_FAULTS:
                 kill_env(self.env)
             self.env = None

@@ -44,6 +44,7 @@ class EnvWorkerActor:
         self.worker: EnvWorker | None = None
         self.lock = threading.Lock()
         self.stopping = threading.Event()
+        self.looping = False  # run() is in progress: its env may be mid-step, or hung
         self.new_episodes: list[Episode] = []
         self.weight_updates = 0
         self.tested = 0  # test phase: transitions so far, and episodes test_drain() has
@@ -73,7 +74,20 @@ class EnvWorkerActor:
         return self.args[:4] + (seed,) + self.args[5:]
 
     def run(self, replay, learner, loop: LoopConfig) -> int:
-        """Collect and push until `stop()`; returns this worker's env steps."""
+        """Collect and push until `stop()`; returns this worker's env steps. An error
+        after close() is the close's doing (the env went from under a step that did not
+        stop, e.g. a hung one at Ctrl-C), not a failure to report."""
+        self.looping = True
+        try:
+            return self._loop(replay, learner, loop)
+        except Exception:
+            if self.worker is not None and self.worker.closed:
+                return self.worker.env_steps
+            raise
+        finally:
+            self.looping = False
+
+    def _loop(self, replay, learner, loop: LoopConfig) -> int:
         pending_insert = None
         weights_call = None
         since_sync = 0
@@ -171,5 +185,5 @@ class EnvWorkerActor:
             return {"env_steps": self.tested, "episodes": episodes}
 
     def close(self) -> None:
-        if self.worker is not None:
-            self.worker.close()
+        if self.worker is not None:  # a loop still running did not stop: its env may hang
+            self.worker.close(kill=self.looping)

@@ -266,9 +266,9 @@ class Fleet:
         its limits as the budget ran out) or did not stop is dropped: the test phase must
         not call it."""
         alive = [self.workers[k] for k in self.worker_runs]
-        ray.wait([w.stop.remote() for w in alive], num_returns=len(alive), timeout=30)
-        runs = dict(self.worker_runs)
-        ended, _ = ray.wait(list(runs.values()), num_returns=len(runs), timeout=30)
+        ray.wait([w.stop.remote() for w in alive], num_returns=len(alive), timeout=10)
+        runs = dict(self.worker_runs)  # a loop stops within a chunk; a hung env's does not
+        ended, _ = ray.wait(list(runs.values()), num_returns=len(runs), timeout=10)
         for k, ref in runs.items():
             if ref not in ended:
                 self._drop(k, "its loop did not stop")

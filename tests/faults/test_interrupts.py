@@ -130,6 +130,32 @@ def test_interrupt_saves_closes_and_exits_cleanly(tmp_path, mode, sig, phase):
     assert wait_until(lambda: alive(children) == [], timeout=5)
 
 
+@pytest.mark.parametrize("mode", ["local", "ray"])
+def test_ctrl_c_with_a_hung_env_does_not_wait_out_its_timeout(tmp_path, mode):
+    """A stopped env held a Ctrl-C for --timeout-wait (60 s) and more: Ray mode waited 30 s
+    for the worker's loop, then closed the env politely for 30 s more, and the step that
+    the close cut short came back as Ray's "Unhandled error" traceback; local mode's close
+    waited the full timeout."""
+    port = {"local": 5960, "ray": 5965}[mode]
+    proc = start(tmp_path, "hung", port, "--mode", mode, "--train-steps", "100000",
+                 "--timeout-wait", "60")
+    checkpoint = tmp_path / "hung" / "checkpoints" / "latest.pt"
+    assert wait_until(checkpoint.exists, timeout=120), proc.stderr.read()[-2000:]
+    hung = drone_pids(port)
+    assert hung
+    os.kill(hung[0], signal.SIGSTOP)  # alive but silent
+    time.sleep(2.0)
+    started = time.monotonic()
+    os.killpg(proc.pid, signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    took = time.monotonic() - started
+    assert proc.returncode == 130, err[-2000:]
+    assert "Traceback" not in err and "Unhandled error" not in err, err[-3000:]
+    assert "checkpoint saved" in out
+    assert took < 45, took  # 61-62 s before: well inside --timeout-wait now
+    assert wait_until(lambda: our_drones(port) == [], timeout=5)
+
+
 def test_sigkill_of_the_driver_then_resume_reaches_the_total(tmp_path):
     proc = start(tmp_path, "killed", 5940, "--mode", "local", "--num-workers", "1",
                  "--train-steps", "3000", "--test-steps", "200")
