@@ -190,7 +190,9 @@ class Learner:
                                   "or start the run over (--force)") from None
 
     def _load_networks(self, d: dict) -> None:
-        s = self.state  # Module.load_state_dict copies in place: a captured update holds on
+        # Module.load_state_dict copies in place: a compiled or captured update keeps
+        # pointing at these tensors.
+        s = self.state
         s.actor.load_state_dict(d["actor"])
         s.critic.load_state_dict(d["critic"])
         s.actor_target.load_state_dict(d["actor_target"])

@@ -242,6 +242,16 @@ def shown(run: Run, phase: str, sps: float, ups: float) -> dict:
             "env_restarts": sum(w.restarts for w in run.workers)}
 
 
+def initialize(run: Run) -> None:
+    """--initialize-from: the learner takes the other run's networks, the workers act
+    with them (a new policy version)."""
+    def load(state: dict) -> None:
+        run.learner.initialize_from(state)
+        sync_weights(run)
+
+    initialize_learner(run.cfg, load)
+
+
 def restore(run: Run) -> str:
     """Load the run's checkpoint into `run`; returns the phase it was saved in."""
     phase = load(run)
@@ -273,8 +283,7 @@ def run_local(cfg: Config, run_dir: str) -> dict | None:
                            env_steps=lambda: run.env_steps,
                            started=lambda: save_config(run_dir, cfg),
                            checkpoint=run.checkpoint_path,
-                           initialize=lambda: initialize_learner(cfg, lambda state: (
-                               run.learner.initialize_from(state), sync_weights(run)))):
+                           initialize=lambda: initialize(run)):
             return None
         return summarize(run)
     finally:
