@@ -101,6 +101,22 @@ def test_an_env_whose_close_fails_too_is_restarted(make_worker, transport, capfd
     assert "Traceback" not in capfd.readouterr().err
 
 
+def test_closing_a_hung_env_waits_at_most_close_wait_s(make_worker, monkeypatch):
+    """The stock close waits --timeout-wait for the env to exit: a hung env held a Ctrl-C
+    in local mode that long (61 s at the default)."""
+    import actors.env_process
+
+    monkeypatch.setattr(actors.env_process, "CLOSE_WAIT_S", 1)
+    worker = make_worker(timeout_wait=30)
+    worker.collect(3)
+    hung = worker.env._process.pid
+    os.kill(hung, signal.SIGSTOP)
+    started = time.monotonic()
+    worker.close()
+    assert time.monotonic() - started < 15  # 30 s before
+    assert wait_until(lambda: hung not in drone_pids(), timeout=5)
+
+
 def test_restarts_are_rate_limited(make_worker):
     worker = make_worker(restarts=RestartPolicy(max_lifetime=5, rate_n=1, rate_period_s=60.0))
     os.kill(worker.env._process.pid, signal.SIGKILL)
