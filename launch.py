@@ -29,8 +29,10 @@ def env_problem(cfg) -> str | None:
 
     env_id = env_id_of(cfg.env.env)
     if env_id is not None:
-        try:
-            check_env_id(env_id)
+        from envs.gymnasium.__main__ import bridge_options
+
+        try:  # as the bridge will make it: its --env-args too
+            check_env_id(env_id, *bridge_options(cfg.env.env_args))
         except ValueError as err:  # said for the env process's --env-id: say it for --env
             return str(err).replace(f"--env-id {env_id}:", f"--env {cfg.env.env}:", 1)
     if env_id is not None or is_bundled(cfg.env.env):  # one of this project's launchers

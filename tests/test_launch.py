@@ -171,6 +171,21 @@ def test_nonsense_config_values(args, message):
         validate(parse(args))
 
 
+@pytest.mark.parametrize("env_args, message", [
+    (["--env-kwargs", '{"gg": 5}'], "unexpected keyword argument 'gg'"),
+    (["--env-kwargs", "[1]"], "must be a JSON object"),
+    (["--max-episode-steps", "0"], "--max-episode-steps must be >= 1"),
+    (["--max-episode-steps", "x"], "invalid int value: 'x'"),
+])
+def test_the_bridges_arguments_are_checked_before_anything_starts(env_args, message):
+    from launch import env_problem
+
+    problem = env_problem(parse(["--env", "gymnasium:Pendulum-v1", "--env-args", *env_args]))
+    assert problem is not None and message in problem and "\n" not in problem
+    assert env_problem(parse(["--env", "gymnasium:Pendulum-v1", "--env-args", "--env-kwargs",
+                              '{"g": 5.0}'])) is None
+
+
 def test_overlapped_envs_keep_the_ratio(tmp_path, main_run):
     """--overlap-envs: the next round steps in child processes while the learner updates;
     the update-to-data ratio, the budget and the outputs stay those of the plain loop."""

@@ -18,9 +18,10 @@ if TYPE_CHECKING:
 
 GYMNASIUM_EXECUTABLE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "Gymnasium")
 __all__ = ["GYMNASIUM_EXECUTABLE", "PREFIX", "behavior_name", "check_env_id", "env_id_of"]
-def check_env_id(env_id: str, max_episode_steps: int | None = None) -> BridgeSpec:
+def check_env_id(env_id: str, max_episode_steps: int | None = None,
+                 kwargs: dict | None = None) -> BridgeSpec:
     """Make the env once and map its spaces: the BridgeSpec the trainer will see, or
     ValueError with one line naming the problem and the fix."""
     from envs.gymnasium.check import check_env_id as check
 
-    return check(env_id, max_episode_steps)
+    return check(env_id, max_episode_steps, kwargs)

@@ -72,20 +72,27 @@ def working_directory_importable():
             sys.path.remove(cwd)
 
 
-def make_env(env_id: str, max_episode_steps: int | None = None) -> gymnasium.Env:
-    """`gymnasium.make(env_id)` (which imports 'module:' first); ValueError in one line."""
+def make_env(env_id: str, max_episode_steps: int | None = None,
+             kwargs: dict | None = None) -> gymnasium.Env:
+    """`gymnasium.make(env_id, **kwargs)` (which imports 'module:' first); ValueError in one
+    line."""
     if max_episode_steps is not None and max_episode_steps < 1:
         raise ValueError(f"--max-episode-steps must be >= 1, got {max_episode_steps}; leave "
                          "it out to keep the env's own time limit")
     try:
         with working_directory_importable():
-            return gymnasium.make(env_id, max_episode_steps=max_episode_steps)
+            return gymnasium.make(env_id, max_episode_steps=max_episode_steps,
+                                  **(kwargs or {}))
     except gymnasium.error.UnregisteredEnv as err:
         hint = _shadowed(env_id) or _NOT_FOUND_HINT
         raise ValueError(f"--env-id {env_id}: {_first_line(err)}; {hint}") from None
     except ImportError as err:
         hint = _shadowed(env_id) or _IMPORT_HINT
         raise ValueError(f"--env-id {env_id}: {_first_line(err)}; {hint}") from None
+    except TypeError as err:  # most often a keyword the env does not take
+        raise ValueError(f"--env-id {env_id}: gymnasium.make failed with TypeError: "
+                         f"{_first_line(err)}; check --env-kwargs against the env's "
+                         "constructor") from None
     except Exception as err:  # the env's own constructor failed: say what it said
         raise ValueError(f"--env-id {env_id}: gymnasium.make failed with "
                          f"{type(err).__name__}: {_first_line(err)}; check the env id and "
@@ -107,10 +114,10 @@ def _first_line(err: BaseException) -> str:
     return text.splitlines()[0] if text else type(err).__name__
 
 
-def open_env(env_id: str, max_episode_steps: int | None = None
+def open_env(env_id: str, max_episode_steps: int | None = None, kwargs: dict | None = None
              ) -> tuple[gymnasium.Env, BridgeSpec, list[ObservationPart], ActionMapping]:
     """Make the env and map its spaces; the env is closed again if they are refused."""
-    env = make_env(env_id, max_episode_steps)
+    env = make_env(env_id, max_episode_steps, kwargs)
     try:
         limit = env.spec.max_episode_steps if env.spec is not None else None
         spec, parts, actions = bridge_spec(env_id, env.observation_space, env.action_space,
@@ -121,10 +128,11 @@ def open_env(env_id: str, max_episode_steps: int | None = None
     return env, spec, parts, actions
 
 
-def check_env_id(env_id: str, max_episode_steps: int | None = None) -> BridgeSpec:
+def check_env_id(env_id: str, max_episode_steps: int | None = None,
+                 kwargs: dict | None = None) -> BridgeSpec:
     """What the trainer will see for `env_id` through the bridge, checked before anything
     is launched: raises ValueError with one line naming the problem and the fix."""
     with mujoco_warnings_to_log():
-        env, spec, _, _ = open_env(env_id, max_episode_steps)
+        env, spec, _, _ = open_env(env_id, max_episode_steps, kwargs)
         env.close()
     return spec

@@ -29,9 +29,10 @@ def area_seed(seed: int, area: int) -> int:
 class GymnasiumSimulation:
     """One behavior; agent k acts in copy k of the env."""
 
-    def __init__(self, env_id: str, max_episode_steps: int | None = None):
-        first, self.spec, self.parts, self.actions = open_env(env_id, max_episode_steps)
-        self.env_id, self.max_episode_steps = env_id, max_episode_steps
+    def __init__(self, env_id: str, max_episode_steps: int | None = None,
+                 kwargs: dict | None = None):
+        first, self.spec, self.parts, self.actions = open_env(env_id, max_episode_steps, kwargs)
+        self.env_id, self.max_episode_steps, self.kwargs = env_id, max_episode_steps, kwargs
         self.name = f"Gymnasium {env_id}"
         self.behaviors = (self.spec.behavior,)
         self.behavior = self.spec.behavior.name
@@ -41,7 +42,7 @@ class GymnasiumSimulation:
 
     def start(self, num_areas: int, seed: int) -> None:
         for _ in range(num_areas - 1):  # one by one: close() finds those made before a failure
-            self.envs.append(make_env(self.env_id, self.max_episode_steps))
+            self.envs.append(make_env(self.env_id, self.max_episode_steps, self.kwargs))
         self.seeds = [area_seed(seed, k) for k in range(num_areas)]
         log.info("%s; %d areas, seed %d", self.spec.summary(), num_areas, seed)
 

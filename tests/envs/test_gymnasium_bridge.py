@@ -143,6 +143,21 @@ def test_image_observation_and_discrete_start(player_worker_id):
         assert decision.reward[0] == 1.0
 
 
+def test_env_kwargs_reach_gymnasium_make_in_both_transports(player_worker_id):
+    from envs.in_process import open_in_process
+
+    args = ["--env-kwargs", '{"height": 7, "width": 9}']
+    with bridge(player_worker_id, TESTS + "Image-v0", *args) as env:
+        name, spec = only_behavior(env)
+        assert spec.observation_specs[0].shape == (7, 9, 3)
+    ours = open_in_process(f"gymnasium:{TESTS}Image-v0", ["--env-id", TESTS + "Image-v0", *args],
+                           0, 1)
+    try:
+        assert dict(ours.behavior_specs) == {name: spec}
+    finally:
+        ours.close()
+
+
 def test_hybrid_actions(player_worker_id):
     with bridge(player_worker_id, TESTS + "Hybrid-v0") as env:
         name, spec = only_behavior(env)
