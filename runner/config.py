@@ -66,6 +66,8 @@ class RunConfig:
     """save the replay with every checkpoint, so --resume keeps it (written atomically)"""
     checkpoint_interval: int = 10_000
     """env steps between checkpoints"""
+    keep_checkpoints: int = 5
+    """earlier checkpoints kept, each with its ONNX policy (0: latest only), as mlagents-learn"""
     log_interval: float = 10.0
     """seconds between progress lines"""
 
@@ -83,6 +85,7 @@ class RunConfig:
             (self.sync_interval >= 1, "--sync-interval must be >= 1"),
             (self.publish_interval >= 1, "--publish-interval must be >= 1"),
             (self.checkpoint_interval >= 1, "--checkpoint-interval must be >= 1"),
+            (self.keep_checkpoints >= 0, "--keep-checkpoints must be >= 0 (0: latest only)"),
             (self.log_interval > 0, "--log-interval must be > 0 seconds"),
             (plain_name(self.run_id), f"--run-id must be a plain folder name (not empty, '.' "
              f"or '..', no '/'), got {self.run_id!r}"),

@@ -28,7 +28,7 @@ from learner.learner import TrainingDiverged
 from runner.config_file import save_config
 from runner.errors import RunAborted
 from runner.session import run_session
-from runner.run_dir import checkpoint_path
+from runner.run_dir import checkpoint_path, keep_checkpoint
 from runner.state import initialize_learner, load_replay, save_run
 
 
@@ -143,9 +143,9 @@ def make_saver(cfg: Config, fleet: Fleet, monitor: Monitor, path: str):
             raise RunAborted("the learner actor died before it could be saved; --resume "
                              "continues from the last checkpoint") from None
         spec = fleet.specs[0]
-        export_policy(monitor.run_dir, spec["behavior"], spec["obs_sizes"],
-                      spec["action_size"], cfg.learner.hidden_size, state["actor"],
-                      state["normalizer"])
+        onnx = export_policy(monitor.run_dir, spec["behavior"], spec["obs_sizes"],
+                             spec["action_size"], cfg.learner.hidden_size, state["actor"],
+                             state["normalizer"])
         replay = None
         if cfg.run.save_replay:
             replay = ray.get(fleet.replay.state_dict.remote())
@@ -157,6 +157,7 @@ def make_saver(cfg: Config, fleet: Fleet, monitor: Monitor, path: str):
         save_run(path, {"learner": state, "env_steps": env_steps,
                         "train_episodes": monitor.train.count, "phase": phase,
                         "wall_s": monitor.wall_s()}, replay)
+        keep_checkpoint(monitor.run_dir, onnx, env_steps, cfg.run.keep_checkpoints)
     return save
 
 

@@ -7,14 +7,15 @@ from __future__ import annotations
 from actors.process_worker import WorkerProcessDied
 from learner.checkpoint import load_checkpoint
 from learner.export import export_policy
+from runner.run_dir import keep_checkpoint
 from runner.state import load_replay, save_run, to_numpy, to_torch
 
 
 def save(run, phase: str) -> None:
     learner = run.learner.state_dict()  # first: it refuses diverged weights, before any write
     worker = run.workers[0]
-    export_policy(run.run_dir, worker.behavior, worker.obs_sizes, worker.action_size,
-                  run.cfg.learner.hidden_size, learner["actor"], learner["normalizer"])
+    onnx = export_policy(run.run_dir, worker.behavior, worker.obs_sizes, worker.action_size,
+                         run.cfg.learner.hidden_size, learner["actor"], learner["normalizer"])
     save_run(run.checkpoint_path, {
         "learner": learner,
         "env_steps": run.env_steps,
@@ -23,6 +24,7 @@ def save(run, phase: str) -> None:
         "wall_s": run.metrics.wall_s(),
         **worker_states(run.workers),
     }, run.replay.state_dict() if run.cfg.run.save_replay else None)
+    keep_checkpoint(run.run_dir, onnx, run.env_steps, run.cfg.run.keep_checkpoints)
 
 
 def worker_states(workers: list) -> dict:

@@ -3,6 +3,8 @@
 Layout:
     configuration.yaml       the effective configuration (reloaded on --resume)
     checkpoints/latest.pt    written atomically (learner/checkpoint.py)
+    checkpoints/checkpoint-<env steps>.pt, <Behavior>-<env steps>.onnx
+                             the last --keep-checkpoints checkpoints and their policies
     <Behavior>.onnx          the actor for Unity, rewritten with every checkpoint
     events.out.tfevents.*    TensorBoard: charts/, losses/, perf/
     episodes.csv             one row per finished episode (phase, env_steps, return, ...)
@@ -15,9 +17,11 @@ started) and `.<run-id>.failed-start` (a forced start that failed, with its env 
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
+import re
 import shutil
 
 from learner.files import write_atomic
@@ -154,6 +158,29 @@ def release_run_dir(run_dir: str, force: bool) -> str | None:
 def checkpoint_path(run_dir: str) -> str:
     """Where a run keeps its checkpoint."""
     return os.path.join(run_dir, "checkpoints", "latest.pt")
+
+
+KEPT = re.compile(r"checkpoint-(\d+)\.pt")
+
+
+def keep_checkpoint(run_dir: str, onnx: str, env_steps: int, keep: int) -> None:
+    """The checkpoint just written and its ONNX policy, kept as checkpoints/checkpoint-<env
+    steps>.pt and <Behavior>-<env steps>.onnx beside it (copies, written atomically with the
+    originals' permissions); the oldest beyond `keep` go."""
+    if keep == 0:
+        return
+    folder = os.path.dirname(checkpoint_path(run_dir))
+    stem = os.path.splitext(os.path.basename(onnx))[0]
+    for source, kept in ((checkpoint_path(run_dir), f"checkpoint-{env_steps}.pt"),
+                         (onnx, f"{stem}-{env_steps}.onnx")):
+        with open(source, "rb") as original:
+            write_atomic(os.path.join(folder, kept), original.read(),
+                         mode=os.stat(source).st_mode & 0o777)
+    steps = sorted(int(m.group(1)) for m in map(KEPT.fullmatch, os.listdir(folder)) if m)
+    for old in steps[:-keep]:
+        for name in (f"checkpoint-{old}.pt", f"{stem}-{old}.onnx"):
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(os.path.join(folder, name))
 
 
 def initialize_path(results_dir: str, initialize_from: str) -> str:

@@ -64,6 +64,18 @@ def test_the_test_phase_tests_the_saved_policy(two_worker_run):
         torch.testing.assert_close(TESTED["weights"]["actor"][name], value)
 
 
+def test_ray_checkpoints_are_kept_with_their_policies(two_worker_run):
+    import pathlib
+
+    _, _, run_dir = two_worker_run
+    folder = pathlib.Path(run_dir) / "checkpoints"
+    steps = sorted(int(p.stem.split("-")[1]) for p in folder.glob("checkpoint-*.pt"))
+    assert steps and len(steps) <= 5
+    assert {f"My Behavior-{s}.onnx" for s in steps} <= set(os.listdir(folder))
+    last = folder / f"checkpoint-{steps[-1]}.pt"
+    assert last.read_bytes() == (folder / "latest.pt").read_bytes()
+
+
 def test_both_workers_contribute_and_get_new_weights(two_worker_run):
     cfg, summary, run_dir = two_worker_run
     assert summary["env_steps"] >= cfg.run.train_steps

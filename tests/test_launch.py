@@ -55,6 +55,11 @@ def test_smoke_run_writes_every_output(tiny_run):
     for key in ("actor", "critic", "actor_target", "critic_target", "actor_opt", "critic_opt"):
         assert key in payload["learner"]
     summary = json.loads((run_dir / "summary.json").read_text())
+    # each checkpoint (every 300 env steps, and the end) is also kept, the last 5 of them
+    kept = sorted(run_dir.glob("checkpoints/checkpoint-*.pt"))
+    assert len(kept) == len(list(run_dir.glob("checkpoints/My Behavior-*.onnx"))) >= 2
+    assert (run_dir / "checkpoints" / f"checkpoint-{payload['env_steps']}.pt").read_bytes() \
+        == (run_dir / "checkpoints" / "latest.pt").read_bytes()
     assert summary["env_steps"] >= 600
     assert summary["learner_steps"] == 600 - 200 + (summary["env_steps"] - 600)
     assert summary["policy_version"] >= 1 and summary["wall_s"] > 0

@@ -99,3 +99,27 @@ def test_a_failed_start_leaves_nothing_that_blocks_the_next(tmp_path, monkeypatc
     assert prepare_run_dir(".", "t", False, False, False) == os.path.join(".", "t")
     with pytest.raises(RunError, match="File name too long.*pass a shorter --run-id"):
         prepare_run_dir(".", "x" * 300, False, False, False)
+
+
+def test_the_last_checkpoints_are_kept_with_their_policies(tmp_path):
+    from runner.run_dir import checkpoint_path, keep_checkpoint
+
+    run_dir = tmp_path / "run"
+    (run_dir / "checkpoints").mkdir(parents=True)
+    onnx = run_dir / "My Behavior.onnx"
+    latest = checkpoint_path(str(run_dir))
+    for steps in (400, 800, 1200, 1200, 1600):  # the end of training and of the run: 1200
+        with open(latest, "w") as f:
+            f.write(f"checkpoint {steps}")
+        os.chmod(latest, 0o600)
+        onnx.write_text(f"policy {steps}")
+        keep_checkpoint(str(run_dir), str(onnx), steps, keep=3)
+    kept = run_dir / "checkpoints"
+    assert sorted(os.listdir(kept)) == sorted(
+        ["latest.pt"] + [f"checkpoint-{s}.pt" for s in (800, 1200, 1600)]
+        + [f"My Behavior-{s}.onnx" for s in (800, 1200, 1600)])
+    assert (kept / "checkpoint-800.pt").read_text() == "checkpoint 800"
+    assert (kept / "My Behavior-1200.onnx").read_text() == "policy 1200"
+    assert os.stat(kept / "checkpoint-1600.pt").st_mode & 0o777 == 0o600  # as latest.pt
+    keep_checkpoint(str(run_dir), str(onnx), 2000, keep=0)  # --keep-checkpoints 0: none
+    assert not (kept / "checkpoint-2000.pt").exists()
