@@ -132,7 +132,8 @@ def main(argv: list[str]) -> int:
         validate(cfg)
         problem = env_problem(cfg) or device_problem(cfg) or (
             not (cfg.run.resume or cfg.run.inference)
-            and initialize_problem(cfg.run.results_dir, cfg.run.initialize_from)) or (
+            and initialize_problem(cfg.run.results_dir, cfg.run.run_id,
+                                   cfg.run.initialize_from)) or (
             cfg.run.mode == "ray" and address_problem(cfg.run.address))
         if problem:
             raise ValueError(problem)

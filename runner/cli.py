@@ -42,6 +42,10 @@ def parse(argv: list[str]) -> Config:
                 data.get("run", {}).pop(key, None)
             base = config_file_apply(Config(), data, saved)
             cfg = flags(with_file(base, file_data, config_file), rest)
+            if cfg.run.initialize_from != base.run.initialize_from:
+                raise ValueError("--initialize-from starts a new run; --resume and --inference "
+                                 "continue this one from its own checkpoint: drop "
+                                 "--initialize-from")
     if env_args is not None:
         cfg.env = dataclasses.replace(cfg.env, env_args=env_args)
     return cfg

@@ -88,11 +88,18 @@ def in_use_by(path: str) -> int | None:
 
 def only_debris(path: str) -> bool:
     """The folder holds only what a start that failed before training leaves (env logs,
-    an empty TensorBoard file, a dead process's in-use mark), so a corrected rerun need
-    not --force."""
+    an empty TensorBoard file, an episodes.csv with no episode, a dead process's in-use
+    mark), so a corrected rerun need not --force."""
     names = os.listdir(path)
     return bool(names) and all(n in ("env_logs", IN_USE) or n.startswith("events.out.tfevents.")
+                               or (n == "episodes.csv" and header_only(os.path.join(path, n)))
                                for n in names)
+
+
+def header_only(csv_path: str) -> bool:
+    """An episodes.csv without a single episode (its header, written at start-up)."""
+    with open(csv_path, encoding="utf-8", errors="replace") as f:
+        return len(f.readlines()) <= 1
 
 
 def aside_path(run_dir: str, what: str) -> str:
@@ -191,15 +198,21 @@ def initialize_path(results_dir: str, initialize_from: str) -> str:
     return checkpoint_path(os.path.join(results_dir, initialize_from))
 
 
-def initialize_problem(results_dir: str, initialize_from: str | None) -> str | None:
-    """Said before any env starts: --initialize-from names no checkpoint."""
+def initialize_problem(results_dir: str, run_id: str, initialize_from: str | None
+                       ) -> str | None:
+    """Said before any env starts: --initialize-from names no checkpoint, or one inside
+    this run's own folder (which --force sets aside before it would be read)."""
     if initialize_from is None:
         return None
     path = initialize_path(results_dir, initialize_from)
-    if os.path.isfile(path):
-        return None
-    return (f"--initialize-from {initialize_from}: no checkpoint at {path}; give the id of a "
-            "run in --results-dir that saved one, or a checkpoint file")
+    if not os.path.isfile(path):
+        return (f"--initialize-from {initialize_from}: no checkpoint at {path}; give the id "
+                "of a run in --results-dir that saved one, or a checkpoint file")
+    own = os.path.realpath(os.path.join(results_dir, run_id))
+    if os.path.commonpath([os.path.realpath(path), own]) == own:
+        return (f"--initialize-from {initialize_from} is in this run's own folder, which a "
+                "new run replaces: copy the checkpoint elsewhere first, or --resume the run")
+    return None
 
 
 def write_summary(run_dir: str, summary: dict, inference: bool = False) -> dict:

@@ -202,6 +202,10 @@ def test_resume_refuses_what_it_would_silently_ignore(tmp_path):
     (run_dir / "configuration.yaml").write_text("learner:\n  hidden_size: 8\n")
     where = ["--run-id", "r", "--results-dir", str(tmp_path)]
     assert parse(["--resume", *where]).learner.hidden_size == 8
+    for session in ("--resume", "--inference"):  # it was ignored, and saved as if it were not
+        with pytest.raises(ValueError, match="--initialize-from starts a new run; --resume "
+                                             "and --inference continue this one"):
+            parse([session, "--initialize-from", "other", *where])
     with pytest.raises(ValueError, match="--preset td3 sets up a new run; --resume and "
                                          "--inference keep the run's saved configuration"):
         parse(["--resume", "--preset", "td3", *where])

@@ -41,5 +41,13 @@ def test_a_new_run_starts_from_another_runs_networks(tmp_path, main_run, main_er
                          "--hidden-size", "64", "--train-steps", "0", *common)
     assert "--initialize-from" in line and "hidden_size 128 but this run has hidden_size 64" \
         in line
-    line, _ = main_error("--run-id", "other", "--initialize-from", "nosuch", *common)
+    # that failure left nothing that blocks the corrected rerun (it needed --force)
+    again = main_run("--run-id", "other", "--initialize-from", "source", "--train-steps", "0",
+                     "--test-steps", "0", *common)
+    assert again.returncode == 0, again.stderr[-2000:]
+    line, _ = main_error("--run-id", "other2", "--initialize-from", "nosuch", *common)
     assert "no checkpoint at" in line and "nosuch" in line
+    # --force sets this run's folder aside before the checkpoint would be read
+    line, _ = main_error("--run-id", "new", "--force", "--initialize-from",
+                         str(tmp_path / "new" / "checkpoints" / "latest.pt"), *common)
+    assert "is in this run's own folder" in line
