@@ -239,7 +239,7 @@ class Fleet:
 
     def stop_loops(self) -> None:
         """Stop the workers, then the learner, at once (an interrupt or a failure)."""
-        self._stop_workers()
+        self._stop_workers(grace_s=10.0)  # a loop stops within a chunk; a hung env's does not
         if self.learner_run is not None:
             try:
                 ray.get(self.learner.stop.remote())
@@ -250,7 +250,8 @@ class Fleet:
     def finish_loops(self, timeout_s: float = 120.0) -> None:
         """The end of training: stop the workers (their last inserts land), let the learner
         take exactly the updates those inserts call for, then stop it."""
-        self._stop_workers()
+        # Time for a worker that is restarting its env (a Unity build may take long to start).
+        self._stop_workers(grace_s=self.cfg.env.timeout_wait + 10.0)
         if self.learner_run is None:
             return
         try:
@@ -261,14 +262,14 @@ class Fleet:
             print("the learner did not catch up in time; stopping it", flush=True)
         self.stop_loops()
 
-    def _stop_workers(self) -> None:
+    def _stop_workers(self, grace_s: float) -> None:
         """Stop the workers' loops. One that failed since the last check() (its env past
         its limits as the budget ran out) or did not stop is dropped: the test phase must
         not call it."""
         alive = [self.workers[k] for k in self.worker_runs]
         ray.wait([w.stop.remote() for w in alive], num_returns=len(alive), timeout=10)
-        runs = dict(self.worker_runs)  # a loop stops within a chunk; a hung env's does not
-        ended, _ = ray.wait(list(runs.values()), num_returns=len(runs), timeout=10)
+        runs = dict(self.worker_runs)
+        ended, _ = ray.wait(list(runs.values()), num_returns=len(runs), timeout=grace_s)
         for k, ref in runs.items():
             if ref not in ended:
                 self._drop(k, "its loop did not stop")
