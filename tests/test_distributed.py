@@ -215,6 +215,14 @@ def _saved(run_dir) -> dict:
     return torch.load(f"{run_dir}/checkpoints/latest.pt", weights_only=True)
 
 
+def assert_resumed_at_the_ratio(summary: dict, before: dict, cfg) -> None:
+    """The resumed part took --updates-per-step updates per new env step (within 10%):
+    neither refused nor burst."""
+    new_steps = summary["env_steps"] - before["env_steps"]
+    new_updates = summary["learner_steps"] - before["learner"]["learner_steps"]
+    assert new_updates == pytest.approx(cfg.run.updates_per_step * new_steps, rel=0.10)
+
+
 def test_resume_with_the_saved_replay_continues_the_count(saved_ray_run):
     """The default (device replay) path: the learner's feed counters come back with the
     learner, so the resumed run keeps the ratio instead of refusing or bursting."""
@@ -250,9 +258,7 @@ def test_a_resume_with_fewer_workers_and_the_replay_mirror_ahead(saved_ray_run):
                                                            train_steps=more))
     summary = run_distributed(cfg, run_dir)
     assert summary["env_steps"] >= more
-    new_steps = summary["env_steps"] - before["env_steps"]
-    new_updates = summary["learner_steps"] - before["learner"]["learner_steps"]
-    assert new_updates == pytest.approx(cfg.run.updates_per_step * new_steps, rel=0.10)
+    assert_resumed_at_the_ratio(summary, before, cfg)
     # --inference trains nothing: a broken replay file does not stop it
     kept = f"{run_dir}/checkpoints/replay.pt"
     shutil.copy(kept, f"{kept}.kept")
@@ -282,9 +288,7 @@ def test_a_ray_checkpoint_resumes_in_local_mode(saved_ray_run):
                                                            train_steps=more))
     summary = run_local(cfg, run_dir)
     assert summary["env_steps"] >= more
-    new_steps = summary["env_steps"] - before["env_steps"]
-    new_updates = summary["learner_steps"] - before["learner"]["learner_steps"]
-    assert new_updates == pytest.approx(cfg.run.updates_per_step * new_steps, rel=0.10)
+    assert_resumed_at_the_ratio(summary, before, cfg)
     assert _saved(run_dir)["noise"]  # the local save has them again
 
 
@@ -361,6 +365,7 @@ def test_a_save_counts_the_rows_inserted_since_the_last_poll(local_ray, tmp_path
     saved = {}
     monkeypatch.setattr(distributed, "export_policy", lambda *args: None)
     monkeypatch.setattr(distributed, "save_run", lambda path, p, replay: saved.update(p))
+    monkeypatch.setattr(distributed, "keep_checkpoint", lambda *args: None)  # nothing written
     remote = lambda value: SimpleNamespace(remote=lambda: ray.put(value))  # noqa: E731
     fleet = SimpleNamespace(
         learner=SimpleNamespace(state_dict=remote({"actor": {}, "normalizer": None})),
