@@ -68,6 +68,7 @@ def assert_same_steps(stock, ours) -> None:
 
 
 @pytest.mark.parametrize("case", list(CASES))
+@pytest.mark.filterwarnings("ignore:.*(terminated. signal to be a boolean|reward returned by)")
 def test_in_process_shows_what_the_stock_client_shows(player_worker_id, case):
     make, executable, args, num_areas, steps = CASES[case]
     rng, ended = np.random.default_rng(0), 0
