@@ -84,6 +84,20 @@ def address_problem(address: str | None, timeout_s: float = 5.0) -> str | None:
                 "--head` or fix --address")
 
 
+def initialize_mismatch(cfg) -> str | None:
+    """--initialize-from's checkpoint against this run's options (the env's sizes wait for
+    the env), said before anything starts."""
+    from learner.checkpoint import CheckpointError, check_options, load_checkpoint
+    from runner.run_dir import initialize_path
+
+    path = initialize_path(cfg.run.results_dir, cfg.run.initialize_from)
+    try:
+        check_options(load_checkpoint(path, holds="learner")["learner"], cfg.learner)
+    except CheckpointError as err:
+        return f"--initialize-from {path}: {err}"
+    return None
+
+
 def budget_warning(cfg) -> str | None:
     """A budget that never reaches the first update is allowed (a smoke run, data only),
     but said: otherwise '0 updates/s' and an untrained test phase come unexplained."""
@@ -131,9 +145,9 @@ def main(argv: list[str]) -> int:
         cfg = parse(argv)
         validate(cfg)
         problem = env_problem(cfg) or device_problem(cfg) or (
-            not (cfg.run.resume or cfg.run.inference)
-            and initialize_problem(cfg.run.results_dir, cfg.run.run_id,
-                                   cfg.run.initialize_from)) or (
+            not (cfg.run.resume or cfg.run.inference) and cfg.run.initialize_from is not None
+            and (initialize_problem(cfg.run.results_dir, cfg.run.run_id,
+                                    cfg.run.initialize_from) or initialize_mismatch(cfg))) or (
             cfg.run.mode == "ray" and address_problem(cfg.run.address))
         if problem:
             raise ValueError(problem)

@@ -104,13 +104,12 @@ def _first_line(exc: Exception, limit: int = 100) -> str:
 
 
 def check_sizes(
-    payload: dict, obs_size: int, action_size: int, hidden_size: int | None = None
+    payload: dict, obs_size: int | None, action_size: int | None, hidden_size: int | None = None
 ) -> None:
     """Raise CheckpointError when the env's sizes (or the configured hidden size) differ
-    from those stored in `payload` (a Learner.state_dict(), as saved)."""
-    expected = {"obs_size": obs_size, "action_size": action_size}
-    if hidden_size is not None:
-        expected["hidden_size"] = hidden_size
+    from those stored in `payload` (a Learner.state_dict(), as saved); None: not checked."""
+    expected = {key: want for key, want in (("obs_size", obs_size), ("action_size", action_size),
+                                            ("hidden_size", hidden_size)) if want is not None}
     for key, want in expected.items():
         have = payload.get(key)
         if have != want:
@@ -124,7 +123,14 @@ def check_compatible(payload: dict, obs_size: int, action_size: int, cfg) -> Non
     """Raise CheckpointError (one line) unless the checkpoint's learner fits this run: the
     env's sizes, the hidden size, --normalize, --twin-critics, and finite weights. The one
     check of a load."""
-    check_sizes(payload, obs_size, action_size, cfg.hidden_size)
+    check_sizes(payload, obs_size, action_size)
+    check_options(payload, cfg)
+
+
+def check_options(payload: dict, cfg) -> None:
+    """check_compatible without the env's sizes: what a run can check before its env
+    starts (--initialize-from's checkpoint)."""
+    check_sizes(payload, None, None, cfg.hidden_size)
     check_finite(payload)
     check_normalizer(payload, cfg.normalize)
     check_twin_critics(payload, cfg.twin_critics)

@@ -35,16 +35,23 @@ def test_a_new_run_starts_from_another_runs_networks(tmp_path, main_run, main_er
     assert_same_networks(started, trained)
     assert started["learner_steps"] == 0 and started["actor_opt"]["state"] == {}
     assert "initialize_from: source" in (tmp_path / "new" / "configuration.yaml").read_text()
-    # A checkpoint file works as well as a run id; a mismatch names the checkpoint.
+    # A checkpoint file works as well as a run id; a mismatch names the checkpoint: one of
+    # the env's sizes once the env has started...
     line, _ = main_error("--run-id", "other", "--initialize-from",
                          str(tmp_path / "source" / "checkpoints" / "latest.pt"),
-                         "--hidden-size", "64", "--train-steps", "0", *common)
-    assert "--initialize-from" in line and "hidden_size 128 but this run has hidden_size 64" \
-        in line
-    # that failure left nothing that blocks the corrected rerun (it needed --force)
+                         "--env", "gymnasium:Pendulum-v1", "--transport", "in-process",
+                         "--train-steps", "0", *common)
+    assert "--initialize-from" in line and "obs_size 9 but this run has obs_size 3" in line
+    # ... leaving nothing that blocks the corrected rerun (it needed --force);
     again = main_run("--run-id", "other", "--initialize-from", "source", "--train-steps", "0",
                      "--test-steps", "0", *common)
     assert again.returncode == 0, again.stderr[-2000:]
+    # an option before anything starts
+    line, _ = main_error("--run-id", "other2", "--initialize-from", "source", "--hidden-size",
+                         "64", *common)
+    assert "--initialize-from" in line and "hidden_size 128 but this run has hidden_size 64" \
+        in line
+    assert not (tmp_path / "other2").exists()
     line, _ = main_error("--run-id", "other2", "--initialize-from", "nosuch", *common)
     assert "no checkpoint at" in line and "nosuch" in line
     # --force sets this run's folder aside before the checkpoint would be read
