@@ -118,8 +118,8 @@ def env_params_warning(cfg) -> str | None:
 
     if not cfg.env.env_params or not runs_in_process(cfg.env.env):
         return None
-    return (f"--env {cfg.env.env} reads no environment parameters: --env-params "
-            f"{' '.join(cfg.env.env_params)} change nothing (they are for a Unity build's "
+    return (f"--env {cfg.env.env} reads no environment parameters, so --env-params "
+            f"({', '.join(cfg.env.env_params)}) has no effect (it is for a Unity build's "
             "Academy.Instance.EnvironmentParameters)")
 
 
