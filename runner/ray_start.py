@@ -64,12 +64,22 @@ def init_ray(ray, cfg) -> None:
         ray.init(address=cfg.run.address, log_to_driver=True, logging_level="warning")
     except (ConnectionError, RuntimeError) as err:
         raise RayUnreachable(f"cannot join the Ray cluster at {cfg.run.address!r} "
-                             f"({str(err).splitlines()[0]}); start it with `ray start "
-                             "--head` or fix --address") from None
+                             f"({str(err).splitlines()[0]}); check that it runs (`ray status "
+                             f"--address {cfg.run.address}`) and fix --address"
+                             f"{token_hint()}") from None
     if cfg.learner.device == "cuda" and not ray.cluster_resources().get("GPU"):
         ray.shutdown()
         raise RayUnreachable("--device cuda but the Ray cluster has no GPU; use --device "
                              "auto or cpu")
+
+
+def token_hint() -> str:
+    """Ray sends its token to an explicit --address only with RAY_AUTH_MODE=token (so a
+    local token never leaks to another host): without it, a token cluster refuses us."""
+    if os.environ.get("RAY_AUTH_MODE", "").lower() == "token":
+        return ""
+    return ("; a cluster started with token authentication also needs RAY_AUTH_MODE=token "
+            "and its token (~/.ray/auth_token or RAY_AUTH_TOKEN) here")
 
 
 @contextlib.contextmanager

@@ -33,3 +33,27 @@ def test_a_sigterm_while_ray_starts_is_an_interrupt(monkeypatch, tmp_path):
     finally:
         signal.signal(signal.SIGTERM, before)
     assert ran == []
+
+
+@pytest.mark.parametrize("mode", [None, "token"])
+def test_a_refused_join_says_what_a_token_cluster_needs(monkeypatch, mode):
+    """Ray sends no token to an explicit --address unless RAY_AUTH_MODE=token: a token
+    cluster then refused the join, and the error told the user to start a running cluster."""
+    from runner import ray_start
+    from runner.errors import RayUnreachable
+
+    class RefusingRay:
+        def init(self, **kwargs):
+            raise ConnectionError("Failed to connect to Ray cluster at 192.0.2.2:6379")
+
+    if mode is None:
+        monkeypatch.delenv("RAY_AUTH_MODE", raising=False)
+    else:
+        monkeypatch.setenv("RAY_AUTH_MODE", mode)
+    cfg = Config()
+    cfg.run.address = "192.0.2.2:6379"
+    with pytest.raises(RayUnreachable) as err:
+        ray_start.init_ray(RefusingRay(), cfg)
+    message = str(err.value)
+    assert "\n" not in message and "192.0.2.2:6379" in message
+    assert ("RAY_AUTH_MODE=token" in message) == (mode is None)
