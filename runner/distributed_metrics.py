@@ -16,7 +16,7 @@ from ray.exceptions import GetTimeoutError, RayActorError
 from runner.config import Config
 from runner.progress import Progress
 from runner.errors import RunAborted
-from runner.metrics import EpisodeStats, Metrics, RateMeter, bar_values
+from runner.metrics import EpisodeStats, Metrics, bar_values, training_average
 from runner.run_dir import write_summary
 
 
@@ -49,7 +49,6 @@ class Monitor:
               f"{' + 1 GPU' if resources['learner_gpus'] else ''}", flush=True)
         # Made at the first poll: restore's warnings then print above it, not through it.
         self.progress: Progress | None = None
-        self.bar_rate: RateMeter | None = None  # from the bar's start: its last frame's rates
 
     def resume_from(self, env_steps: int, train_episodes: int, wall_s: float,
                     learner_steps: int) -> None:
@@ -82,7 +81,6 @@ class Monitor:
         if self.progress is None:
             self.progress = Progress(self.cfg.run.train_steps, "train",
                                      interval_s=self.cfg.run.log_interval)
-            self.bar_rate = RateMeter(self.env_steps, self.learner["learner_steps"])
         self.progress.update(self.env_steps, self.shown)
 
     def _drain(self, workers) -> list[dict]:
@@ -165,11 +163,13 @@ class Monitor:
         return write_summary(self.run_dir, summary, self.cfg.run.inference)
 
     def end_training(self) -> None:
-        self.train_wall_s = self.wall_s()
+        self.report()  # the last interval's scalars: a run shorter than --log-interval
+        self.train_wall_s = self.wall_s()  # logged none
         if self.progress is not None:
-            # The last frame: the phase's average rates and its results now (not those of
-            # the last line, up to --log-interval old, nor "-" in a shorter phase).
-            sps, ups = self.bar_rate.average(self.env_steps, self.learner["learner_steps"])
+            # The last frame: the table's training average and the results now (not those
+            # of the last line, up to --log-interval old).
+            sps, ups = training_average(self.env_steps, self.learner["learner_steps"],
+                                        self.train_wall_s)
             self.shown.update(bar_values(self.train.summary(), self.cfg.env.tracks_success(),
                                          sps, ups))
             self.progress.update(self.env_steps, self.shown)

@@ -22,7 +22,7 @@ from runner.session import run_session
 from runner.config_file import save_config
 from runner.errors import RunError
 from runner.local_checkpoint import load, save
-from runner.metrics import EpisodeStats, Metrics, RateMeter, bar_values
+from runner.metrics import EpisodeStats, Metrics, RateMeter, bar_values, training_average
 from runner.run_dir import checkpoint_path, write_summary
 from runner.state import initialize_learner
 
@@ -176,7 +176,7 @@ def train(run: Run) -> None:
     cfg = run.cfg
     next_checkpoint = run.env_steps + cfg.run.checkpoint_interval
     rate = RateMeter(run.env_steps, run.learner.learner_steps)
-    values, stale, pending = {}, False, None
+    values, losses, stale, pending = {}, {}, False, None
     adopt_initial_actor(run)  # its first update may come after an overlapped round
     with Progress(cfg.run.train_steps, "train", interval_s=cfg.run.log_interval) as progress, \
             ThreadPoolExecutor(1, thread_name_prefix="envs") as pool:
@@ -195,13 +195,14 @@ def train(run: Run) -> None:
             if run.metrics.line_due():
                 values = report(run, "train", losses, rate)
             progress.update(run.env_steps, values)
-        # The last frame: the phase's average rates and its results now (not those of the
-        # last line, up to --log-interval old, nor "-" in a phase shorter than that).
-        progress.update(run.env_steps, shown(run, "train", *rate.average(
-            run.env_steps, run.learner.learner_steps)))
+        report(run, "train", losses, rate)  # the last interval's scalars: a run shorter
+        # than --log-interval logged none. The last frame: the table's training average
+        # and the results now (not those of the last line, up to --log-interval old).
+        run.train_wall_s = run.metrics.wall_s()
+        progress.update(run.env_steps, shown(run, "train", *training_average(
+            run.env_steps, run.learner.learner_steps, run.train_wall_s)))
     if run.learner.unpublished:  # e.g. statistics merged after the last update: the test
         sync_weights(run)  # phase tests what is saved and exported
-    run.train_wall_s = run.metrics.wall_s()
     save(run, phase="test")
 
 

@@ -110,6 +110,13 @@ def bar_values(stats: dict, tracks_success: bool, sps: float, ups: float | None 
     return values
 
 
+def training_average(env_steps: int, learner_steps: int, wall_s: float) -> tuple[float, float]:
+    """Env steps/s and updates/s over the training wall time: the end-of-run table's
+    "training average", which the bar's last frame shows too."""
+    wall = max(wall_s, 1e-9)
+    return env_steps / wall, learner_steps / wall
+
+
 class RateMeter:
     """Env steps/s and updates/s since the last reading."""
 

@@ -88,7 +88,8 @@ class Progress:
         self.values = dict(values)
         if self._bar is not None:
             self._update_bar()
-        elif self.clock() - self._last_line >= self.interval_s:
+        elif self.env_steps < self.total and self.clock() - self._last_line >= self.interval_s:
+            # The budget reached: close() prints the last line, with the phase's results.
             self._last_line = self.clock()
             self._print_line()
 

@@ -1,4 +1,4 @@
-"""Helpers shared by tests: a view of running Drone processes, polling."""
+"""Helpers shared by tests: a view of running Drone processes, polling, TensorBoard tags."""
 
 import os
 import time
@@ -50,3 +50,12 @@ def act(learner, obs):
         if learner.state.normalizer is not None:
             x = learner.state.normalizer(x)
         return learner.state.actor(x).cpu().numpy()
+
+
+def tags(run_dir) -> set[str]:
+    """The scalar tags of the TensorBoard events in `run_dir`."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(run_dir))
+    acc.Reload()
+    return set(acc.Tags()["scalars"])

@@ -14,6 +14,7 @@ from runner.distributed import run_distributed
 from runner.ray_fleet import resources
 from actors.config import EnvConfig
 from replay.config import ReplayConfig
+from tests.helpers import tags
 
 
 def tiny(tmp_path, run_id: str, base_port: int, **run) -> tuple[Config, str]:
@@ -353,6 +354,38 @@ def test_resumed_rates_count_only_this_sessions_updates(tmp_path, monkeypatch):
         monitor.metrics.close()
     assert monitor.shown["updates_per_s"] == pytest.approx(50.0)  # it said 3,750/s
     assert monitor.shown["steps_per_s"] == pytest.approx(50.0)
+
+
+def test_the_end_of_training_logs_its_last_interval_and_shows_the_tables_rates(
+        tmp_path, monkeypatch):
+    """A run shorter than --log-interval wrote no losses/ or perf/ to TensorBoard (every
+    run lost its last interval), and the bar's last frame gave other rates than the
+    table's training average."""
+    import io
+
+    from runner import distributed_metrics
+    from runner.progress import Progress
+
+    clock = [100.0]
+    monkeypatch.setattr(distributed_metrics.time, "monotonic", lambda: clock[0])
+    cfg, run_dir = tiny(tmp_path, "end", 5991)
+    monitor = distributed_metrics.Monitor(cfg, run_dir, [{"node": "n"}], {
+        "worker_cpus": 0.5, "learner_cpus": 0.5, "learner_gpus": 0})
+    out = io.StringIO()
+    try:
+        monitor.progress = Progress(cfg.run.train_steps, "train", stream=out, live=False)
+        monitor.learner = {"learner_steps": 2700, "policy_version": 9,
+                           "losses": {"losses/critic_loss": 0.5}}
+        monitor.env_steps = 3000
+        clock[0] += 6.0
+        monitor.end_training()
+        monitor.metrics.writer.flush()
+        logged = tags(run_dir)
+    finally:
+        monitor.close()
+    assert {"losses/critic_loss", "charts/SPS", "perf/learner_updates_per_s"} <= logged
+    assert monitor.train_wall_s == pytest.approx(6.0)
+    assert "500 steps/s  450 updates/s" in out.getvalue(), out.getvalue()
 
 
 def test_a_save_counts_the_rows_inserted_since_the_last_poll(local_ray, tmp_path, monkeypatch):

@@ -10,6 +10,7 @@ import torch
 
 from runner.cli import parse
 from runner.config import Config, validate
+from tests.helpers import tags
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # The test phase starts fresh episodes: 300 steps over 2 workers of 2 areas is 75 steps
@@ -27,14 +28,6 @@ RAY_PROBE = ("import atexit, runpy, sys; "
 def launch(*args, timeout=240):
     return subprocess.run([sys.executable, "-c", RAY_PROBE, *args], cwd=REPO,
                           capture_output=True, text=True, timeout=timeout)
-
-
-def tags(run_dir):
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
-    acc = EventAccumulator(str(run_dir))
-    acc.Reload()
-    return set(acc.Tags()["scalars"])
 
 
 @pytest.fixture(scope="module")

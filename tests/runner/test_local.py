@@ -4,6 +4,7 @@ import torch
 
 from runner.cli import parse
 from runner.local import build, close, train
+from tests.helpers import tags
 
 
 def one_drone(*flags: str) -> list[str]:
@@ -75,7 +76,9 @@ def test_a_dead_env_process_worker_does_not_cost_the_checkpoint(tmp_path):
 def test_a_phase_bar_ends_on_the_phase_results(tmp_path, monkeypatch):
     """A run that ends before its first progress line used to leave the live bar's last
     frame at '- steps/s - updates/s return -'; a longer one at the values of its last line
-    (up to --log-interval old), while the table below gave the final ones."""
+    (up to --log-interval old), while the table below gave the final ones. Its rates are
+    the table's training average (they were an average over another span), and the last
+    interval's scalars reach TensorBoard (a run shorter than --log-interval had none)."""
     import functools
     import io
 
@@ -90,17 +93,22 @@ def test_a_phase_bar_ends_on_the_phase_results(tmp_path, monkeypatch):
     run = build(cfg, str(tmp_path))
     try:
         train(run)
+        run.metrics.writer.flush()
+        logged = tags(tmp_path)
+        average = f"{run.env_steps / run.train_wall_s:.0f} steps/s"
         local.test(run)
         results = {phase: f"return {stats.summary()['mean_return']:+.2f}"
                    for phase, stats in (("train", run.train), ("test", run.test))}
     finally:
         close(run)
+    assert {"losses/critic_loss", "losses/actor_loss", "charts/SPS"} <= logged
     drawn = [line for line in frames.getvalue().replace("\r", "\n").splitlines() if line]
     train_frame = [line for line in drawn if line.startswith("[train]")][-1]
     test_frame = drawn[-1]
     assert "- steps/s" not in train_frame and " updates/s" in train_frame, train_frame
     assert "[test]" in test_frame and "- steps/s" not in test_frame, test_frame
     assert results["train"] in train_frame and results["test"] in test_frame
+    assert average in train_frame, (average, train_frame)
 
 
 def test_the_test_phase_starts_fresh_episodes(tmp_path):

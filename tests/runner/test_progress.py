@@ -55,6 +55,18 @@ def test_close_prints_a_final_line_once():
     assert "return -1.50" in lines(out)[0]
 
 
+def test_the_budget_reached_leaves_the_last_line_to_close():
+    """A due line at the budget, then close()'s with the phase's results: the log showed
+    two 101% lines with different rates."""
+    out, clock = io.StringIO(), FakeClock()
+    progress = Progress(2000, "train", stream=out, interval_s=10.0, clock=clock)
+    clock.now += 11.0
+    progress.update(2048, {**FULL, "steps_per_s": 161.0})
+    progress.update(2048, {**FULL, "steps_per_s": 547.0})
+    progress.close()
+    assert len(lines(out)) == 1 and "547 steps/s" in lines(out)[0]
+
+
 def test_unknown_values_show_a_dash():
     out, clock = io.StringIO(), FakeClock()
     progress = Progress(100, "train", stream=out, interval_s=1.0, clock=clock)
