@@ -14,20 +14,29 @@ import sys
 import time
 from typing import Callable, TextIO
 
-# key -> (label, format); the order is the order on the line.
+# key -> (label, format); the order is the order on the line, the policy lag last (what a
+# narrow terminal cuts off the end).
 _FIELDS = (
     ("steps_per_s", "steps/s", "{:.0f}"),
     ("updates_per_s", "updates/s", "{:.0f}"),
     ("mean_return", "return", "{:+.2f}"),
     ("success_rate", "success", "{:.2f}"),
-    ("policy_lag", "lag", "{:.1f}"),
     ("env_restarts", "restarts", "{:.0f}"),
+    ("policy_lag", "lag", "{:.1f}"),
 )
 
 # The rate and ETA tqdm would compute itself are left out: the postfix carries ours. No
-# percentage (the bar and the counts say it) and a narrow bar, so the values fit a
-# 100-column terminal; tqdm puts ", " before the postfix.
-_BAR_FORMAT = "{desc} |{bar:8}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}]{postfix}"
+# percentage (the bar and the counts say it); tqdm puts ", " before the postfix. Richest
+# first: a narrow terminal loses the bar, then the times, and keeps the values (rates,
+# return, success), which tqdm would cut off the end of the line. Each with the room it
+# may grow by: the times ("00:00<?" becomes "01:02:03<00:10"), the count ("999/1000" ->
+# "1000/1000").
+_BAR_FORMATS = (
+    ("{desc} |{bar:8}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}]{postfix}", 10),
+    ("{desc} {n_fmt}/{total_fmt} [{elapsed}<{remaining}]{postfix}", 10),
+    ("{desc} {n_fmt}/{total_fmt}{postfix}", 2),
+    ("{desc} {n_fmt}{postfix}", 1),
+)
 
 
 # Shown only when the runner reports them: no success rate for an env that defines none,
@@ -77,8 +86,15 @@ class Progress:
     def _make_bar(self):
         from tqdm import tqdm
 
-        return tqdm(total=self.total, desc=f"[{self.phase}]", unit="step", file=self.stream,
-                    dynamic_ncols=True, bar_format=_BAR_FORMAT, unit_scale=True)
+        bar = tqdm(total=self.total, desc=f"[{self.phase}]", unit="step", file=self.stream,
+                   dynamic_ncols=True, bar_format=_BAR_FORMATS[0][0])
+        # What others print while the bar is live (Ray's lines from the actors, a library's
+        # warning) goes above it: printed straight to the terminal it tore the bar's line.
+        self._streams = {name: getattr(sys, name) for name in ("stdout", "stderr")}
+        for name, real in self._streams.items():
+            if _isatty(real):
+                setattr(sys, name, AboveTheBar(real, bar))
+        return bar
 
     def update(self, env_steps: int, values: dict) -> None:
         """Record the phase's env steps so far and the latest values; draw if due."""
@@ -100,13 +116,26 @@ class Progress:
             # would take the steps of earlier sessions as done in no time.
             bar.initial = bar.n = bar.last_print_n = self.env_steps
             self._started = True
-        bar.set_postfix_str(self._postfix(), refresh=False)
+        self._set_postfix()
         if self.env_steps > bar.total:
             # A run ends up to a chunk past its budget; tqdm would drop the total ("?")
             # and read 0% once the count passes it.
             bar.total = self.env_steps
         # tqdm throttles its own redraws, so every call can go through.
         bar.update(self.env_steps - bar.n)
+
+    def _set_postfix(self) -> None:
+        """The values on the bar, in the richest format the terminal's width holds."""
+        bar, postfix = self._bar, self._postfix()
+        if postfix == bar.postfix:
+            return
+        bar.set_postfix_str(postfix, refresh=False)
+        width = bar.format_dict["ncols"]  # the terminal's, now (dynamic_ncols)
+        for fmt, growth in _BAR_FORMATS:
+            if not width or len(bar.format_meter(**{**bar.format_dict, "bar_format": fmt,
+                                                     "ncols": None})) + growth <= width:
+                break
+        bar.bar_format = fmt
 
     def _postfix(self) -> str:
         return format_values(self.values, sep=" ", hidden=self.hidden)
@@ -136,8 +165,13 @@ class Progress:
             return
         self._closed = True
         if self._bar is not None:
-            self._bar.set_postfix_str(self._postfix(), refresh=False)
+            self._set_postfix()
             self._bar.close()
+            for name, real in self._streams.items():
+                wrapped = getattr(sys, name)
+                if isinstance(wrapped, AboveTheBar) and wrapped.real is real:
+                    wrapped.flush_pending()
+                    setattr(sys, name, real)
         else:
             self._print_line()
 
@@ -146,6 +180,37 @@ class Progress:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+class AboveTheBar:
+    """A terminal stream whose complete lines are written above the live bar: the bar is
+    cleared first and redrawn after, under tqdm's lock (Ray prints from its own thread)."""
+
+    def __init__(self, real: TextIO, bar):
+        self.real, self.bar, self.pending = real, bar, ""
+
+    def write(self, text: str) -> int:
+        self.pending += text
+        if "\n" in self.pending:
+            lines, _, self.pending = self.pending.rpartition("\n")
+            with self.bar.get_lock():
+                self.bar.clear(nolock=True)
+                self.real.write(lines + "\n")
+                self.real.flush()
+                self.bar.refresh(nolock=True)
+        return len(text)
+
+    def flush_pending(self) -> None:
+        if self.pending:
+            self.real.write(self.pending)
+            self.pending = ""
+        self.real.flush()
+
+    def flush(self) -> None:
+        self.real.flush()
+
+    def __getattr__(self, name):  # isatty, fileno, encoding...: the terminal's
+        return getattr(self.real, name)
 
 
 def _isatty(stream) -> bool:

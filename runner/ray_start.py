@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import sys
 
 from actors.signals import signals_deferred
 from runner.errors import RayUnreachable
@@ -25,6 +26,10 @@ def run_ray(cfg, run_dir: str):
         # before Ray reads its config at import): Ray then starts without a WARNING about it.
         # docs/security.md says what it means.
         os.environ.setdefault("RAY_AUTH_MODE", "token")
+    if not (sys.stdout.isatty() and sys.stderr.isatty()):
+        # Ray colours the "(EnvWorkerActor pid=...)" prefix of the actors' lines even in
+        # a log file, where it reads as escape codes; it reads this when it prints.
+        os.environ.setdefault("RAY_COLOR_PREFIX", "0")
     with signals_deferred():  # Ctrl-C mid-import left Ray's exit handler a traceback
         import ray
 

@@ -67,6 +67,28 @@ def test_the_budget_reached_leaves_the_last_line_to_close():
     assert len(lines(out)) == 1 and "547 steps/s" in lines(out)[0]
 
 
+def test_what_others_print_during_a_live_bar_goes_above_it(monkeypatch):
+    """Ray prints the actors' lines to sys.stdout/sys.stderr from its own thread: written
+    straight to the terminal, they landed on the bar's line and tore it."""
+    import sys
+
+    terminal = FakeTTY()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    monkeypatch.setattr(sys, "stdout", terminal)
+    progress = Progress(1000, "train", interval_s=1.0)
+    assert progress.live
+    progress.update(100, FULL)
+    print("(EnvWorkerActor pid=7) worker 0: env ", end="", file=sys.stderr)  # in two writes
+    print("failed; restarting it", file=sys.stderr, flush=True)
+    progress.update(200, FULL)
+    progress.close()
+    assert sys.stderr is terminal and sys.stdout is terminal  # the streams given back
+    before, message, after = terminal.getvalue().partition(
+        "(EnvWorkerActor pid=7) worker 0: env failed; restarting it\n")
+    assert message and before.endswith("\r")  # the bar was cleared first...
+    assert "[train]" in after  # ... and drawn again below the line
+
+
 def test_unknown_values_show_a_dash():
     out, clock = io.StringIO(), FakeClock()
     progress = Progress(100, "train", stream=out, interval_s=1.0, clock=clock)
@@ -116,7 +138,7 @@ def test_live_bar_of_a_resumed_run_counts_from_its_first_update():
     progress.update(31000, FULL)
     assert progress._bar.n == 31000 and progress._bar.initial == 30000
     progress.close()
-    assert "31.0k/50.0k" in out.getvalue()
+    assert "31000/50000" in out.getvalue()
 
 
 def test_the_bar_keeps_its_total_when_a_run_ends_past_its_budget():
@@ -128,7 +150,7 @@ def test_the_bar_keeps_its_total_when_a_run_ends_past_its_budget():
     progress.update(6050, FULL)
     progress.close()
     last = out.getvalue().replace("\r", "\n").strip().splitlines()[-1]
-    assert re.search(r"\|(#|█){8}\|", last) and "6.05k/6.05k" in last and "?" not in last
+    assert re.search(r"\|(#|█){8}\|", last) and "6050/6050" in last and "?" not in last
 
 
 def test_the_test_phase_shows_no_updates_column():
@@ -152,3 +174,22 @@ def test_it_writes_to_stdout_as_it_is_when_made_not_as_it_was_at_import():
         with Progress(10, "test", clock=FakeClock()) as progress:
             progress.update(10, {})
     assert "(100%)" in out.getvalue()
+
+
+def test_a_narrow_terminal_keeps_the_values_and_drops_the_bar_first():
+    """In 80 columns tqdm cut the end of the line: '... return' with no value after it,
+    and no success rate or lag at all."""
+    out = FakeTTY()
+    progress = Progress(50000, "train", stream=out)
+    progress._bar.dynamic_ncols = lambda fp: (80, 30)  # what an 80x30 terminal answers
+    progress.update(12100, FULL)
+    progress.close()
+    last = out.getvalue().split("\r")[-1].strip()
+    assert len(last) <= 80 and last.startswith("[train] 12100")
+    assert last.endswith("return +2.31 success 0.85 lag 3.2"), last
+    wide = FakeTTY()
+    progress = Progress(50000, "train", stream=wide)
+    progress._bar.dynamic_ncols = lambda fp: (160, 30)
+    progress.update(12100, FULL)
+    progress.close()
+    assert re.search(r"\[train\] \|.{8}\| 12100/50000 \[", wide.getvalue().split("\r")[-1])
