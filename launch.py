@@ -123,6 +123,25 @@ def env_params_warning(cfg) -> str | None:
             "Academy.Instance.EnvironmentParameters)")
 
 
+# Flags that are ours and also the bundled envs' own (envs/unity_player/player.py, the
+# Drone's and the bridge's __main__): after --env-args they are meant for the env.
+BUNDLED_ENV_FLAGS = {"--seed", "--max-step"}
+
+
+def env_args_warning(cfg) -> str | None:
+    """Everything after --env-args goes to the env: our own flags there (put after it by
+    mistake) would otherwise be silently ignored by the env and missed by the trainer."""
+    from envs import runs_in_process
+    from runner.cli import flag_names
+
+    ours = set(flag_names()) - (BUNDLED_ENV_FLAGS if runs_in_process(cfg.env.env) else set())
+    stray = [arg for arg in cfg.env.env_args if arg.split("=", 1)[0] in ours]
+    if not stray:
+        return None
+    return (f"--env-args passes {', '.join(stray)} to the env, not to the trainer (everything "
+            "after --env-args goes to the env): put the trainer's flags before --env-args")
+
+
 def stop_on_sigterm() -> None:
     """SIGTERM (a scheduler, `kill`) ends the run the way Ctrl-C does: checkpoint, close."""
     def interrupt(signum, frame):
@@ -156,7 +175,8 @@ def main(argv: list[str]) -> int:
     except (ValueError, RunError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    for warning in (budget_warning(cfg), env_params_warning(cfg)):
+    print(f"run {cfg.run.run_id!r} ({cfg.run.mode} mode): results in {run_dir}", flush=True)
+    for warning in (env_args_warning(cfg), budget_warning(cfg), env_params_warning(cfg)):
         if warning:
             print(f"warning: {warning}", flush=True)
     stop_on_sigterm()
@@ -176,7 +196,6 @@ def train_and_report(cfg, run_dir: str) -> int:
     else:  # Ray is imported only here
         from runner.ray_start import run_ray as run
 
-    print(f"run {cfg.run.run_id!r} ({cfg.run.mode} mode): results in {run_dir}", flush=True)
     try:
         summary = run(cfg, run_dir)
     except KeyboardInterrupt:

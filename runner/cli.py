@@ -162,8 +162,7 @@ def one_line_cli_error(text: str) -> str:
     # Box borders come as Unicode or ASCII (|, +, -) depending on the terminal.
     lines = [re.sub(r"[│╭╮╰╯─]+", " ", line).strip().strip("|+").strip()
              for line in text.splitlines()]
-    lines = [line for line in lines if re.search(r"[^\s+|=-]", line)
-             and "For full helptext" not in line]
+    lines = [line for line in lines if re.search(r"[^\s+|=-]", line)]
     # The first line is the box title; the message below it may wrap over several lines.
     message = " ".join(lines[1:]) or (lines[0] if lines else "invalid arguments")
     unknown = re.findall(r"--[\w-]+", message) if "Unrecognized" in message else []
@@ -174,4 +173,27 @@ def one_line_cli_error(text: str) -> str:
                      unknown[0], flag_names(), n=1)
         hint = f" (did you mean {' or '.join(close[:3])}?)" if close else ""
         return f"unknown flag {unknown[0]}{hint}; see --help for every flag"
-    return f"{message[0].lower()}{message[1:]}; see --help"
+    message = tidy(f"{message[0].lower()}{message[1:]}")
+    return f"{message}; see --help"
+
+
+# tyro's wording -> ours: the flag first, what it takes, no help text pasted in.
+_REWORDED = (
+    (r"\s*For full helptext, (run|see) \S+(\s+\S+)*? --help", ""),  # a long path wraps
+    (r"\s*Argument helptext:.*$", ""),
+    (r"^error parsing (?!-)\w+: ", ""),  # a section's name ("run"), not a flag's
+    (r"^error parsing (--[\w/-]+): invalid literal for int\(\) with base 10: (.*)$",
+     r"\1 takes a whole number, not \2"),
+    (r"^error parsing (--[\w/-]+): could not convert string to float: (.*)$",
+     r"\1 takes a number, not \2"),
+    (r"^error parsing (--[\w/-]+): ", r"\1: "),
+    (r"^missing value for argument '(--[\w/-]+)'\. Expected .*$", r"\1 needs a value"),
+    (r"^invalid choice (.*) for argument '(--[\w/-]+)'\. Expected one of \((.*)\)\.$",
+     lambda m: f"{m[2]} {m[1]}: expected one of {m[3].replace(chr(39), '')}"),
+)
+
+
+def tidy(message: str) -> str:
+    for pattern, replacement in _REWORDED:
+        message = re.sub(pattern, replacement, message)
+    return message

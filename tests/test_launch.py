@@ -282,6 +282,24 @@ def test_environment_parameters_our_envs_ignore_are_said(env, warned):
         assert "\n" not in warning and "--env-params (gravity) has no effect" in warning
 
 
+@pytest.mark.parametrize("env, args, stray", [
+    ("bundled-drone", ["--max-step", "300", "--train-steps", "500", "--log-interval=2"],
+     "--train-steps, --log-interval=2"),
+    ("gymnasium:Pendulum-v1", ["--env-kwargs", "{}", "--seed", "3"], None),
+    ("Builds/MyGame.x86_64", ["-myFlag", "3", "--seed", "3"], "--seed"),
+])
+def test_trainer_flags_after_env_args_are_said(env, args, stray):
+    """They went to the env, which ignored them, and the run trained on the defaults."""
+    from launch import env_args_warning
+
+    warning = env_args_warning(parse(["--env", env, "--env-args", *args]))
+    if stray is None:
+        assert warning is None
+    else:
+        assert warning.startswith(f"--env-args passes {stray} to the env, not") and \
+            "put the trainer's flags before --env-args" in warning
+
+
 def test_launch_says_when_the_learner_would_never_update(tmp_path, monkeypatch, capsys):
     import launch as entry_point
 

@@ -27,7 +27,7 @@ def one_line(*args, timeout=120) -> str:
 @pytest.mark.parametrize("args, expected", [
     (["--bogus-flag", "1"], "unknown flag --bogus-flag"),
     (["--batch-sise", "64"], "did you mean --batch-size?"),
-    (["--device", "tpu"], "invalid choice 'tpu' for argument '--torch-device/--device'"),
+    (["--device", "tpu"], "--torch-device/--device 'tpu': expected one of auto, cpu, cuda"),
     (["--train-steps", "many"], "--train-steps"),
     (["--preset", "nope"], "unknown preset 'nope'"),
     (["--learning-starts", "900", "--buffer-size", "500", "--batch-size", "64"],

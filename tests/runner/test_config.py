@@ -155,6 +155,25 @@ def test_values_out_of_range_are_refused(args, expected):
     assert expected in str(raised.value)
 
 
+@pytest.mark.parametrize("args, expected", [
+    (["--env-params", "gravity"],
+     "--env-params: give NAME VALUE pairs, e.g. --env-params gravity 9.81; see --help"),
+    (["--train-steps", "abc"], "--train-steps takes a whole number, not 'abc'; see --help"),
+    (["--tau", "x"], "--tau takes a number, not 'x'; see --help"),
+    (["--mode", "foo"], "--mode 'foo': expected one of ray, local; see --help"),
+    (["--train-steps", "-5"], "--train-steps must be >= 0; see --help"),
+    (["--train-steps"], "--train-steps needs a value; see --help"),
+])
+def test_flag_errors_read_as_our_own(args, expected):
+    """tyro's wording came through: 'Argument helptext: ...' pasted in, 'error parsing run:',
+    'Expected one of ('ray', 'local').'."""
+    from runner.config import validate
+
+    with pytest.raises(ValueError) as raised:
+        validate(parse(args))
+    assert str(raised.value) == expected
+
+
 def test_env_params_come_from_a_file_flags_and_the_saved_configuration(tmp_path):
     from runner.config_file import save_config
 
