@@ -158,7 +158,9 @@ def main(argv: list[str]) -> int:
     from runner.cli import parse
     from runner.config import validate
     from runner.errors import RunError
-    from runner.run_dir import initialize_problem, prepare_run_dir, release_run_dir
+    from runner.run_dir import (checkpoint_path, initialize_problem, prepare_run_dir,
+                                release_run_dir)
+    from runner.session import finished_before_start
 
     try:
         cfg = parse(argv)
@@ -181,6 +183,10 @@ def main(argv: list[str]) -> int:
             print(f"warning: {warning}", flush=True)
     stop_on_sigterm()
     try:
+        finished = finished_before_start(cfg, checkpoint_path(run_dir))
+        if finished:
+            print(finished)
+            return 0
         return train_and_report(cfg, run_dir)
     finally:  # --force: the replaced run goes only if this one started
         note = release_run_dir(run_dir, cfg.run.force)

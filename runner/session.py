@@ -39,8 +39,7 @@ def run_session(cfg, restore: Callable[[], str], train: Callable[[], None],
             initialize()
     finished = env_steps() >= cfg.run.train_steps
     if cfg.run.resume and phase == "done" and finished:  # nothing runs: nothing rewritten
-        print(f"run {cfg.run.run_id!r} already finished ({env_steps()} env steps): raise "
-              "--train-steps to train it further, or use --inference to test it again")
+        print(already_finished(cfg, env_steps()))
         return False
     if not cfg.run.inference:  # a test of a trained run leaves its configuration as it was
         started()
@@ -54,6 +53,28 @@ def run_session(cfg, restore: Callable[[], str], train: Callable[[], None],
     if not cfg.run.inference:
         save("done")
     return True
+
+
+def already_finished(cfg, env_steps: int) -> str:
+    return (f"run {cfg.run.run_id!r} already finished ({env_steps} env steps): raise "
+            "--train-steps to train it further, or use --inference to test it again")
+
+
+def finished_before_start(cfg, checkpoint: str) -> str | None:
+    """already_finished's line when --resume's checkpoint says so, read before anything
+    starts (Ray, the envs, an events file); None otherwise, or when the checkpoint cannot
+    be read (the restore says why, in one line)."""
+    from learner.checkpoint import CheckpointError
+
+    if not cfg.run.resume:
+        return None
+    try:
+        payload = load_checkpoint(checkpoint)
+    except CheckpointError:
+        return None
+    if payload.get("phase") != "done" or payload["env_steps"] < cfg.run.train_steps:
+        return None
+    return already_finished(cfg, payload["env_steps"])
 
 
 def on_failure(cfg, err: BaseException, stop, save, env_steps, checkpoint) -> None:

@@ -63,9 +63,14 @@ def test_local_run_with_n_step_and_per_survives_resume(tmp_path, main_run):
     assert len(other.stderr.strip().splitlines()) == 1, other.stderr
     config = (run_dir / "configuration.yaml").read_text()
     assert "n_step: 3" in config  # left as it was
-    # A resume with nothing to do says so, and leaves the run's configuration as it was.
+    # A resume with nothing to do says so before anything starts (it started the envs, warned
+    # that the replay restarts empty, and left an empty events file), and leaves the run's
+    # configuration as it was.
+    events = sorted(run_dir.glob("events.out.tfevents.*"))
     done = main_run(*flags, "--resume")
     assert done.returncode == 0 and "already finished" in done.stdout, done.stderr[-2000:]
+    assert "warning" not in done.stdout + done.stderr
+    assert sorted(run_dir.glob("events.out.tfevents.*")) == events
     assert (run_dir / "configuration.yaml").read_text() == config
 
 
