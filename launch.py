@@ -87,12 +87,13 @@ def address_problem(address: str | None, timeout_s: float = 5.0) -> str | None:
 def initialize_mismatch(cfg) -> str | None:
     """--initialize-from's checkpoint against this run's options (the env's sizes wait for
     the env), said before anything starts."""
-    from learner.checkpoint import CheckpointError, check_options, load_checkpoint
+    from learner.checkpoint import INITIALIZING, CheckpointError, check_options, load_checkpoint
     from runner.run_dir import initialize_path
 
     path = initialize_path(cfg.run.results_dir, cfg.run.initialize_from)
     try:
-        check_options(load_checkpoint(path, holds="learner")["learner"], cfg.learner)
+        check_options(load_checkpoint(path, holds="learner")["learner"], cfg.learner,
+                      INITIALIZING)
     except CheckpointError as err:
         return f"--initialize-from {path}: {err}"
     return None

@@ -78,6 +78,12 @@ def _read(path: str, device):
         raise CheckpointError(
             f"cannot read checkpoint {path}: {exc.strerror}; check the path and permissions"
         ) from None
+    if magic != _ZIP_MAGIC and path.lower().endswith(".onnx"):
+        raise CheckpointError(
+            f"{path} is an ONNX policy (the actor alone, for Unity), not a checkpoint; pass "
+            "the checkpoint saved with it (checkpoints/checkpoint-<env steps>.pt, or "
+            "checkpoints/latest.pt for the run's <Behavior>.onnx)"
+        )
     if magic != _ZIP_MAGIC:
         raise CheckpointError(
             f"{path} is corrupt or not a checkpoint (not a torch archive); "
@@ -103,9 +109,14 @@ def _first_line(exc: Exception, limit: int = 100) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def check_sizes(
-    payload: dict, obs_size: int | None, action_size: int | None, hidden_size: int | None = None
-) -> None:
+# The way out of a mismatch other than matching the checkpoint: for a resumed or tested
+# run, a fresh start; for --initialize-from, none (INITIALIZING).
+RESUMING = "start the run over (--force)"
+INITIALIZING = "drop --initialize-from"
+
+
+def check_sizes(payload: dict, obs_size: int | None, action_size: int | None,
+                hidden_size: int | None = None, otherwise: str = RESUMING) -> None:
     """Raise CheckpointError when the env's sizes (or the configured hidden size) differ
     from those stored in `payload` (a Learner.state_dict(), as saved); None: not checked."""
     expected = {key: want for key, want in (("obs_size", obs_size), ("action_size", action_size),
@@ -113,63 +124,49 @@ def check_sizes(
     for key, want in expected.items():
         have = payload.get(key)
         if have != want:
-            raise CheckpointError(
-                f"checkpoint has {key} {have!r} but this run has {key} {want}; "
-                "resume with the env and network sizes it was trained with, or start a new run"
-            )
+            match = (f"give --hidden-size {have}" if key == "hidden_size"
+                     else "use the env it was trained on")
+            raise CheckpointError(f"checkpoint has {key} {have!r} but this run has {key} "
+                                  f"{want}; {match}, or {otherwise}")
 
 
-def check_compatible(payload: dict, obs_size: int, action_size: int, cfg) -> None:
+def check_compatible(payload: dict, obs_size: int, action_size: int, cfg,
+                     otherwise: str = RESUMING) -> None:
     """Raise CheckpointError (one line) unless the checkpoint's learner fits this run: the
     env's sizes, the hidden size, --normalize, --twin-critics, and finite weights. The one
     check of a load."""
-    check_sizes(payload, obs_size, action_size)
-    check_options(payload, cfg)
+    check_sizes(payload, obs_size, action_size, otherwise=otherwise)
+    check_options(payload, cfg, otherwise)
 
 
-def check_options(payload: dict, cfg) -> None:
+def check_options(payload: dict, cfg, otherwise: str = RESUMING) -> None:
     """check_compatible without the env's sizes: what a run can check before its env
     starts (--initialize-from's checkpoint)."""
-    check_sizes(payload, None, None, cfg.hidden_size)
-    check_finite(payload)
-    check_normalizer(payload, cfg.normalize)
-    check_twin_critics(payload, cfg.twin_critics)
+    check_sizes(payload, None, None, cfg.hidden_size, otherwise)
+    check_finite(payload, otherwise)
+    for flag, saved, wanted in (
+            ("--normalize", payload.get("normalizer") is not None, cfg.normalize),
+            ("--twin-critics", bool(payload.get("twin_critics", False)), cfg.twin_critics)):
+        if saved != wanted:
+            given = f"{'with' if saved else 'without'} {flag}"
+            raise CheckpointError(f"the checkpoint was trained {given}; run it {given}, or "
+                                  f"{otherwise}")
     layer = payload.get("critic_action_layer", 2)  # checkpoints from before the option: 2
     if layer != cfg.critic_action_layer:
         raise CheckpointError(f"the checkpoint's critic takes the action at layer {layer}; "
-                              f"resume it with --critic-action-layer {layer}, or start a new "
-                              "run")
+                              f"give --critic-action-layer {layer}, or {otherwise}")
 
 
-def check_finite(payload: dict) -> None:
+def check_finite(payload: dict, otherwise: str = RESUMING) -> None:
     """Raise CheckpointError when the checkpoint's networks hold NaN or Inf (one saved
     before the learner refused to save diverged weights): nothing could resume from it."""
     bad = [name for name in ("actor", "critic", "actor_target", "critic_target")
            if not all(torch.isfinite(t).all() for t in payload.get(name, {}).values())]
     if bad:
         raise CheckpointError(f"the checkpoint holds non-finite {'/'.join(bad)} weights (its "
-                              "run diverged); start the run over (--force) with lower "
-                              "--actor-lr/--critic-lr")
-
-
-def check_normalizer(payload: dict, normalize: bool) -> None:
-    """Raise CheckpointError when the checkpoint's policy was trained with --normalize and
-    this run is without it, or the other way round (its inputs would mean something else)."""
-    trained = payload.get("normalizer") is not None
-    if trained != normalize:
-        flag = "with --normalize" if trained else "without --normalize"
-        raise CheckpointError(f"the checkpoint's policy was trained {flag}; resume or test "
-                              f"it {flag}, or start a new run")
-
-
-def check_twin_critics(payload: dict, twin: bool) -> None:
-    """Raise CheckpointError when the checkpoint has one critic and this run two (TD3's
-    --twin-critics), or the other way round."""
-    saved = bool(payload.get("twin_critics", False))
-    if saved != twin:
-        flag = "with --twin-critics" if saved else "without --twin-critics"
-        raise CheckpointError(f"the checkpoint was trained {flag}; resume it {flag}, or "
-                              "start a new run")
+                              "run diverged): use one of its earlier checkpoints "
+                              f"(checkpoints/checkpoint-<env steps>.pt), or {otherwise} with "
+                              "lower --actor-lr/--critic-lr")
 
 
 def tree_map(fn, tree):

@@ -5,7 +5,7 @@ import torch
 
 from learner import ddpg, fast
 from learner.config import LearnerConfig
-from learner.checkpoint import CheckpointError, check_compatible
+from learner.checkpoint import INITIALIZING, RESUMING, CheckpointError, check_compatible
 
 
 class TrainingDiverged(ValueError):
@@ -177,10 +177,10 @@ class Learner:
         """Another run's networks, targets and normalizer (a state_dict()) as this run's
         start, as mlagents-learn's --initialize-from: the optimizers and the counters stay
         fresh. CheckpointError, one line, when they do not fit."""
-        self._fit(self._load_networks, d)
+        self._fit(self._load_networks, d, INITIALIZING)
 
-    def _fit(self, load, d: dict) -> None:
-        check_compatible(d, self.obs_size, self.action_size, self.cfg)
+    def _fit(self, load, d: dict, otherwise: str = RESUMING) -> None:
+        check_compatible(d, self.obs_size, self.action_size, self.cfg, otherwise)
         try:
             load(d)
         except (RuntimeError, KeyError, ValueError, TypeError, IndexError) as err:

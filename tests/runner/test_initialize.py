@@ -51,6 +51,12 @@ def test_a_new_run_starts_from_another_runs_networks(tmp_path, main_run, main_er
                          "64", *common)
     assert "--initialize-from" in line and "hidden_size 128 but this run has hidden_size 64" \
         in line
+    # (it told a new run to "resume with the sizes it was trained with")
+    assert line.endswith("give --hidden-size 128, or drop --initialize-from")
+    # the run's ONNX policy is not a checkpoint: which file is
+    line, _ = main_error("--run-id", "other2", "--initialize-from",
+                         str(tmp_path / "source" / "My Behavior.onnx"), *common)
+    assert "is an ONNX policy" in line and "checkpoints/latest.pt" in line
     assert not (tmp_path / "other2").exists()
     line, _ = main_error("--run-id", "other2", "--initialize-from", "nosuch", *common)
     assert "no checkpoint at" in line and "nosuch" in line
