@@ -154,6 +154,7 @@ def make_saver(cfg: Config, fleet: Fleet, monitor: Monitor, path: str):
             env_steps = monitor.base_steps + replay["limiter"]["inserted"]
         else:
             env_steps = inserted_now(fleet, monitor)
+        monitor.env_steps = env_steps  # what "checkpoint saved at N env steps" then says
         save_run(path, {"learner": state, "env_steps": env_steps,
                         "train_episodes": monitor.train.count, "phase": phase,
                         "wall_s": monitor.wall_s()}, replay)

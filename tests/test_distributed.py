@@ -409,6 +409,8 @@ def test_a_save_counts_the_rows_inserted_since_the_last_poll(local_ray, tmp_path
     cfg, _ = tiny(tmp_path, "late", 5995)
     distributed.make_saver(cfg, fleet, monitor, str(tmp_path / "latest.pt"))("train")
     assert saved["env_steps"] == 5300  # the last poll had seen 1,000 of the 1,300
+    # and "interrupted: checkpoint saved at N env steps" says the saved N, not the poll's
+    assert monitor.env_steps == 5300
 
 
 def test_a_learner_dead_at_save_time_is_one_line(local_ray, tmp_path):
