@@ -216,7 +216,7 @@ def train_and_report(cfg, run_dir: str) -> int:
         return 2
     if summary is None:
         return 0
-    print(end_of_run_table(summary, run_dir, onnx_path(run_dir)))
+    print(end_of_run_table(summary, run_dir, onnx_path(run_dir), cfg.run.test_steps))
     return 0
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import sys
 
 from runner.run_dir import checkpoint_path
 
@@ -38,10 +40,22 @@ def _phase(stats: dict | None, key: str, fmt: str) -> str:
     return f"{_num(stats.get(key), fmt)} (last {covered} of {count} episodes)"
 
 
-def end_of_run_table(summary: dict, run_dir: str, onnx_path: str | None) -> str:
+def tensorboard_command() -> str:
+    """`tensorboard` when it is on PATH, else the one beside this interpreter: the venv's,
+    which `make run` does not put on PATH."""
+    beside = os.path.join(os.path.dirname(sys.executable), "tensorboard")
+    if shutil.which("tensorboard") or not os.path.exists(beside):
+        return "tensorboard"
+    relative = os.path.relpath(beside)
+    return beside if relative.startswith("..") else relative
+
+
+def end_of_run_table(summary: dict, run_dir: str, onnx_path: str | None,
+                     test_steps: int = 0) -> str:
     """A plain-text table of the run's results and file paths (no trailing newline).
 
-    Success rows only for an env that defines a success (EnvConfig.success)."""
+    Success rows only for an env that defines a success (EnvConfig.success). A test phase
+    of `test_steps` that ended no episode says how to get one."""
     train, test = summary.get("train") or {}, summary.get("test") or {}
     # TensorBoard is pointed at the results folder so runs can be compared side by side.
     results_dir = os.path.dirname(os.path.normpath(run_dir)) or "."
@@ -53,11 +67,13 @@ def end_of_run_table(summary: dict, run_dir: str, onnx_path: str | None) -> str:
         ("updates/s", _rate(summary, "updates_per_s", "learner_steps")),
         ("train return", _phase(train, "mean_return", "{:+.2f}")),
         *([("train success", _phase(train, "success_rate", "{:.2f}"))] if success else []),
-        ("test return", _phase(test, "mean_return", "{:+.2f}")),
+        ("test return", _phase(test, "mean_return", "{:+.2f}") if test.get("episodes")
+         or not test_steps else f"- (no episode ended within --test-steps {test_steps}: "
+         "raise it)"),
         *([("test success", _phase(test, "success_rate", "{:.2f}"))] if success else []),
         ("checkpoint", checkpoint_path(run_dir)),
         ("policy (ONNX)", onnx_path or "- (not exported)"),
-        ("TensorBoard", f"tensorboard --logdir {results_dir}"),
+        ("TensorBoard", f"{tensorboard_command()} --logdir {results_dir}"),
     ]
     width = max(len(label) for label, _ in rows)
     rule = "-" * (width + 2 + max(len(value) for _, value in rows))

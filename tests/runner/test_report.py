@@ -43,3 +43,24 @@ def test_an_env_without_a_success_gets_no_success_rows():
     assert "success" not in table
     assert "train return" in table and "+0.65" in table and "-2.00" in table
 
+
+def test_tensorboard_is_the_one_beside_python_when_not_on_path(tmp_path, monkeypatch):
+    """`make run` does not put .venv/bin on PATH: `tensorboard --logdir results`, as
+    printed, was 'command not found'."""
+    from runner import report
+
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "tensorboard").write_text("")
+    monkeypatch.setattr(report.sys, "executable", str(tmp_path / "bin" / "python"))
+    monkeypatch.setattr(report.shutil, "which", lambda name: None)
+    monkeypatch.chdir(tmp_path)
+    assert "bin/tensorboard --logdir results" in end_of_run_table(SUMMARY, "results/r", None)
+    monkeypatch.setattr(report.shutil, "which", lambda name: "/usr/bin/tensorboard")
+    assert "\nTensorBoard    tensorboard --logdir" in end_of_run_table(SUMMARY, "results/r", None)
+
+
+def test_a_test_phase_that_ended_no_episode_says_how_to_get_one():
+    summary = dict(SUMMARY, test={"episodes": 0, "mean_over": 0, "mean_return": None})
+    table = end_of_run_table(summary, "results/r", None, test_steps=1000)
+    assert "no episode ended within --test-steps 1000: raise it" in table
+    assert "no episodes" in end_of_run_table(summary, "results/r", None, test_steps=0)
