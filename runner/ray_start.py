@@ -5,7 +5,10 @@ The fresh instance's processes (GCS, raylet, and through it the actors and their
 each get a process group of their own: a SIGTERM sent to the driver's group (Slurm's
 scancel, systemd, `kill -TERM -PGID`) then reaches the driver alone, which saves and
 shuts Ray down, instead of killing the learner before it can be saved. They still die
-with the driver when it is killed: Ray starts them with PR_SET_PDEATHSIG.
+with the driver when it is killed: Ray starts them with PR_SET_PDEATHSIG. After
+ray.shutdown() whatever is left in those groups is killed: a Ctrl-C just as the raylet
+started its agents (DashboardAgent, RuntimeEnvAgent, in the raylet's group) left them
+running without a parent.
 """
 
 from __future__ import annotations
@@ -17,6 +20,9 @@ import sys
 
 from actors.signals import signals_deferred
 from runner.errors import RayUnreachable
+
+# The process groups of the fresh local instance's node processes (own_process_groups).
+node_groups: list[int] = []
 
 
 def run_ray(cfg, run_dir: str):
@@ -48,6 +54,7 @@ def run_ray(cfg, run_dir: str):
         return run_distributed(cfg, os.path.abspath(run_dir))
     finally:
         ray.shutdown()
+        end_groups(node_groups)
 
 
 def init_ray(ray, cfg) -> None:
@@ -102,9 +109,19 @@ def own_process_groups():
         def __init__(self, *args, **kwargs):
             kwargs.setdefault("process_group", 0)
             super().__init__(*args, **kwargs)
+            node_groups.append(self.pid)
 
     services.ConsolePopen = OwnGroupPopen
     try:
         yield
     finally:
         services.ConsolePopen = original
+
+
+def end_groups(groups: list[int]) -> None:
+    """SIGKILL what is left in `groups` (Ray has shut down: anything there is an orphan)."""
+    while groups:
+        try:
+            os.killpg(groups.pop(), signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass  # gone already, as after a clean shutdown

@@ -57,3 +57,39 @@ def test_a_refused_join_says_what_a_token_cluster_needs(monkeypatch, mode):
     message = str(err.value)
     assert "\n" not in message and "192.0.2.2:6379" in message
     assert ("RAY_AUTH_MODE=token" in message) == (mode is None)
+
+
+def test_what_ray_left_in_its_node_groups_is_ended(monkeypatch):
+    """A Ctrl-C as the raylet started its agents left them running, re-parented to init:
+    the processes Ray starts are recorded, and their groups emptied after shutdown."""
+    import subprocess
+
+    from ray._private import services
+
+    from runner import ray_start
+    from tests.helpers import wait_until
+
+    monkeypatch.setattr(services, "ConsolePopen", subprocess.Popen)
+    monkeypatch.setattr(ray_start, "node_groups", [])
+    with ray_start.own_process_groups():  # a "raylet" that starts an "agent" in its group
+        raylet = services.ConsolePopen(["sh", "-c", "sleep 60 & exec sleep 60"])
+    assert ray_start.node_groups == [raylet.pid] and os.getpgid(raylet.pid) == raylet.pid
+    assert wait_until(lambda: len(members(raylet.pid)) == 2, 10)
+    ray_start.end_groups(ray_start.node_groups)
+    raylet.wait(timeout=10)
+    assert wait_until(lambda: not members(raylet.pid), 10) and ray_start.node_groups == []
+    ray_start.end_groups([raylet.pid])  # a group already gone is no error
+
+
+def members(pgid: int) -> list[int]:
+    """Live processes of process group `pgid`."""
+    found = []
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[0] != "Z" and int(fields[2]) == pgid:
+            found.append(int(entry))
+    return found
