@@ -9,18 +9,16 @@ process the two share nothing but the pipe.
 The child runs the very same EnvWorker; this class forwards the calls local mode makes
 (`collect`, `reset`, `set_weights`, `take_obs_stats`, `state_dict`, `load_state_dict`).
 Answers come back in order: `set_weights` and `send_collect` return at once and their
-answers are read by the next call that waits (`result`). Calls and answers are pickled with
-tensors as numpy arrays (`dumps`): the multiprocessing pickler that torch extends moves
-every tensor through shared memory, and plain pickle writes each with torch.save; a weight
-sync took 7 ms and 4.5 ms those ways. The child's exceptions come back with their own type,
-so every error keeps its one-line report. The child ignores Ctrl-C and SIGTERM (the trainer
+answers are read by the next call that waits (`result`); the pipe's format and the child's
+loop are in actors/worker_pipe.py. The child's exceptions come back with their own type,
+so every error keeps its one-line report. A child that dies is replaced (ProcessWorker). The child ignores Ctrl-C and SIGTERM (the trainer
 saves first, then closes it), and closes its env and exits when the trainer's end of the
 pipe goes away, even if the trainer was killed.
 """
 
 from __future__ import annotations
 
-import io
+import collections
 import multiprocessing
 import os
 import pickle
@@ -28,110 +26,99 @@ import signal
 import time
 from typing import NoReturn
 
-import torch
 from mlagents_envs.exception import UnityException
 
-from actors.env_process import kill_group, own_group
-from actors.env_worker import EnvWorker
+from actors.config import EnvConfig
+from actors.env_process import RestartPolicy, UnsupportedEnv, kill_group, own_group
 from actors.signals import signals_deferred
+from actors.worker_pipe import dumps, serve
 
 
 class WorkerProcessDied(UnityException):
     """The child process of a worker exited while the trainer still needed it."""
 
 
-def serve(conn, args: tuple, kwargs: dict) -> None:
-    """The child's loop: build the EnvWorker, then answer calls until "close" or EOF."""
-    # The trainer handles Ctrl-C and SIGTERM (also sent to a whole process group, by Slurm
-    # or systemd): it saves with our state, then closes us.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    torch.set_num_threads(1)  # one observation at a time: more threads only add overhead
-    worker = None
-    try:
-        worker = EnvWorker(*args, **kwargs)
-        answer(conn, "ok", (worker.behavior, worker.obs_sizes, worker.action_size), worker)
-        while True:
-            try:
-                name, call_args = pickle.loads(conn.recv_bytes())
-            except (EOFError, OSError):  # the trainer is gone: close the env, exit
-                return
-            if name == "close":
-                return
-            try:
-                answer(conn, "ok", getattr(worker, name)(*call_args), worker)
-            except Exception as err:  # noqa: BLE001 (re-raised in the trainer)
-                answer(conn, "error", err, worker)
-    except Exception as err:  # noqa: BLE001 (the EnvWorker did not start)
-        answer(conn, "error", err, worker)
-    finally:
-        if worker is not None:
-            worker.close()
-        conn.close()
-
-
-def answer(conn, status: str, value, worker) -> None:
-    """Send one answer with the worker's restart count and its env's pid (for the trainer
-    to kill, should this process die); an exception that would not survive the pipe goes
-    as its text."""
-    process = getattr(getattr(worker, "env", None), "_process", None)  # the client's Popen
-    restarts = worker.restarts if worker is not None else 0
-    if status == "error":
-        try:
-            pickle.loads(dumps(value))
-        except Exception:  # noqa: BLE001
-            value = UnityException(f"{type(value).__name__}: {value}")
-    try:
-        conn.send_bytes(dumps((status, value, restarts, getattr(process, "pid", None))))
-    except (BrokenPipeError, OSError):
-        pass  # the trainer is gone; nothing is waiting for this answer
-
-
-class _TensorsAsArrays(pickle.Pickler):
-    def reducer_override(self, obj):
-        if isinstance(obj, torch.Tensor):
-            return torch.from_numpy, (obj.detach().cpu().numpy(),)
-        return NotImplemented
-
-
-def dumps(obj) -> bytes:
-    buffer = io.BytesIO()
-    _TensorsAsArrays(buffer, pickle.HIGHEST_PROTOCOL).dump(obj)
-    return buffer.getvalue()
-
-
 class ProcessWorker:
-    """EnvWorker(*args, **kwargs) in its own process, with the methods local mode uses."""
+    """EnvWorker(cfg, *args, **kwargs) in its own process, with the methods local mode uses.
 
-    def __init__(self, *args, worker_id: int = 0, **kwargs):
+    A child that dies once started (killed, crashed) is started again, as Ray restarts a
+    dead actor, under the env's restart limits (counted with its env's restarts): its
+    episodes in flight are lost; it gets the last weights sent and the calls whose answers
+    the dead one owed."""
+
+    def __init__(self, cfg: EnvConfig, *args, worker_id: int = 0, **kwargs):
+        self._spawn = ((cfg, *args), {**kwargs, "worker_id": worker_id})
+        self.worker_id = worker_id
+        self.restarts = 0
+        self._restarts_before = 0  # those of the children before this one, their deaths too
+        self._restart_times: collections.deque[float] = collections.deque()
+        self._weights: bytes | None = None  # the last set_weights call: a new child's first
+        self._sent: list[bytes] = []  # the calls whose answers are owed, in order
+        experience = kwargs.get("experience")
+        self._obs_stats = experience is not None and experience.obs_stats
+        self.behavior, self.obs_sizes, self.action_size = self._start(None)
+        self.obs_size = sum(self.obs_sizes)
+
+    def _start(self, restarts: RestartPolicy | None) -> tuple:
+        """Start a child; returns the env's spec, its first answer."""
         context = multiprocessing.get_context("spawn")  # never fork a process holding torch
         self._conn, child = context.Pipe()
-        self._process = context.Process(target=serve, name=f"env-worker-{worker_id}",
-                                        args=(child, args, {**kwargs, "worker_id": worker_id}),
+        args, kwargs = self._spawn
+        self._process = context.Process(target=serve, name=f"env-worker-{self.worker_id}",
+                                        args=(child, args, {**kwargs, "restarts": restarts}),
                                         daemon=True)
         self._process.start()
         child.close()
-        self.worker_id = worker_id
-        self.restarts = 0
         self._env_pid = None  # the child's env process, killed here if the child dies
         self._unanswered = 1  # answers owed, in order: the first is the env's spec
-        experience = kwargs.get("experience")
-        self._obs_stats = experience is not None and experience.obs_stats
         try:
-            self.behavior, self.obs_sizes, self.action_size = self._receive()
+            return self._receive(respawn=False)
         except BaseException:  # a refused env, or Ctrl-C while it starts: nothing outlives it
             self.close()
             raise
-        self.obs_size = sum(self.obs_sizes)
+
+    def _respawn(self) -> None:
+        """The child died: another, if the restart limits allow one now."""
+        self._process.join(timeout=5)
+        self._kill_env()
+        self._conn.close()
+        cfg = self._spawn[0][0]
+        policy = RestartPolicy(cfg.max_lifetime_restarts, cfg.restarts_rate_limit_n,
+                               cfg.restarts_rate_limit_period_s)
+        policy.count, policy.times = self.restarts, self._restart_times
+        died = f"worker {self.worker_id}: its process exited (exit code {self._process.exitcode})"
+        if not policy.allow():
+            self._unanswered = 0
+            raise WorkerProcessDied(f"{died} after {self.restarts} restarts, past the restart "
+                                    "limits; --resume continues from the last checkpoint")
+        print(f"{died}; restarting it", flush=True)
+        self.restarts = self._restarts_before = policy.count
+        owed, self._sent = self._sent, []
+        spec = self._start(policy)  # the child's env restarts count on from policy.count
+        if spec != (self.behavior, self.obs_sizes, self.action_size):
+            self.close()
+            raise UnsupportedEnv(f"worker {self.worker_id}: the restarted env has another spec "
+                                 f"{spec}; restart the run")
+        try:
+            for message in ([self._weights] if self._weights is not None else []) + owed:
+                self._send(message)
+        except (BrokenPipeError, OSError):
+            self._respawn()
+
+    def _send(self, message: bytes) -> None:
+        with signals_deferred():
+            self._sent.append(message)  # sent again to a new child should this one die
+            self._conn.send_bytes(message)
+            self._unanswered += 1
 
     def _call(self, name: str, *args, wait: bool = True):
         message = dumps((name, args))
+        if name == "set_weights":
+            self._weights = message
         try:
-            with signals_deferred():
-                self._conn.send_bytes(message)
-                self._unanswered += 1
+            self._send(message)
         except (BrokenPipeError, OSError):
-            self._died()
+            self._respawn()
         return self.result() if wait else None
 
     def result(self):
@@ -152,16 +139,23 @@ class ProcessWorker:
             raise error
         return value
 
-    def _receive(self):
-        """Read the next answer owed; raise it if it is an error."""
+    def _receive(self, respawn: bool = True):
+        """Read the next answer owed; raise it if it is an error. A child that died is
+        replaced (`respawn`), and the answers read from its successor."""
         try:
             self._conn.poll(None)  # the wait may be interrupted: nothing has been read yet
             with signals_deferred():
                 data = self._conn.recv_bytes()
                 self._unanswered -= 1
+                if self._sent:  # (the spec, a child's first answer, answers no call)
+                    self._sent.pop(0)
         except (EOFError, OSError):
-            self._died()
-        status, value, self.restarts, self._env_pid = pickle.loads(data)
+            if not respawn:
+                self._died()
+            self._respawn()
+            return self._receive()
+        status, value, restarts, self._env_pid = pickle.loads(data)
+        self.restarts = self._restarts_before + restarts
         if status == "error":
             raise value
         return value

@@ -101,7 +101,7 @@ def test_the_busy_port_error_survives_the_trip_back_to_the_trainer(pickler):
     import ray.cloudpickle
     from mlagents_envs.exception import UnityWorkerInUseException
 
-    from actors.process_worker import dumps
+    from actors.worker_pipe import dumps
 
     dump, loads = {"pickle": (pickle.dumps, pickle.loads), "process_worker": (dumps, pickle.loads),
                    "ray": (ray.cloudpickle.dumps, ray.cloudpickle.loads)}[pickler]

@@ -1,5 +1,6 @@
 """ProcessWorker: the same EnvWorker in a child process (local mode's --overlap-envs)."""
 
+import dataclasses
 import os
 import signal
 import time
@@ -68,15 +69,32 @@ def test_the_childs_error_comes_back_with_its_type_and_nothing_outlives_it():
     assert wait_until(lambda: player_pids("tests.envs.sims") == [], timeout=5)
 
 
-def test_a_dead_child_is_one_clear_error_and_its_env_does_not_outlive_it():
-    """Our envs also exit when their client's connection drops; a Unity build keeps
-    running without its trainer, so the worker kills the env whose pid the child reported."""
-    worker = ProcessWorker(drone(PORT + 3), NoiseConfig(), seed=1)
+def test_a_dead_child_is_restarted_within_the_limits_and_its_env_does_not_outlive_it(
+        capsys):
+    """A killed child ended the run, with restarts left. Our envs also exit when their
+    client's connection drops; a Unity build keeps running without its trainer, so the
+    worker kills the env whose pid the child reported."""
+    cfg = dataclasses.replace(drone(PORT + 3), max_lifetime_restarts=1)
+    worker = ProcessWorker(cfg, NoiseConfig(), seed=1)
     try:
-        env_pids = drone_pids(PORT + 3)
-        assert len(env_pids) == 1
+        weights, version = Learner(worker.obs_size, worker.action_size,
+                                   LearnerConfig(device="cpu")).publish_weights()
+        worker.set_weights(weights, version)
+        first = drone_pids(PORT + 3)
+        assert len(first) == 1
         os.kill(worker._process.pid, signal.SIGKILL)
-        with pytest.raises(WorkerProcessDied, match="exit code -9.*--resume") as died:
+        worker.send_collect(10, "explore")  # owed by the dead child: the new one answers
+        rollout = worker.result()
+        assert rollout.env_steps == 20 and worker.restarts == 1
+        assert "worker 0: its process exited (exit code -9); restarting it" in \
+            capsys.readouterr().out
+        assert set(rollout.transitions["policy_version"]) == {version}  # the last weights
+        assert wait_until(lambda: first[0] not in drone_pids(PORT + 3), timeout=5)
+        second = drone_pids(PORT + 3)
+        assert len(second) == 1
+        os.kill(worker._process.pid, signal.SIGKILL)  # past --max-lifetime-restarts 1
+        with pytest.raises(WorkerProcessDied, match="exit code -9.*past the restart limits.*"
+                                                    "--resume") as died:
             worker.collect(1, "random")
         assert "\n" not in str(died.value)
         assert wait_until(lambda: drone_pids(PORT + 3) == [], timeout=5)
