@@ -90,13 +90,27 @@ def _shade(ax, train_end: float, band: float) -> None:
     ax.grid(alpha=0.3)
 
 
-def _return_panel(ax, scalars: dict, train_end: float, band: float) -> None:
+def last_test(scalars: dict, summary: dict) -> np.ndarray | None:
+    """The returns of the run's last test phase, the one summary.json reports: a resumed
+    or --inference session logs its test episodes beside the earlier sessions' (the event
+    files are read in the order they were written). Without a summary: those logged at
+    the last env step."""
+    if TEST_RETURN not in scalars:
+        return None
+    steps, values = scalars[TEST_RETURN]
+    count = (summary.get("test") or {}).get("episodes") or 0
+    if 0 < count <= values.size:
+        return values[-count:]
+    return values[steps == steps.max()]
+
+
+def _return_panel(ax, scalars: dict, test: np.ndarray | None, train_end: float,
+                  band: float) -> None:
     steps, values = scalars[TRAIN_RETURN]
     ax.scatter(steps, values, s=4, color=_TRAIN_COLOR, alpha=0.25, lw=0,
                label="train episodes")
     ax.plot(steps, smooth(values), color=_TRAIN_COLOR, lw=1.8, label="train (smoothed)")
-    if TEST_RETURN in scalars:
-        test = scalars[TEST_RETURN][1]
+    if test is not None:
         # Spread the points across the band: they all share one env step.
         rng = np.random.default_rng(0)
         xs = train_end + band * rng.uniform(0.25, 0.75, size=test.size)
@@ -155,7 +169,7 @@ def plot_run(run_dir: str) -> str:
     for ax in axes:
         _shade(ax, train_end, band)
     top.xaxis.set_major_formatter(EngFormatter())
-    _return_panel(top, scalars, train_end, band)
+    _return_panel(top, scalars, last_test(scalars, summary), train_end, band)
     if success:
         _success_panel(axes[1], scalars, summary, train_end, band)
     else:

@@ -98,3 +98,18 @@ def run_dir_with_success(tmp_path) -> str:
     writer.close()
     (path / "summary.json").write_text(json.dumps({"env_steps": 100, "wall_s": 1.0}))
     return str(path)
+
+
+def test_the_test_band_is_the_last_test_phase_the_summary_reports():
+    """After a train, a --resume and an --inference, the band said 47 episodes (every
+    session's test phase, one of them an older policy's) while summary.json said 21."""
+    import numpy as np
+
+    from runner.plot import TEST_RETURN, last_test
+
+    steps = np.array([4064] * 5 + [6112] * 3 + [6112] * 2)
+    values = np.array([1.0] * 5 + [4.0] * 3 + [5.0] * 2)
+    scalars = {TEST_RETURN: (steps, values)}
+    np.testing.assert_array_equal(last_test(scalars, {"test": {"episodes": 2}}), [5.0, 5.0])
+    np.testing.assert_array_equal(last_test(scalars, {}), [4.0, 4.0, 4.0, 5.0, 5.0])
+    assert last_test({}, {"test": {"episodes": 2}}) is None
