@@ -26,7 +26,7 @@ stable, so they are reported next to the rates. Targets (fast route, stock clien
 >= 800 steps/s at 1 area, >= 10,000 agent-steps/s at 16 areas.
 
 Run: `.venv/bin/python -m bench.env_throughput [--steps N] [--quick]`.
-Writes bench/results/env_throughput.json.
+Writes bench/results/env_throughput.json (not with --quick, a smoke run).
 """
 
 from __future__ import annotations
@@ -220,9 +220,12 @@ def main(argv: list[str] | None = None) -> int:
               "in the repository root first", file=sys.stderr)
         return 2
     results = collect(args.steps, args.warmup)
-    write_atomic(RESULTS, json.dumps(results, indent=2))
     print()
     print_table(results)
+    if args.quick:  # a smoke run's numbers would replace the measured ones
+        print("\n--quick: a smoke run, bench/results/env_throughput.json left as it was")
+        return 0
+    write_atomic(RESULTS, json.dumps(results, indent=2))
     print(f"\nwrote {os.path.relpath(RESULTS, ROOT)}")
     return 0
 

@@ -214,6 +214,8 @@ def test(run: Run) -> None:
         worker.reset()  # no test episode carries steps taken while exploring
     rate = RateMeter(0, run.learner.learner_steps)
     values: dict = {}
+    print(f"[test] the greedy policy on {len(run.workers)} env worker(s), "
+          f"{run.cfg.run.test_steps} env steps", flush=True)  # as Ray mode says it
     with Progress(run.cfg.run.test_steps, "test", interval_s=run.cfg.run.log_interval) as progress:
         while done < run.cfg.run.test_steps:
             done += record(run, step_workers(run, "greedy"), run.test, store=False)
