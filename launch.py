@@ -161,7 +161,6 @@ def main(argv: list[str]) -> int:
     from runner.errors import RunError
     from runner.run_dir import (checkpoint_path, initialize_problem, prepare_run_dir,
                                 release_run_dir)
-    from runner.session import finished_before_start
 
     try:
         cfg = parse(argv)
@@ -184,6 +183,8 @@ def main(argv: list[str]) -> int:
             print(f"warning: {warning}", flush=True)
     stop_on_sigterm()
     try:
+        from runner.session import finished_before_start  # torch: not for --help
+
         finished = finished_before_start(cfg, checkpoint_path(run_dir))
         if finished:
             print(finished)
