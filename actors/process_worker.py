@@ -11,9 +11,10 @@ The child runs the very same EnvWorker; this class forwards the calls local mode
 Answers come back in order: `set_weights` and `send_collect` return at once and their
 answers are read by the next call that waits (`result`); the pipe's format and the child's
 loop are in actors/worker_pipe.py. The child's exceptions come back with their own type,
-so every error keeps its one-line report. A child that dies is replaced (ProcessWorker). The child ignores Ctrl-C and SIGTERM (the trainer
-saves first, then closes it), and closes its env and exits when the trainer's end of the
-pipe goes away, even if the trainer was killed.
+so every error keeps its one-line report. A child that dies is replaced (ProcessWorker).
+The child ignores Ctrl-C and SIGTERM (the trainer saves first, then closes it), and closes
+its env and exits when the trainer's end of the pipe goes away, even if the trainer was
+killed.
 """
 
 from __future__ import annotations
