@@ -253,7 +253,8 @@ def error_line(err: Exception, cfg, run_dir: str) -> str | None:
 # atomically), so --resume continues from it.
 WRITE_FIXES = {errno.ENOSPC: "free space", errno.EDQUOT: "free space",
                errno.EIO: "check the disk", errno.EACCES: "make it writable",
-               errno.EPERM: "make it writable", errno.EROFS: "make it writable"}
+               errno.EPERM: "make it writable", errno.EROFS: "make it writable",
+               errno.EISDIR: "remove that folder"}
 NEED_A_PATH = {errno.EACCES, errno.EPERM}  # without one, e.g. a signal we may not send
 
 
@@ -263,7 +264,9 @@ def write_error(err: OSError, run_dir: str) -> str | None:
     fix = WRITE_FIXES.get(err.errno)
     if fix is None or (err.errno in NEED_A_PATH and err.filename is None):
         return None
-    where = err.filename if err.filename is not None else f"in {run_dir}"
+    # A rename names both files: the one it could not replace is the second.
+    where = err.filename2 or err.filename
+    where = where if where is not None else f"in {run_dir}"
     reason = err.strerror or type(err).__name__
     return (f"cannot write {where}: {reason}; {fix} (or pass another --results-dir) and "
             "--resume")

@@ -4,6 +4,7 @@ checkpoints, the replay, the ONNX policy, summary.json and configuration.yaml al
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import tempfile
 from typing import BinaryIO, Callable
@@ -30,12 +31,24 @@ def write_atomic(path: str, data: bytes | str | Callable[[BinaryIO], None],
             os.fsync(f.fileno())
         os.chmod(tmp, mode)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
+        full = not isinstance(err, OSError) and disk_full(directory)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if full:  # torch.save's writer says only "unexpected pos ..." when the disk fills
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), path) from err
         raise
     dir_fd = os.open(directory, os.O_RDONLY)
     try:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+
+
+def disk_full(directory: str, below: int = 1 << 20) -> bool:
+    """Less than `below` bytes left to us on the folder's file system."""
+    try:
+        st = os.statvfs(directory)
+    except OSError:
+        return False
+    return st.f_bavail * st.f_frsize < below

@@ -142,10 +142,6 @@ def make_saver(cfg: Config, fleet: Fleet, monitor: Monitor, path: str):
         except RayActorError:  # e.g. it died as Ctrl-C came: nothing newer to save
             raise RunAborted("the learner actor died before it could be saved; --resume "
                              "continues from the last checkpoint") from None
-        spec = fleet.specs[0]
-        onnx = export_policy(monitor.run_dir, spec["behavior"], spec["obs_sizes"],
-                             spec["action_size"], cfg.learner.hidden_size, state["actor"],
-                             state["normalizer"])
         replay = None
         if cfg.run.save_replay:
             replay = ray.get(fleet.replay.state_dict.remote())
@@ -158,6 +154,11 @@ def make_saver(cfg: Config, fleet: Fleet, monitor: Monitor, path: str):
         save_run(path, {"learner": state, "env_steps": env_steps,
                         "train_episodes": monitor.train.count, "phase": phase,
                         "wall_s": monitor.wall_s()}, replay)
+        # The ONNX after the checkpoint: one that cannot be written then costs no training.
+        spec = fleet.specs[0]
+        onnx = export_policy(monitor.run_dir, spec["behavior"], spec["obs_sizes"],
+                             spec["action_size"], cfg.learner.hidden_size, state["actor"],
+                             state["normalizer"])
         keep_checkpoint(monitor.run_dir, onnx, env_steps, cfg.run.keep_checkpoints)
     return save
 

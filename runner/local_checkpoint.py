@@ -13,9 +13,6 @@ from runner.state import load_replay, save_run, to_numpy, to_torch
 
 def save(run, phase: str) -> None:
     learner = run.learner.state_dict()  # first: it refuses diverged weights, before any write
-    worker = run.workers[0]
-    onnx = export_policy(run.run_dir, worker.behavior, worker.obs_sizes, worker.action_size,
-                         run.cfg.learner.hidden_size, learner["actor"], learner["normalizer"])
     save_run(run.checkpoint_path, {
         "learner": learner,
         "env_steps": run.env_steps,
@@ -24,6 +21,10 @@ def save(run, phase: str) -> None:
         "wall_s": run.metrics.wall_s(),
         **worker_states(run.workers),
     }, run.replay.state_dict() if run.cfg.run.save_replay else None)
+    # The ONNX after the checkpoint: one that cannot be written then costs no training.
+    worker = run.workers[0]
+    onnx = export_policy(run.run_dir, worker.behavior, worker.obs_sizes, worker.action_size,
+                         run.cfg.learner.hidden_size, learner["actor"], learner["normalizer"])
     keep_checkpoint(run.run_dir, onnx, run.env_steps, run.cfg.run.keep_checkpoints)
 
 

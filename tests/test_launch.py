@@ -218,6 +218,23 @@ def test_a_full_disk_at_a_checkpoint_is_one_line(tmp_path, monkeypatch, capsys):
     assert rc == 2 and errors == [f"error: cannot write in {tmp_path / 'full'}: No space left "
                                   "on device; free space (or pass another --results-dir) and "
                                   "--resume"], errors
+    # The checkpoint goes first: an ONNX that cannot be written costs no training.
+    assert (tmp_path / "full" / "checkpoints" / "latest.pt").is_file()
+
+
+def test_a_folder_where_a_file_goes_is_one_line_naming_it(tmp_path):
+    """A rename onto a folder names the temporary file first: the line named that, and
+    a folder was no write error it knew (a traceback)."""
+    import launch
+    from learner.files import write_atomic
+
+    target = tmp_path / "My Behavior.onnx"
+    target.mkdir()
+    with pytest.raises(OSError) as err:
+        write_atomic(str(target), b"onnx")
+    assert launch.write_error(err.value, str(tmp_path)) == (
+        f"cannot write {target}: Is a directory; remove that folder (or pass another "
+        "--results-dir) and --resume")
 
 
 def test_a_write_error_names_its_file(tmp_path, monkeypatch, capsys):
