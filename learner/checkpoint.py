@@ -1,6 +1,7 @@
 """Atomic checkpoint files, read back with weights_only=True and one-line errors."""
 
 import pickle
+import zipfile
 
 import torch
 
@@ -43,7 +44,29 @@ def load_checkpoint(path: str, device="cpu", holds: str | None = None) -> dict:
         raise CheckpointError(f"{path} is a drone-ddpg file without {holds!r} state (another "
                               "of the run's files copied there?); put back the "
                               f"{_HOLDS.get(holds, 'file')} drone-ddpg wrote there")
+    if holds == "learner":
+        _check_counters(payload, path)
     return payload
+
+
+def _number(kind):
+    return lambda value: isinstance(value, kind) and not isinstance(value, bool)
+
+
+# A run's checkpoint: its counters, and what each must be.
+_COUNTERS = {"env_steps": _number(int), "train_episodes": _number(int),
+             "wall_s": _number((int, float)),
+             "phase": lambda value: value in ("train", "test", "done")}
+
+
+def _check_counters(payload: dict, path: str) -> None:
+    for key, valid in _COUNTERS.items():
+        value = payload.get(key)
+        if not valid(value):
+            raise CheckpointError(f"{path} holds no valid {key!r} ({value!r}): it is corrupt or "
+                                  "was edited; use an earlier checkpoint "
+                                  "(checkpoints/checkpoint-<env steps>.pt) or start the run "
+                                  "over (--force)")
 
 
 def _checked(payload, path: str) -> dict:
@@ -89,6 +112,7 @@ def _read(path: str, device):
             f"{path} is corrupt or not a checkpoint (not a torch archive); "
             "pass a checkpoint file written by drone-ddpg"
         )
+    _check_crc(path)
     try:
         return torch.load(path, map_location=device, weights_only=True)
     except pickle.UnpicklingError:
@@ -101,6 +125,21 @@ def _read(path: str, device):
             f"{path} is truncated or corrupt ({_first_line(exc)}); "
             "use an earlier checkpoint or start a new run"
         ) from None
+
+
+def _check_crc(path: str) -> None:
+    """torch.load reads a tensor's bytes without their checksum: flipped bits loaded as
+    wrong weights, and the run went on with them."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            bad = archive.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        raise CheckpointError(f"{path} is truncated or corrupt ({_first_line(exc)}); use an "
+                              "earlier checkpoint or start a new run") from None
+    if bad is not None:
+        raise CheckpointError(f"{path} is corrupt ({bad} fails its checksum); use an earlier "
+                              "checkpoint (checkpoints/checkpoint-<env steps>.pt) or start a "
+                              "new run")
 
 
 def _first_line(exc: Exception, limit: int = 100) -> str:
@@ -160,13 +199,25 @@ def check_options(payload: dict, cfg, otherwise: str = RESUMING) -> None:
 def check_finite(payload: dict, otherwise: str = RESUMING) -> None:
     """Raise CheckpointError when the checkpoint's networks hold NaN or Inf (one saved
     before the learner refused to save diverged weights): nothing could resume from it."""
-    bad = [name for name in ("actor", "critic", "actor_target", "critic_target")
-           if not all(torch.isfinite(t).all() for t in payload.get(name, {}).values())]
+    bad = [name for name in ("actor", "critic", "actor_target", "critic_target",
+                             "actor_opt", "critic_opt")
+           if not all(torch.isfinite(t).all() for t in _tensors(payload.get(name, {})))]
     if bad:
         raise CheckpointError(f"the checkpoint holds non-finite {'/'.join(bad)} weights (its "
                               "run diverged): use one of its earlier checkpoints "
                               f"(checkpoints/checkpoint-<env steps>.pt), or {otherwise} with "
                               "lower --actor-lr/--critic-lr")
+
+
+def _tensors(tree):
+    """Every tensor in nested dicts, lists and tuples (an optimizer's state_dict)."""
+    if isinstance(tree, dict):
+        tree = list(tree.values())
+    if isinstance(tree, (list, tuple)):
+        for item in tree:
+            yield from _tensors(item)
+    elif torch.is_tensor(tree):
+        yield tree
 
 
 def tree_map(fn, tree):

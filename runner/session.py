@@ -69,7 +69,7 @@ def finished_before_start(cfg, checkpoint: str) -> str | None:
     if not cfg.run.resume:
         return None
     try:
-        payload = load_checkpoint(checkpoint)
+        payload = load_checkpoint(checkpoint, holds="learner")
     except CheckpointError:
         return None
     if payload.get("phase") != "done" or payload["env_steps"] < cfg.run.train_steps:
