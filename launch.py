@@ -28,6 +28,9 @@ def env_problem(cfg) -> str | None:
     from envs.gymnasium import check_env_id, env_id_of
 
     env_id = env_id_of(cfg.env.env)
+    if env_id is not None and any(a.split("=", 1)[0] == "--env-id" for a in cfg.env.env_args):
+        return (f"--env-args --env-id conflicts with --env {cfg.env.env}, which names the env "
+                "(the bridge took the last one given): drop --env-id from --env-args")
     if env_id is not None:
         from envs.gymnasium.__main__ import bridge_options
 

@@ -317,6 +317,17 @@ def test_trainer_flags_after_env_args_are_said(env, args, stray):
             "put the trainer's flags before --env-args" in warning
 
 
+@pytest.mark.parametrize("env_args", [["--env-id", "MountainCarContinuous-v0"],
+                                      ["--env-id=MountainCarContinuous-v0"]])
+def test_an_env_id_in_env_args_beside_a_gymnasium_env_is_refused(env_args):
+    """It silently replaced --env's: the run trained MountainCar, its configuration said
+    Pendulum."""
+    from launch import env_problem
+
+    problem = env_problem(parse(["--env", "gymnasium:Pendulum-v1", "--env-args", *env_args]))
+    assert problem.startswith("--env-args --env-id conflicts with --env gymnasium:Pendulum-v1")
+
+
 def test_launch_says_when_the_learner_would_never_update(tmp_path, monkeypatch, capsys):
     import launch as entry_point
 
