@@ -232,8 +232,8 @@ def error_line(err: Exception, cfg, run_dir: str) -> str | None:
     from mlagents_envs.exception import UnityException, UnityWorkerInUseException
     from runner.errors import RayUnreachable, RunAborted, out_of_memory
 
-    if isinstance(err, UnityWorkerInUseException):
-        return f"{err} Pass another --base-port."
+    if isinstance(err, UnityWorkerInUseException):  # ours names the ports, the client's not
+        return str(err) if "--base-port" in str(err) else f"{err} Pass another --base-port."
     if isinstance(err, UnityException):  # the env did not start or stopped answering
         return f"env {cfg.env.env!r}: {str(err).splitlines()[0]}"
     if isinstance(err, EnvRestartsExhausted):

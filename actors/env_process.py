@@ -211,9 +211,9 @@ def free_worker_id(base_port: int, worker_id: int, stride: int) -> int:
                       f"id {candidate} (port {base_port + candidate}) instead", flush=True)
             return candidate
     last = base_port + candidates[-1]
-    raise UnityWorkerInUseException(worker_id) from ValueError(
-        f"ports {base_port + worker_id}..{last} (every {stride}) are all in use: pass "
-        "another --base-port")
+    # Said in the exception's own text: it reaches the user (across Ray too), its cause not.
+    raise _worker_in_use(f"ports {base_port + worker_id}..{last} (every {stride}) are all in "
+                         "use: pass another --base-port")
 
 
 @dataclass

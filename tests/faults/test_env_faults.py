@@ -146,6 +146,19 @@ def test_busy_port_moves_to_the_next_free_worker_id(make_worker, capsys):
     assert f"port {5005 + worker_id} is in use" in capsys.readouterr().out
 
 
+def test_every_port_busy_names_the_ports(monkeypatch):
+    """The line said the stock client's 'worker number 0 is still in use', naming no
+    port; ours was only the exception's cause, which the user never saw."""
+    import launch
+    from actors import env_process
+
+    monkeypatch.setattr(env_process, "port_free", lambda port: False)
+    with pytest.raises(UnityWorkerInUseException) as err:
+        env_process.free_worker_id(5300, 0, 1)
+    line = launch.error_line(err.value, None, "results/r")
+    assert line == "ports 5300..5315 (every 1) are all in use: pass another --base-port"
+
+
 @pytest.mark.parametrize("failure", [
     UnityTimeOutException("the env took too long to respond"),
     UnityWorkerInUseException(7),  # a port race: every candidate port taken
