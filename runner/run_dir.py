@@ -39,7 +39,8 @@ def prepare_run_dir(results_dir: str, run_id: str, resume: bool, force: bool,
     user = in_use_by(path)
     if user is not None:
         raise RunError(f"run {run_id!r} is in use by another drone-ddpg process (pid {user}): "
-                       "wait for it to end, or pick another --run-id")
+                       "wait for it to end, or pick another --run-id (if none is running, "
+                       f"remove {os.path.join(path, IN_USE)})")
     recover_replaced(path)
     if not (resume or inference) and os.path.isdir(path) and only_debris(path):
         shutil.rmtree(path)  # what a start that failed left (logs): not a run to keep
@@ -80,10 +81,21 @@ def in_use_by(path: str) -> int | None:
             pid = int(f.read().strip())
         if pid != os.getpid():
             os.kill(pid, 0)  # no signal sent: only whether it exists
-            return pid
+            return pid if runs_python(pid) else None
     except (OSError, ValueError):  # no mark, a dead process, or garbage
         pass
     return None
+
+
+def runs_python(pid: int) -> bool:
+    """Whether `pid` runs a Python interpreter (a run's); a pid that a crashed run's mark
+    names may belong to another program by now. True when /proc cannot say."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            program = f.read().split(b"\0", 1)[0]
+    except OSError:
+        return True
+    return b"python" in os.path.basename(program).lower()
 
 
 def only_debris(path: str) -> bool:

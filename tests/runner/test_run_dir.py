@@ -5,7 +5,8 @@ import os
 import pytest
 
 from runner.errors import RunError
-from runner.run_dir import IN_USE, prepare_run_dir, release_run_dir
+from runner.run_dir import IN_USE, in_use_by, prepare_run_dir, release_run_dir
+from tests.helpers import wait_until
 
 
 def test_force_never_deletes_outside_one_run_folder(tmp_path):
@@ -73,11 +74,26 @@ def test_an_interrupted_force_gives_the_old_run_back(tmp_path, capsys):
 def test_a_run_in_use_or_a_linked_one_is_not_touched(tmp_path):
     """Two processes on one run folder (a --force, a --resume, or a debris clean-up of a
     run whose envs are still starting) would destroy each other's files."""
+    import subprocess
+    import sys
+
     (tmp_path / "r" / "env_logs").mkdir(parents=True)  # looks like debris, but is starting
-    (tmp_path / "r" / IN_USE).write_text(str(os.getppid()))
-    with pytest.raises(RunError, match=r"in use by another drone-ddpg process \(pid"):
-        prepare_run_dir(str(tmp_path), "r", False, True, False)
-    assert (tmp_path / "r" / "env_logs").is_dir()
+    run = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    other = subprocess.Popen(["sleep", "60"])  # what a dead run's pid may have become
+    try:
+        assert wait_until(lambda: b"sleep" in open(f"/proc/{other.pid}/cmdline", "rb").read(),
+                          10)  # exec'd: no longer a copy of this Python
+        (tmp_path / "r" / IN_USE).write_text(str(run.pid))
+        with pytest.raises(RunError, match=r"in use by another drone-ddpg process \(pid.*if "
+                                           r"none is running, remove .*\.in-use\)"):
+            prepare_run_dir(str(tmp_path), "r", False, True, False)
+        assert (tmp_path / "r" / "env_logs").is_dir()
+        (tmp_path / "s").mkdir()
+        (tmp_path / "s" / IN_USE).write_text(str(other.pid))
+        assert in_use_by(str(tmp_path / "s")) is None  # it blocked the run, for good
+    finally:
+        run.kill()
+        other.kill()
     target = tmp_path / "elsewhere"
     (target / "checkpoints").mkdir(parents=True)
     (tmp_path / "link").symlink_to(target)
