@@ -61,6 +61,10 @@ def prepare_run_dir(results_dir: str, run_id: str, resume: bool, force: bool,
         with open(os.path.join(path, IN_USE), "w", encoding="utf-8") as f:
             f.write(str(os.getpid()))
     except OSError as err:
+        if exists and force:  # the old run back where it was, not hidden until a next start
+            with contextlib.suppress(OSError):
+                shutil.rmtree(path, ignore_errors=True)
+                os.rename(aside_path(path, "replaced"), path)
         raise RunError(f"cannot write to {path} ({err.strerror}): pass "
                        f"{path_fix(err)}") from None
     return path

@@ -139,3 +139,26 @@ def test_the_last_checkpoints_are_kept_with_their_policies(tmp_path):
     assert os.stat(kept / "checkpoint-1600.pt").st_mode & 0o777 == 0o600  # as latest.pt
     keep_checkpoint(str(run_dir), str(onnx), 2000, keep=0)  # --keep-checkpoints 0: none
     assert not (kept / "checkpoint-2000.pt").exists()
+
+
+def test_a_forced_start_that_cannot_write_puts_the_old_run_back(tmp_path, monkeypatch):
+    """A full disk at a --force start left the old run hidden as .r.replaced beside an
+    empty r/ until some later start brought it back."""
+    import errno
+
+    from runner import run_dir
+
+    (tmp_path / "r" / "checkpoints").mkdir(parents=True)
+    (tmp_path / "r" / "checkpoints" / "latest.pt").write_bytes(b"old")
+    real_open = open
+
+    def full_disk(path, *args, **kwargs):
+        if str(path).endswith(IN_USE):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(run_dir, "open", full_disk, raising=False)
+    with pytest.raises(RunError, match="No space left on device"):
+        prepare_run_dir(str(tmp_path), "r", False, True, False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r"]
+    assert (tmp_path / "r" / "checkpoints" / "latest.pt").read_bytes() == b"old"
