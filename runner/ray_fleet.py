@@ -105,7 +105,7 @@ class Fleet:
             self.close()
             raise task_cause(err) from None
         self.actor_restarts = [0] * cfg.run.num_workers
-        self.dropped: list[int] = []  # workers given up on (their env or actor kept failing)
+        self.dropped: dict[int, str] = {}  # workers given up on, and why (env, actor failed)
         self.budget_spent = False  # a worker's loop returned: the replay holds the budget
 
     def _start_replay(self, name: str, obs: int, act: int):
@@ -162,8 +162,9 @@ class Fleet:
                 if self._worker_ended(k, ref):
                     restarted.append(k)
         if not self.worker_runs and self.dropped and not self.budget_spent:
-            raise RunAborted("every env worker has stopped (see the lines above); fix the env, "
-                             "then --resume continues from the last checkpoint")
+            k, why = list(self.dropped.items())[-1]
+            raise RunAborted(f"every env worker has stopped (the last, worker {k}: {why}); fix "
+                             "the env, then --resume continues from the last checkpoint")
         return restarted
 
     def _learner_ended(self, ref) -> None:
@@ -210,15 +211,16 @@ class Fleet:
                                                              loop_config(self.cfg))
             return died
         except RayTaskError as err:
-            print(f"worker {k} stopped: {one_line(getattr(err, 'cause', err))}", flush=True)
+            why = one_line(getattr(err, "cause", err))
+            print(f"worker {k} stopped: {why}", flush=True)
             del self.worker_runs[k]
-            self.dropped.append(k)
+            self.dropped[k] = why
             return False
 
     def _drop(self, k: int, why: str) -> bool:
         print(f"worker {k}: {why}; continuing without it", flush=True)
         del self.worker_runs[k]
-        self.dropped.append(k)
+        self.dropped[k] = why
         return False
 
     def _restarted(self, k: int, timeout_s: float = 60.0) -> dict | None:

@@ -168,3 +168,18 @@ def test_a_learner_that_cannot_start_is_one_line_and_closes_every_env(local_ray,
         run_distributed(cfg, run_dir)
     assert "\n" not in str(raised.value)
     assert wait_until(lambda: not drone_pids(5860), timeout=10)
+
+
+def test_when_every_worker_has_stopped_the_line_says_why(monkeypatch):
+    """The error line said only 'see the lines above': the cause (NaN observations, a
+    crash) was on stdout, above the bar, if at all in view."""
+    from runner import ray_fleet
+
+    fleet = object.__new__(ray_fleet.Fleet)
+    fleet.learner_run, fleet.worker_runs, fleet.budget_spent = object(), {}, False
+    fleet.dropped = {1: "EnvRestartsExhausted: worker 1: env failed again (The observations "
+                        "provided had NaN values) after 10 restarts, past the restart limits"}
+    monkeypatch.setattr(ray_fleet.ray, "wait", lambda refs, timeout=0: ([], refs))
+    with pytest.raises(RunAborted, match=r"every env worker has stopped \(the last, worker 1: "
+                                         r"EnvRestartsExhausted: .*NaN values.*\); fix the env"):
+        fleet.check()
