@@ -122,9 +122,9 @@ class NoiseConfig:
 
     def __post_init__(self) -> None:
         if self.noise not in ("gaussian", "ou"):
-            raise ValueError(f"noise must be 'gaussian' or 'ou', got {self.noise!r}")
+            raise ValueError(f"--noise must be gaussian or ou, got {self.noise!r}")
         if self.noise_sigma < 0:
-            raise ValueError(f"noise_sigma must be >= 0, got {self.noise_sigma}")
+            raise ValueError(f"--noise-sigma must be >= 0, got {self.noise_sigma}")
         if not 0 <= self.ou_theta <= 1:
             raise ValueError(f"--ou-theta must be in [0, 1], got {self.ou_theta}")
 

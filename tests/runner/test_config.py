@@ -132,6 +132,7 @@ def test_binary_config_file_names_the_file(tmp_path):
     (["--per-alpha", "inf"], "--per-alpha must be a finite number"),
     (["--target-noise", "inf"], "--target-noise must be a finite number"),
     (["--ou-theta", "2"], "--ou-theta must be in [0, 1]"),
+    (["--noise-sigma", "-1"], "--noise-sigma must be >= 0"),
     (["--transport", "in-process", "--env", "Build/MyGame"], "a Unity build needs the protocol"),
     (["--inference", "--test-steps", "0", "--run-id", "no-such-run"], "would test nothing"),
     (["--device", "cpu", "--cudagraphs"], "--cudagraphs needs the learner on a CUDA device"),
