@@ -162,8 +162,7 @@ def main(argv: list[str]) -> int:
     from runner.cli import parse
     from runner.config import validate
     from runner.errors import RunError
-    from runner.run_dir import (checkpoint_path, initialize_problem, prepare_run_dir,
-                                release_run_dir)
+    from runner.run_dir import initialize_problem, prepare_run_dir, release_run_dir
 
     try:
         cfg = parse(argv)
@@ -186,12 +185,6 @@ def main(argv: list[str]) -> int:
             print(f"warning: {warning}", flush=True)
     stop_on_sigterm()
     try:
-        from runner.session import finished_before_start  # torch: not for --help
-
-        finished = finished_before_start(cfg, checkpoint_path(run_dir))
-        if finished:
-            print(finished)
-            return 0
         return train_and_report(cfg, run_dir)
     finally:  # --force: the replaced run goes only if this one started
         note = release_run_dir(run_dir, cfg.run.force)
@@ -201,7 +194,13 @@ def main(argv: list[str]) -> int:
 
 def train_and_report(cfg, run_dir: str) -> int:
     from runner.report import end_of_run_table
+    from runner.run_dir import checkpoint_path
+    from runner.session import finished_before_start
 
+    finished = finished_before_start(cfg, checkpoint_path(run_dir))
+    if finished:  # said before anything starts
+        print(finished)
+        return 0
     if cfg.run.mode == "local":
         from runner.local import run_local as run
     else:  # Ray is imported only here

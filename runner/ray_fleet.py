@@ -210,12 +210,8 @@ class Fleet:
             self.worker_runs[k] = self.workers[k].run.remote(self.replay, self.learner,
                                                              loop_config(self.cfg))
             return died
-        except RayTaskError as err:
-            why = one_line(getattr(err, "cause", err))
-            print(f"worker {k} stopped: {why}", flush=True)
-            del self.worker_runs[k]
-            self.dropped[k] = why
-            return False
+        except RayTaskError as err:  # its env failed past the restart limits
+            return self._drop(k, one_line(getattr(err, "cause", err)))
 
     def _drop(self, k: int, why: str) -> bool:
         print(f"worker {k}: {why}; continuing without it", flush=True)
