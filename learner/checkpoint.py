@@ -209,15 +209,11 @@ def check_finite(payload: dict, otherwise: str = RESUMING) -> None:
                               "lower --actor-lr/--critic-lr")
 
 
-def _tensors(tree):
+def _tensors(tree) -> list:
     """Every tensor in nested dicts, lists and tuples (an optimizer's state_dict)."""
-    if isinstance(tree, dict):
-        tree = list(tree.values())
-    if isinstance(tree, (list, tuple)):
-        for item in tree:
-            yield from _tensors(item)
-    elif torch.is_tensor(tree):
-        yield tree
+    found: list = []
+    tree_map(lambda leaf: found.append(leaf) if torch.is_tensor(leaf) else None, tree)
+    return found
 
 
 def tree_map(fn, tree):
