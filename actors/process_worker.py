@@ -55,6 +55,7 @@ class ProcessWorker:
         self._restart_times: collections.deque[float] = collections.deque()
         self._weights: bytes | None = None  # the last set_weights call: a new child's first
         self._sent: list[bytes] = []  # the calls whose answers are owed, in order
+        self._killed = False  # by kill(): the run is stopping, no replacement starts
         experience = kwargs.get("experience")
         self._obs_stats = experience is not None and experience.obs_stats
         self.behavior, self.obs_sizes, self.action_size = self._start(None)
@@ -80,6 +81,8 @@ class ProcessWorker:
 
     def _respawn(self) -> None:
         """The child died: another, if the restart limits allow one now."""
+        if self._killed:
+            self._died()
         self._process.join(timeout=5)
         self._kill_env()
         self._conn.close()
@@ -193,6 +196,29 @@ class ProcessWorker:
 
     def load_state_dict(self, state: dict) -> None:
         self._call("load_state_dict", state)
+
+    def settle(self, until: float) -> bool:
+        """Read (and drop) the answers still owed, until time.monotonic() reaches `until`;
+        returns whether none is owed any more. For a run that stops: the child can then be
+        asked for its state, or be killed (`kill`) if it is still busy."""
+        try:
+            while self._unanswered and self._conn.poll(max(0.0, until - time.monotonic())):
+                try:
+                    self._receive(respawn=False)
+                except Exception:  # noqa: BLE001 (the run is stopping for its own reason)
+                    pass
+        except (EOFError, OSError):
+            self._unanswered = 0
+        return not self._unanswered
+
+    def kill(self) -> None:
+        """End the child and its env now, whatever they are doing (an env hung inside the
+        child, --transport in-process): a wait for its answers ends in WorkerProcessDied,
+        and no replacement starts. For a run that stops."""
+        self._killed = True
+        if self._process.is_alive():
+            self._process.kill()
+        self._kill_env()
 
     def close(self, timeout: float = 30.0) -> None:
         """Close the env and end the process (killed if it does not end within `timeout`

@@ -8,7 +8,6 @@ for `test_steps` (the seed's train-then-test). Ray mode runs the same objects in
 from __future__ import annotations
 
 import os
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 
@@ -22,6 +21,8 @@ from runner.session import run_session
 from runner.config_file import save_config
 from runner.errors import RunError
 from runner.local_checkpoint import load, save
+from runner.local_rounds import (Rounds, adopt_initial_actor, moved, next_round, publish,
+                                 settle_workers, step_workers, sync_weights, train_mode)
 from runner.metrics import EpisodeStats, Metrics, RateMeter, bar_values, training_average
 from runner.run_dir import checkpoint_path, write_summary
 from runner.state import initialize_learner
@@ -78,41 +79,6 @@ def close(run: Run) -> None:
     run.metrics.close()
 
 
-def publish(run: Run, new: bool = True) -> tuple[dict, int]:
-    """The learner's weights for the workers, checked and copied, and their version."""
-    return run.learner.publish_weights(run.cfg.replay.prioritized, new)
-
-
-def hand_out(run: Run, published: tuple[dict, int]) -> None:
-    for worker in run.workers:
-        worker.set_weights(*published)
-
-
-def sync_weights(run: Run, new: bool = True) -> None:
-    hand_out(run, publish(run, new))
-
-
-def adopt_initial_actor(run: Run) -> None:
-    """A fresh run's workers act with the learner's initial actor, the one it saves and
-    exports, not with their own random initialization."""
-    if run.learner.policy_version == 0:
-        sync_weights(run)
-
-
-def step_workers(run: Run, mode: str, published: tuple[dict, int] | None = None) -> list:
-    """One round: every worker adopts `published` weights (if any), then steps
-    `collect_steps` times (touches the workers only, so it may run in a thread while the
-    learner updates). Workers in child processes (--overlap-envs) step at the same time."""
-    if published is not None:
-        hand_out(run, published)
-    steps = run.cfg.run.collect_steps
-    if not all(isinstance(worker, ProcessWorker) for worker in run.workers):
-        return [worker.collect(steps, mode) for worker in run.workers]
-    for worker in run.workers:
-        worker.send_collect(steps, mode)
-    return [worker.result() for worker in run.workers]
-
-
 def record(run: Run, rollouts: list, stats: EpisodeStats, store: bool) -> int:
     """Store a round's transitions (when training) and log its episodes; returns the agent
     transitions received (env steps)."""
@@ -143,32 +109,6 @@ def learn(run: Run) -> dict:
     return metrics
 
 
-def next_round(run: Run, pool: ThreadPoolExecutor, published: tuple | None) -> Future | None:
-    """--overlap-envs: start the next round in `pool`, handing out the `published` weights
-    in the same thread, so that sending them overlaps the updates too (pickled and piped,
-    0.45 ms of a 6 ms TD3 update on HalfCheetah). None when training is done."""
-    if run.cfg.run.overlap_envs and run.env_steps < run.cfg.run.train_steps:
-        return pool.submit(step_workers, run, train_mode(run), published)
-    if published is not None:  # no round to carry them
-        hand_out(run, published)
-    return None
-
-
-def moved(run: Run, losses: dict) -> bool:
-    """Whether the round's updates changed what the workers hold: the actor (not on TD3's
-    critic-only updates), the critic they compute priorities with, the normalizer."""
-    if not losses:
-        return False
-    return ("losses/actor_loss" in losses or run.cfg.replay.prioritized
-            or run.cfg.learner.normalize)
-
-
-def train_mode(run: Run) -> str:
-    # A policy given by --initialize-from is a trained one: it acts from the first step.
-    warmup = run.cfg.run.warmup_actions == "random" and run.cfg.run.initialize_from is None
-    return "random" if warmup and run.env_steps < run.cfg.replay.learning_starts else "explore"
-
-
 def train(run: Run) -> None:
     """Rounds of stepping then learning. With --overlap-envs the next round steps in a
     thread while the learner takes this round's updates; the workers adopt new weights as
@@ -179,7 +119,7 @@ def train(run: Run) -> None:
     values, losses, stale, pending = {}, {}, False, None
     adopt_initial_actor(run)  # its first update may come after an overlapped round
     with Progress(cfg.run.train_steps, "train", interval_s=cfg.run.log_interval) as progress, \
-            ThreadPoolExecutor(1, thread_name_prefix="envs") as pool:
+            Rounds(run) as rounds:
         while run.env_steps < cfg.run.train_steps:
             rollouts = pending.result() if pending else step_workers(run, train_mode(run))
             published = publish(run) if stale else None
@@ -187,7 +127,7 @@ def train(run: Run) -> None:
             if run.env_steps >= next_checkpoint:
                 save(run, phase="train")
                 next_checkpoint = run.env_steps + cfg.run.checkpoint_interval
-            pending = next_round(run, pool, published)
+            pending = next_round(run, rounds, published)
             losses = learn(run)
             stale = pending is not None and moved(run, losses)
             if losses and pending is None:
@@ -283,7 +223,7 @@ def run_local(cfg: Config, run_dir: str) -> dict | None:
     try:
         if not run_session(cfg, restore=lambda: restore(run), train=lambda: train(run),
                            test=lambda: test(run), save=lambda phase: save(run, phase),
-                           env_steps=lambda: run.env_steps,
+                           env_steps=lambda: run.env_steps, stop=lambda: settle_workers(run),
                            started=lambda: save_config(run_dir, cfg),
                            checkpoint=run.checkpoint_path,
                            initialize=lambda: initialize(run)):

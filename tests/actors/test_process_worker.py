@@ -139,3 +139,27 @@ def test_close_reads_a_rollout_still_owed_so_the_child_ends_cleanly():
     worker.close(timeout=20)
     assert worker._process.exitcode == 0  # it closed its env and returned; not killed
     assert wait_until(lambda: drone_pids(PORT + 8) == [], timeout=5)
+
+
+def test_a_child_hung_in_its_env_is_killed_and_none_replaces_it():
+    """An env hung inside the child (--transport in-process, no protocol time-out): a
+    stopping run reads what is owed for a while, then kills the child; the wait for its
+    answer ends at once in WorkerProcessDied, and no new child starts."""
+    cfg = EnvConfig(env="gymnasium:tests.envs.sims.gym_envs:Hangs-v0", num_areas=1,
+                    transport="in-process")
+    worker = ProcessWorker(cfg, NoiseConfig(), seed=0)
+    try:
+        worker.collect(10)  # steps 1-10: answered
+        worker.send_collect(20)  # step 25 never returns
+        assert not worker.settle(time.monotonic() + 1.0)
+        first = worker._process
+        worker.kill()
+        started = time.monotonic()
+        with pytest.raises(WorkerProcessDied):
+            worker.result()
+        assert time.monotonic() - started < 5
+        with pytest.raises(WorkerProcessDied):  # what the checkpoint's state call meets
+            worker.state_dict()
+        assert worker._process is first and not first.is_alive() and worker.restarts == 0
+    finally:
+        worker.close()

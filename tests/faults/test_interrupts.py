@@ -232,3 +232,31 @@ def test_sigkill_of_a_ray_driver_leaves_only_ray_agents_and_resume_works(tmp_pat
     assert resumed.returncode == 0 and "Traceback" not in resumed.stderr, resumed.stderr[-2000:]
     summary = json.loads((tmp_path / "rkill" / "summary.json").read_text())
     assert summary["env_steps"] >= 2000 and summary["test"]["episodes"] > 0
+
+
+@pytest.mark.parametrize("phase", ["train", "test"])
+def test_ctrl_c_with_an_env_hung_in_an_overlap_child_saves_and_exits(tmp_path, monkeypatch,
+                                                                     phase):
+    """--overlap-envs with --transport in-process: an env that hangs inside a worker's
+    child answers nothing, and no protocol time-out watches it. Ctrl-C waited for it
+    forever (the round's thread, or the checkpoint's call for the worker's state); now it
+    waits --timeout-wait, kills the child, saves and exits."""
+    steps = ["--train-steps", "8"] if phase == "test" else ["--train-steps", "100000"]
+    monkeypatch.setenv("HANGS_FLAG", str(tmp_path / "hangs"))
+    proc = start(tmp_path, "hung", 5970, "--mode", "local", "--overlap-envs", "--transport",
+                 "in-process", "--env", "gymnasium:tests.envs.sims.gym_envs:Hangs-v0",
+                 "--num-workers", "1", "--num-areas", "1", "--timeout-wait", "3", *steps)
+    try:
+        wait_for_line(proc, "[test]" if phase == "test" else "results in")
+        assert wait_until((tmp_path / "hangs").exists, timeout=60)
+        children = spawned_children(proc.pid)
+        assert len(children) == 1
+        os.killpg(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err[-2000:]
+    assert "Traceback" not in err, err[-3000:]
+    assert "waiting up to 3 s" in out and "checkpoint saved" in out, out
+    assert (tmp_path / "hung" / "checkpoints" / "latest.pt").exists()
+    assert wait_until(lambda: alive(children) == [], timeout=5)

@@ -17,9 +17,15 @@
 - OneCopyOnly-v0: Hybrid-v0 whose second construction in a process raises.
 - LostSimulator-v0: Echo-v0 whose step raises from its 3rd call and whose close raises
   too (a simulator that went away); closes are counted in LostSimulator.closes.
+- Hangs-v0: Echo-v0 whose step never returns from its 25th call in a process (a simulator
+  stuck in a loop; nothing but a kill ends it); it then creates the file named by
+  $HANGS_FLAG, if set.
 """
 
 from __future__ import annotations
+
+import os
+import time
 
 import gymnasium
 import numpy as np
@@ -135,6 +141,21 @@ class LostSimulator(Echo):
             raise BrokenPipeError("the simulator is gone")
 
 
+class Hangs(Echo):
+    """Its step never returns from the 25th call in a process."""
+
+    steps = 0
+
+    def step(self, action):
+        Hangs.steps += 1
+        if Hangs.steps >= 25:
+            if os.environ.get("HANGS_FLAG"):
+                open(os.environ["HANGS_FLAG"], "w").close()
+            while True:
+                time.sleep(1.0)
+        return super().step(action)
+
+
 class Unbounded(Hybrid):
     """An action Box without bounds."""
 
@@ -146,6 +167,7 @@ class Unbounded(Hybrid):
 for _id, _entry, _kwargs in [("Echo-v0", "Echo", {}), ("NanEcho-v0", "Echo", {"nan_at": 3}),
                              ("ArrayEcho-v0", "Echo", {"arrays": True}),
                              ("LostSimulator-v0", "LostSimulator", {}),
+                             ("Hangs-v0", "Hangs", {}),
                              ("Image-v0", "Image", {}), ("Hybrid-v0", "Hybrid", {}),
                              ("BigImage-v0", "Image", {"height": 512, "width": 512}),
                              ("Unbounded-v0", "Unbounded", {}),
