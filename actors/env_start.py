@@ -63,6 +63,8 @@ def start_env(cfg: EnvConfig, worker_id: int, id_stride: int, seed: int,
             return open_in_process(cfg.env, env_arguments(cfg)[1], seed, cfg.num_areas)
         except ValueError as err:  # what the executable says and exits 2 on
             raise UnsupportedEnv(f"--env {cfg.env}: {first_line(err)}") from err
+        except RuntimeError as err:
+            raise nan_at_first_reset(err, "") from err
     env_id = free_worker_id(cfg.base_port, worker_id, id_stride)
     return open_env(cfg, env_id, seed, log_folder)[0]
 
@@ -98,10 +100,24 @@ def open_env(cfg: EnvConfig, worker_id: int, seed: int, log_folder: str | None):
         kill_env(env)
         log = env_log(log_folder, worker_id, args)
         raise did_not_connect(err, cfg, log, first_reset=True) from err
+    except RuntimeError as err:
+        kill_env(env)
+        raise nan_at_first_reset(err, f" (its log: {env_log(log_folder, worker_id, args)})") from err
     except BaseException:
         kill_env(env)
         raise
     return env, channel
+
+
+def nan_at_first_reset(err: RuntimeError, log: str) -> Exception:
+    """The stock client's NaN/Inf guard (or the in-process env's), tripped by the first
+    reset: no restart mends a reset that gives them, so one line with the fix. Any other
+    RuntimeError as it was."""
+    if "NaN" not in str(err):
+        return err
+    return UnityEnvironmentException(
+        f"its first reset gave NaN or Inf ({first_line(err).rstrip('.')}): fix the env's "
+        f"reset or its observations{log}")
 
 
 def did_not_connect(err: Exception, cfg: EnvConfig, log: str,

@@ -291,3 +291,16 @@ def test_an_env_failing_at_its_first_reset_is_one_line_naming_its_log(tmp_path):
     assert "exited at its first reset (return code 1)" in message, message
     assert f"its log: {logs}/Player-" in message and "\n" not in message
     assert "no second copy" in open(message.split("its log: ")[1].split(";")[0]).read()
+
+
+@pytest.mark.parametrize("transport", ["protocol", "in-process"])
+def test_nan_at_the_first_reset_is_one_line_with_the_fix(main_error, tmp_path, transport):
+    """No restart mends a reset that gives NaN: the stock client's RuntimeError (or the
+    in-process env's) came out as a traceback and exit status 1."""
+    line, _ = main_error("--mode", "local", "--transport", transport,
+                         "--env", "gymnasium:tests.envs.sims.gym_envs:NanResetEcho-v0",
+                         "--results-dir", str(tmp_path), "--base-port", "5165",
+                         "--train-steps", "100")
+    assert "its first reset gave NaN or Inf" in line and "fix the env's reset" in line, line
+    assert ("its log: " in line) == (transport == "protocol"), line
+    assert wait_until(lambda: player_pids("envs.gymnasium") == [], timeout=5)

@@ -5,7 +5,7 @@
   velocity); action Box([-2, 0], [2, 10]). position = (action[0], action[1], t): the action
   as the env received it; velocity is drawn at reset from the env's RNG. Reward action[0];
   terminated when action[1] >= 10; truncated at 10 steps. NanEcho-v0: the same, with a
-  NaN in position at step 3. ArrayEcho-v0: the same, its reward and terminated flag
+  NaN in position at step 3; NanResetEcho-v0, at every reset. ArrayEcho-v0: the same, its reward and terminated flag
   returned as arrays of one (which Gymnasium only warns about).
 - Image-v0: image observation Box(0, 255, (6, 5, 3), uint8), pixel (h, w, c) = 15 h + 3 w
   + c, except pixel (5, 4, 2) = 100 + the last action + 1; action Discrete(3, start=-1);
@@ -35,7 +35,7 @@ from gymnasium import spaces
 class Echo(gymnasium.Env):
     """Shows the action it received; see the module docstring."""
 
-    def __init__(self, nan_at: int = 0, arrays: bool = False):
+    def __init__(self, nan_at: int = -1, arrays: bool = False):
         self.observation_space = spaces.Dict({
             "velocity": spaces.Box(-1.0, 1.0, (2,), np.float32),
             "position": spaces.Box(-10.0, 10.0, (3,), np.float32),
@@ -48,7 +48,7 @@ class Echo(gymnasium.Env):
 
     def _obs(self, action) -> dict:
         position = np.array([action[0], action[1], self.t], np.float32)
-        if self.nan_at and self.t == self.nan_at:
+        if self.t == self.nan_at:
             position[0] = np.nan
         return {"velocity": self.velocity.copy(), "position": position}
 
@@ -165,6 +165,7 @@ class Unbounded(Hybrid):
 
 
 for _id, _entry, _kwargs in [("Echo-v0", "Echo", {}), ("NanEcho-v0", "Echo", {"nan_at": 3}),
+                             ("NanResetEcho-v0", "Echo", {"nan_at": 0}),
                              ("ArrayEcho-v0", "Echo", {"arrays": True}),
                              ("LostSimulator-v0", "LostSimulator", {}),
                              ("Hangs-v0", "Hangs", {}),
