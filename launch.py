@@ -235,9 +235,8 @@ def error_line(err: Exception, cfg, run_dir: str) -> str | None:
         return str(err) if "--base-port" in str(err) else f"{err} Pass another --base-port."
     if isinstance(err, UnityException):  # the env did not start or stopped answering
         return f"env {cfg.env.env!r}: {str(err).splitlines()[0]}"
-    if isinstance(err, EnvRestartsExhausted):
-        return (f"{err}; fix the env (its log is in {run_dir}/env_logs), then --resume "
-                "continues from the checkpoint")
+    if isinstance(err, EnvRestartsExhausted):  # (it names the env's log, if it has one)
+        return f"{err}; fix the env, then --resume continues from the checkpoint"
     if isinstance(err, (CheckpointError, ValueError, RayUnreachable, RunAborted)):
         return str(err)
     memory = out_of_memory(err)  # numpy's MemoryError, torch's allocators' RuntimeError

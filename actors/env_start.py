@@ -8,6 +8,7 @@ are several lines (launch.py shows the first) or give no fix.
 from __future__ import annotations
 
 import os
+import re
 
 import envs  # noqa: F401  (protobuf fast path before mlagents_envs)
 from actors.config import EnvConfig
@@ -154,6 +155,32 @@ def env_log(log_folder: str | None, worker_id: int, args: list[str]) -> str:
     if log_folder is None:
         return "none (no log folder)"
     return os.path.join(log_folder, f"Player-{worker_id}.log")
+
+
+def log_of(env) -> str | None:
+    """The log file of an env this worker started over the protocol; None in-process, or
+    when it writes none (no log folder: its output is the trainer's)."""
+    if not isinstance(env, LocalUnityEnvironment):
+        return None
+    log = env_log(env._log_folder, env._worker_id, list(env._additional_args or []))
+    return log if os.path.isfile(log) else None
+
+
+ERROR_LINE = re.compile(r"^(?:[\w.]+\.)?(\w+(?:Error|Exception|Exit)): \S")
+
+
+def last_error(log: str | None, tail_bytes: int = 65536) -> str:
+    """The last 'SomeError: message' line of an env's log, '' if none: why a Python env
+    (the Drone, the Gymnasium bridge) or a Unity player stopped, which the stock client
+    reports only as its exit code."""
+    try:
+        with open(log or "", "rb") as f:
+            f.seek(max(0, os.fstat(f.fileno()).st_size - tail_bytes))
+            lines = f.read().decode(errors="replace").splitlines()
+    except OSError:
+        return ""
+    found = [line.strip() for line in lines if ERROR_LINE.match(line.strip())]
+    return found[-1][:300] if found else ""
 
 
 def read_spec(env, env_path: str) -> tuple[str, tuple[int, ...], int]:

@@ -22,7 +22,7 @@ from actors.env_process import (
     UnsupportedEnv,
     first_line,
 )
-from actors.env_start import env_seed, kill_env, read_spec, start_env
+from actors.env_start import env_seed, kill_env, last_error, log_of, read_spec, start_env
 from actors.agents import Agents, Episode
 from actors.config import EnvConfig
 from actors.experience import Experience, stack_rows
@@ -121,13 +121,14 @@ class EnvWorker:
         while True:
             if self.closed:  # closed under a running collect (Ray's threads, at Ctrl-C)
                 raise error
-            reason = f"{type(error).__name__}: {first_line(error)}"
+            reason, log = self._failure(error)
             if not self.restart_policy.allow():
                 kill_env(self.env)
                 self.env = None
                 raise EnvRestartsExhausted(
                     f"worker {self.worker_id}: env failed again ({reason}) after "
-                    f"{self.restarts} restarts, past the restart limits")
+                    f"{self.restarts} restart{'s' * (self.restarts != 1)}, past the restart "
+                    "limits" + (f"; its log: {log}" if log else ""))
             print(f"worker {self.worker_id}: env failed ({reason}); restarting it", flush=True)
             kill_env(self.env)
             self.env = None
@@ -139,6 +140,14 @@ class EnvWorker:
                 return
             except REOPEN_FAULTS as err:
                 error = err
+
+    def _failure(self, error: Exception) -> tuple[str, str | None]:
+        """Why the env failed, in one line (with the last error its log holds: an env that
+        exited says no more to the client than its exit code), and its log file."""
+        log = log_of(self.env) if self.env is not None else None
+        said = last_error(log)
+        reason = f"{type(error).__name__}: {first_line(error).rstrip('.')}"
+        return (f"{reason}; its log ends with {said}" if said else reason), log
 
     def reset(self) -> None:
         """Reset the env and drop every unfinished episode (the test phase starts): its

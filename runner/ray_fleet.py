@@ -67,6 +67,12 @@ def loop_config(cfg: Config) -> LoopConfig:
                       random_warmup=cfg.run.warmup_actions == "random")
 
 
+def failure(k: int, err: RayTaskError) -> str:
+    """Why worker k's loop failed, in one line, without the worker's name (its own
+    errors start with it; the line that reports it names it once)."""
+    return one_line(getattr(err, "cause", err)).removeprefix(f"worker {k}: ")
+
+
 class Fleet:
     """Creates the workers, the replay and the learner, and supervises their loops."""
 
@@ -211,7 +217,7 @@ class Fleet:
                                                              loop_config(self.cfg))
             return died
         except RayTaskError as err:  # its env failed past the restart limits
-            return self._drop(k, one_line(getattr(err, "cause", err)))
+            return self._drop(k, failure(k, err))
 
     def _drop(self, k: int, why: str) -> bool:
         print(f"worker {k}: {why}; continuing without it", flush=True)
@@ -275,7 +281,7 @@ class Fleet:
             try:
                 ray.get(ref)
             except RayTaskError as err:
-                self._drop(k, f"stopped ({one_line(getattr(err, 'cause', err))})")
+                self._drop(k, failure(k, err))
             except RayActorError:
                 pass  # restarted by Ray, or gone: the test phase finds out (EvalWatch)
         self.worker_runs.clear()

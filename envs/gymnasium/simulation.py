@@ -112,13 +112,16 @@ class GymnasiumSimulation:
 
     def close(self) -> None:
         # Every copy, whatever one of them raises: an env whose step failed often fails to
-        # close too (a simulator already gone), and the others must not leak.
+        # close too (a simulator already gone), and the others must not leak. One line, no
+        # traceback: the log's last error stays the one that stopped the env, which the
+        # trainer reports (actors/env_start.last_error).
         envs, self.envs = self.envs, []
         for env in envs:
             try:
                 env.close()
-            except Exception:
-                log.exception("closing a copy of %s failed", self.env_id)
+            except Exception as err:  # noqa: BLE001
+                log.warning("closing a copy of %s failed too (%s: %s)", self.env_id,
+                            type(err).__name__, err)
 
     def summary(self) -> str:
         return f"{self.episodes} episodes"

@@ -304,3 +304,22 @@ def test_nan_at_the_first_reset_is_one_line_with_the_fix(main_error, tmp_path, t
     assert "its first reset gave NaN or Inf" in line and "fix the env's reset" in line, line
     assert ("its log: " in line) == (transport == "protocol"), line
     assert wait_until(lambda: player_pids("envs.gymnasium") == [], timeout=5)
+
+
+def test_an_env_that_exits_is_reported_with_the_error_its_log_ends_with(tmp_path, capfd):
+    """Over the protocol an env that raised and exited said only 'Environment shut down
+    with return code 1': the cause was in its log, which Ray mode's line did not name."""
+    cfg = EnvConfig(env="gymnasium:tests.envs.sims.gym_envs:LostSimulator-v0", num_areas=1)
+    worker = EnvWorker(cfg, NoiseConfig(), worker_id=next(IDS), seed=1,
+                       log_folder=str(tmp_path), restarts=RestartPolicy(1, 10, 60.0))
+    try:
+        with pytest.raises(EnvRestartsExhausted) as exhausted:
+            worker.collect(20)
+    finally:
+        worker.close()
+    message = str(exhausted.value)
+    said = "its log ends with ConnectionError: the simulator went away"
+    assert said in message and "after 1 restart, past" in message and "\n" not in message
+    log = message.split("its log: ")[1]
+    assert os.path.dirname(log) == str(tmp_path) and "went away" in open(log).read()
+    assert said in capfd.readouterr().out  # the first failure's "restarting it" line

@@ -110,9 +110,10 @@ def replay_inserted(run_id: str) -> int:
     return ray.get(replay.stats.remote())["inserted"]
 
 
-def test_a_dropped_worker_is_left_out_of_the_test_phase(local_ray, tmp_path):
-    """Worker 1's env fails past its limits mid-training: the run goes on without it, and
-    the test phase runs on worker 0 alone instead of calling the dropped one."""
+def test_a_dropped_worker_is_left_out_of_the_test_phase(local_ray, tmp_path, capsys):
+    """Worker 1's env fails past its limits mid-training: the run goes on without it (said
+    once, naming the worker once), and the test phase runs on worker 0 alone instead of
+    calling the dropped one."""
     cfg, run_dir = tiny(tmp_path, "dropped", 5860, num_workers=2, train_steps=3000)
     cfg.env = dataclasses.replace(cfg.env, max_lifetime_restarts=0)
 
@@ -128,6 +129,8 @@ def test_a_dropped_worker_is_left_out_of_the_test_phase(local_ray, tmp_path):
         tested_by = {row["worker"] for row in csv.DictReader(f) if row["phase"] == "test"}
     assert tested_by == {"0"}
     assert drone_pids(5861) == []
+    out = capsys.readouterr().out
+    assert "\nworker 1: env failed again" in out and "worker 1: worker 1" not in out, out
 
 
 def test_an_env_failing_in_the_test_phase_is_one_line_and_training_is_kept(tmp_path):
@@ -177,9 +180,9 @@ def test_when_every_worker_has_stopped_the_line_says_why(monkeypatch):
 
     fleet = object.__new__(ray_fleet.Fleet)
     fleet.learner_run, fleet.worker_runs, fleet.budget_spent = object(), {}, False
-    fleet.dropped = {1: "EnvRestartsExhausted: worker 1: env failed again (The observations "
-                        "provided had NaN values) after 10 restarts, past the restart limits"}
+    fleet.dropped = {1: "env failed again (RuntimeError: The observations provided had NaN "
+                        "values) after 10 restarts, past the restart limits"}
     monkeypatch.setattr(ray_fleet.ray, "wait", lambda refs, timeout=0: ([], refs))
     with pytest.raises(RunAborted, match=r"every env worker has stopped \(the last, worker 1: "
-                                         r"EnvRestartsExhausted: .*NaN values.*\); fix the env"):
+                                         r"env failed again .*NaN values.*\); fix the env"):
         fleet.check()
