@@ -32,12 +32,18 @@ def env_problem(cfg) -> str | None:
         return (f"--env-args --env-id conflicts with --env {cfg.env.env}, which names the env "
                 "(the bridge took the last one given): drop --env-id from --env-args")
     if env_id is not None:
+        from actors.env_start import check_behavior
         from envs.gymnasium.__main__ import bridge_options
+        from envs.in_process import mlagents_spec
 
         try:  # as the bridge will make it: its --env-args too
-            check_env_id(env_id, *bridge_options(cfg.env.env_args))
+            bridge = check_env_id(env_id, *bridge_options(cfg.env.env_args))
         except ValueError as err:  # said for the env process's --env-id: say it for --env
             return str(err).replace(f"--env-id {env_id}:", f"--env {cfg.env.env}:", 1)
+        try:  # one the bridge serves but DDPG cannot train (images, discrete actions)
+            check_behavior(bridge.behavior_name, mlagents_spec(bridge.behavior), cfg.env.env)
+        except ValueError as err:
+            return str(err)
     if env_id is not None or is_bundled(cfg.env.env):  # one of this project's launchers
         if cfg.env.transport == "in-process":
             return None  # nothing is launched

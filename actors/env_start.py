@@ -190,7 +190,12 @@ def read_spec(env, env_path: str) -> tuple[str, tuple[int, ...], int]:
     if len(names) != 1:
         raise UnsupportedEnv(f"{env_path} has {len(names)} behaviors ({', '.join(names)}); "
                              "drone-ddpg trains exactly one: give the scene one Behavior Name")
-    name, spec = names[0], env.behavior_specs[names[0]]
+    return check_behavior(names[0], env.behavior_specs[names[0]], env_path)
+
+
+def check_behavior(name: str, spec, env_path: str) -> tuple[str, tuple[int, ...], int]:
+    """read_spec for one behavior's stock-client BehaviorSpec (also checked before a
+    Gymnasium env starts, from what the bridge will serve)."""
     gym = env_id_of(env_path) is not None  # the fix is then a wrapper, not a Unity setting
     shapes = [tuple(o.shape) for o in spec.observation_specs]
     if any(len(s) != 1 for s in shapes):

@@ -93,8 +93,14 @@ def test_ray_mode_refusal_reaches_the_user_as_one_line(tmp_path):
 
 
 @pytest.mark.parametrize("mode", ["local", "ray"])
-def test_a_space_the_bridge_cannot_serve_is_refused_before_anything_starts(tmp_path, mode):
-    line = one_line(launch("--mode", mode, "--results-dir", str(tmp_path),
-                           "--env", "gymnasium:tests.envs.sims.gym_envs:Unbounded-v0"))
-    assert "infinite bounds" in line and "--env gymnasium:" in line
+@pytest.mark.parametrize("env_id, problem", [
+    ("Unbounded-v0", "infinite bounds"),  # the bridge cannot serve it
+    ("Image-v0", "visual or other non-vector observations"),  # DDPG cannot train them: the
+    ("Hybrid-v0", "hybrid actions"),  # envs, Ray and the run folder started for nothing
+])
+def test_a_gymnasium_space_we_refuse_is_refused_before_anything_starts(main_error, tmp_path,
+                                                                        mode, env_id, problem):
+    line, _ = main_error("--mode", mode, "--results-dir", str(tmp_path), "--base-port",
+                         str(PORT), "--env", f"gymnasium:tests.envs.sims.gym_envs:{env_id}")
+    assert problem in line, line
     assert not (tmp_path / "drone").exists()  # refused before the run folder was made
