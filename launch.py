@@ -89,8 +89,10 @@ def address_problem(address: str | None, timeout_s: float = 5.0) -> str | None:
         with socket.create_connection((host.removeprefix("ray://"), int(port)), timeout_s):
             return None
     except (OSError, ValueError) as err:
-        return (f"cannot reach the Ray cluster at {address} ({err}); start it with `ray start "
-                "--head` or fix --address")
+        from runner.errors import venv_command
+
+        return (f"cannot reach the Ray cluster at {address} ({err}); start it with "
+                f"`{venv_command('ray')} start --head` or fix --address")
 
 
 def initialize_mismatch(cfg) -> str | None:

@@ -125,8 +125,9 @@ class EnvWorker:
             if not self.restart_policy.allow():
                 kill_env(self.env)
                 self.env = None
+                again = " again" if self.restarts else ""  # (none allowed: its first failure)
                 raise EnvRestartsExhausted(
-                    f"worker {self.worker_id}: env failed again ({reason}) after "
+                    f"worker {self.worker_id}: env failed{again} ({reason}) after "
                     f"{self.restarts} restart{'s' * (self.restarts != 1)}, past the restart "
                     "limits" + (f"; its log: {log}" if log else ""))
             print(f"worker {self.worker_id}: env failed ({reason}); restarting it", flush=True)

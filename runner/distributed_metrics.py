@@ -150,6 +150,7 @@ class Monitor:
             "policy_version": self.learner["policy_version"],
             "wall_s": round(self.wall_s(), 2),
             "train_wall_s": self.train_wall_s,
+            "env_restarts": sum(w["restarts"] for w in self.workers.values()),
             "train": self.train.summary(),
             "test": self.test.summary(),
             "perf": {"samples_per_insert": self.replay.get("samples_per_insert"),

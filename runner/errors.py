@@ -1,5 +1,9 @@
 """The run's own errors: each message is one line naming the problem and what to do next."""
 
+import os
+import shutil
+import sys
+
 
 class RunError(Exception):
     """A problem with the run folder, stated in one line with its fix."""
@@ -23,3 +27,13 @@ def out_of_memory(err: BaseException) -> MemoryError | None:
                                           or "out of memory" in text.lower()):
         return MemoryError(text.strip().splitlines()[0] if text.strip() else "")
     return None
+
+
+def venv_command(name: str) -> str:
+    """`name` when it is on PATH, else the one beside this interpreter (the venv's, which
+    `make run` does not put on PATH), as a message should tell the user to type it."""
+    beside = os.path.join(os.path.dirname(sys.executable), name)
+    if shutil.which(name) or not os.path.exists(beside):
+        return name
+    relative = os.path.relpath(beside)
+    return beside if relative.startswith("..") else relative

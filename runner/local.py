@@ -210,6 +210,7 @@ def summarize(run: Run) -> dict:
         "policy_version": run.learner.policy_version,
         "wall_s": round(run.metrics.wall_s(), 2),
         "train_wall_s": run.train_wall_s,
+        "env_restarts": sum(w.restarts for w in run.workers),
         "train": run.train.summary(),
         "test": run.test.summary(),
     }

@@ -21,7 +21,7 @@ from actors.config import LoopConfig
 from learner.ray_learner import LearnerActor
 from replay.ray_replay import ReplayActor
 from runner.config import Config, experience_config, resolve_replay
-from runner.errors import RunAborted
+from runner.errors import RunAborted, venv_command
 from runner.ray_errors import creation_error, one_line, task_cause
 
 WORKER_MAX_RESTARTS = 5
@@ -51,14 +51,16 @@ def capacity_problem(res: dict, num_workers: int) -> str | None:
     ask = res["learner_cpus"] + res["replay_cpus"] + num_workers * res["worker_cpus"]
     free = ray.available_resources().get("CPU", 0.0)
     if res["learner_gpus"] and ray.available_resources().get("GPU", 0.0) < res["learner_gpus"]:
-        return ("the Ray cluster's GPU is held by other jobs (`ray status` shows them) and "
+        return (f"the Ray cluster's GPU is held by other jobs (`{venv_command('ray')} status` "
+                "shows them) and "
                 "this run's learner asks for one: wait for them to finish, or pass "
                 "--device cpu")
     if free + 1e-6 >= ask:
         return None
     total = ray.cluster_resources().get("CPU", 0.0)
     return (f"the Ray cluster has {free:.2f} of its {total:.2f} CPUs free (other jobs hold "
-            f"the rest; `ray status` shows them) and this run asks for {ask:.2f}: wait for "
+            f"the rest; `{venv_command('ray')} status` shows them) and this run asks for "
+            f"{ask:.2f}: wait for "
             "them to finish, or drop --address to train on a fresh local instance")
 
 

@@ -19,7 +19,7 @@ import signal
 import sys
 
 from actors.signals import signals_deferred
-from runner.errors import RayUnreachable
+from runner.errors import RayUnreachable, venv_command
 
 # The process groups of the fresh local instance's node processes (own_process_groups).
 node_groups: list[int] = []
@@ -76,7 +76,7 @@ def init_ray(ray, cfg) -> None:
         ray.init(address=cfg.run.address, log_to_driver=True, logging_level="warning")
     except (ConnectionError, RuntimeError) as err:
         raise RayUnreachable(f"cannot join the Ray cluster at {cfg.run.address!r} "
-                             f"({str(err).splitlines()[0]}); check that it runs (`ray status "
+                             f"({str(err).splitlines()[0]}); check that it runs (`{venv_command('ray')} status "
                              f"--address {cfg.run.address}`) and fix --address"
                              f"{token_hint()}") from None
     if cfg.learner.device == "cuda" and not ray.cluster_resources().get("GPU"):

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import os
-import shutil
-import sys
 
+from runner.errors import venv_command
 from runner.run_dir import checkpoint_path
 
 
@@ -41,13 +40,8 @@ def _phase(stats: dict | None, key: str, fmt: str) -> str:
 
 
 def tensorboard_command() -> str:
-    """`tensorboard` when it is on PATH, else the one beside this interpreter: the venv's,
-    which `make run` does not put on PATH."""
-    beside = os.path.join(os.path.dirname(sys.executable), "tensorboard")
-    if shutil.which("tensorboard") or not os.path.exists(beside):
-        return "tensorboard"
-    relative = os.path.relpath(beside)
-    return beside if relative.startswith("..") else relative
+    """`tensorboard` when it is on PATH, else the venv's."""
+    return venv_command("tensorboard")
 
 
 def end_of_run_table(summary: dict, run_dir: str, onnx_path: str | None,

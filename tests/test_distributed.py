@@ -88,6 +88,7 @@ def test_both_workers_contribute_and_get_new_weights(two_worker_run):
         assert worker["inserted"] > 0 and worker["env_steps"] > 0 and worker["episodes"] > 0
         assert worker["weight_updates"] >= 1  # picked up published weights
         assert worker["restarts"] == 0
+    assert summary["env_restarts"] == 0
     assert summary["policy_version"] > 2 and summary["learner_steps"] > 0
     assert summary["test"]["episodes"] > 0
     assert summary["test"]["mean_over"] == summary["test"]["episodes"]  # every test episode

@@ -12,8 +12,9 @@ Generated from `launch.py --help` by `make flags-doc` (`tests/test_readme.py` fa
 drifts). Flags keep mlagents-learn's names where one exists: `--env`, `--run-id`,
 `--results-dir`, `--num-envs`, `--num-areas`, `--base-port`, `--time-scale`,
 `--no-graphics`, `--resume`, `--force`, `--inference`, `--torch-device`, `--env-args`.
-A config file (`launch.py configs/td3.yaml`) takes the same names with underscores, one
-section per part (`run:`, `env:`, `noise:`, `replay:`, `learner:`).
+A config file (`launch.py configs/td3.yaml`) takes the main names with underscores
+(`num_workers`, `device`; not the aliases `num_envs`, `torch_device`), one section per
+part (`run:`, `env:`, `noise:`, `replay:`, `learner:`).
 
 """
 

@@ -237,3 +237,19 @@ def test_critic_only_updates_publish_nothing(tmp_path):
         assert set(steps.tolist()) == {0, 1} and np.all(steps[:-1] + steps[1:] == 1), steps
     finally:
         close(run)
+
+
+def test_the_summary_counts_the_env_restarts(tmp_path):
+    """README: restarts show in summary.json; local mode's summary had none (Ray mode's
+    only per worker)."""
+    import json
+
+    from runner.local import run_local
+
+    cfg = parse(one_drone("--train-steps", "40", "--test-steps", "0", "--results-dir",
+                          str(tmp_path), "--restarts-rate-limit-n", "10", "--env-args",
+                          "--fault-nan-at-step", "15"))
+    summary = run_local(cfg, str(tmp_path))
+    assert summary["env_restarts"] >= 2  # NaN at steps 15 and 30 (15 of the new env)
+    assert json.loads((tmp_path / "summary.json").read_text())["env_restarts"] == \
+        summary["env_restarts"]

@@ -46,16 +46,18 @@ def test_an_env_without_a_success_gets_no_success_rows():
 
 def test_tensorboard_is_the_one_beside_python_when_not_on_path(tmp_path, monkeypatch):
     """`make run` does not put .venv/bin on PATH: `tensorboard --logdir results`, as
-    printed, was 'command not found'."""
-    from runner import report
+    printed, was 'command not found'. The same for `ray` in the cluster messages."""
+    from runner import errors
 
     (tmp_path / "bin").mkdir()
     (tmp_path / "bin" / "tensorboard").write_text("")
-    monkeypatch.setattr(report.sys, "executable", str(tmp_path / "bin" / "python"))
-    monkeypatch.setattr(report.shutil, "which", lambda name: None)
+    (tmp_path / "bin" / "ray").write_text("")
+    monkeypatch.setattr(errors.sys, "executable", str(tmp_path / "bin" / "python"))
+    monkeypatch.setattr(errors.shutil, "which", lambda name: None)
     monkeypatch.chdir(tmp_path)
     assert "bin/tensorboard --logdir results" in end_of_run_table(SUMMARY, "results/r", None)
-    monkeypatch.setattr(report.shutil, "which", lambda name: "/usr/bin/tensorboard")
+    assert errors.venv_command("ray") == "bin/ray"
+    monkeypatch.setattr(errors.shutil, "which", lambda name: "/usr/bin/tensorboard")
     assert "\nTensorBoard    tensorboard --logdir" in end_of_run_table(SUMMARY, "results/r", None)
 
 
