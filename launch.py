@@ -168,7 +168,7 @@ def main(argv: list[str]) -> int:
 
         return plot(argv[1:])
     from runner.cli import parse
-    from runner.config import validate
+    from runner.config import other_mode_flags, validate
     from runner.errors import RunError
     from runner.run_dir import initialize_problem, prepare_run_dir, release_run_dir
 
@@ -188,7 +188,8 @@ def main(argv: list[str]) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     print(f"run {cfg.run.run_id!r} ({cfg.run.mode} mode): results in {run_dir}", flush=True)
-    for warning in (env_args_warning(cfg), budget_warning(cfg), env_params_warning(cfg)):
+    for warning in (env_args_warning(cfg), budget_warning(cfg), env_params_warning(cfg),
+                    other_mode_flags(cfg)):
         if warning:
             print(f"warning: {warning}", flush=True)
     stop_on_sigterm()
