@@ -84,11 +84,12 @@ def make_env(env_id: str, max_episode_steps: int | None = None,
             return gymnasium.make(env_id, max_episode_steps=max_episode_steps,
                                   **(kwargs or {}))
     except gymnasium.error.UnregisteredEnv as err:
-        hint = _shadowed(env_id) or _NOT_FOUND_HINT
-        raise ValueError(f"--env-id {env_id}: {_first_line(err)}; {hint}") from None
-    except ImportError as err:
-        hint = _shadowed(env_id) or _IMPORT_HINT
-        raise ValueError(f"--env-id {env_id}: {_first_line(err)}; {hint}") from None
+        hint = _shadowed(env_id) or _not_found_hint(env_id)
+        raise ValueError(f"--env-id {env_id}: {_then(_first_line(err), hint)}") from None
+    except ImportError as err:  # gymnasium's is the import's, with two sentences of advice
+        hint = _shadowed(env_id) or _import_hint(env_id, err)
+        said = err.__cause__ if isinstance(err.__cause__, ImportError) else err
+        raise ValueError(f"--env-id {env_id}: {_then(_first_line(said), hint)}") from None
     except TypeError as err:  # most often a keyword the env does not take
         raise ValueError(f"--env-id {env_id}: gymnasium.make failed with TypeError: "
                          f"{_first_line(err)}; check --env-kwargs against the env's "
@@ -105,8 +106,36 @@ def _shadowed(env_id: str) -> str | None:
     top = env_id.split(":", 1)[0].split(".", 1)[0] if ":" in env_id else ""
     if top not in OWN_PACKAGES:
         return None
-    return (f"'{top}' is also a package of drone-ddpg, which hides yours of that name: "
-            f"rename your package (e.g. my_{top})")
+    kind = "module" if top == "launch" else "package"
+    return (f"'{top}' is also a {kind} of drone-ddpg, which hides yours of that name: "
+            f"rename your {kind} (e.g. my_{top})")
+
+
+def _not_found_hint(env_id: str) -> str:
+    if ":" not in env_id:
+        return _NOT_FOUND_HINT
+    module = env_id.split(":", 1)[0]  # imported: the id is not one it registers
+    return (f"check the id against those {module} registers (gymnasium.pprint_registry() "
+            "lists every registered id)")
+
+
+def _import_hint(env_id: str, err: ImportError) -> str:
+    """Which import failed: the user's module itself, or something it imports."""
+    module = env_id.split(":", 1)[0] if ":" in env_id else ""
+    cause = err.__cause__ if isinstance(err.__cause__, ImportError) else err
+    missing = getattr(cause, "name", None) or ""
+    if module and missing and missing != module and not module.startswith(missing + "."):
+        return f"{module} imports {missing}, which is not installed: install it"
+    if module and not missing:  # raised by the module's own code (a library it loads)
+        return (f"importing {module} failed: check that `python -c 'import {module}'` works "
+                "in this folder")
+    return _IMPORT_HINT
+
+
+def _then(text: str, hint: str) -> str:
+    """`text`, then `hint`: after gymnasium's "Did you mean: `X`?", as the other way."""
+    text = text.rstrip().rstrip(".")
+    return f"{text} Otherwise {hint}" if text.endswith("?") else f"{text}; {hint}"
 
 
 def _first_line(err: BaseException) -> str:

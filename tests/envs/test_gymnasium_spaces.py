@@ -2,6 +2,7 @@
 
 import os
 import re
+import sys
 
 import numpy as np
 import pytest
@@ -109,17 +110,39 @@ def test_check_env_id_summarises_what_the_trainer_will_see(tmp_path, monkeypatch
     ("FrozenLake-v1", re.escape("Discrete(16) is not supported")),
     (TESTS + "Unbounded-v0", "infinite bounds"),
     ("NoSuchEnv-v0", "pprint_registry"),
+    ("Pendulm-v1", r"Did you mean: `Pendulum`\? Otherwise check the id"),  # (was "?;")
     ("no_such_module:Env-v0", "No module named 'no_such_module'"),
     # A user's own envs/ or runner package is hidden behind this project's of that name.
     ("envs.my_envs:Mine-v0", "'envs' is also a package of drone-ddpg.*rename your package"),
     ("runner:Mine-v0", "'runner' is also a package of drone-ddpg.*rename your package"),
     ("tests.my_envs:Mine-v0", "'tests' is also a package of drone-ddpg.*rename your package"),
     ("bench:Mine-v0", "'bench' is also a package of drone-ddpg.*rename your package"),
+    ("launch:Mine-v0", "'launch' is also a module of drone-ddpg.*rename your module"),
 ])
 def test_check_env_id_refuses_in_one_line(env_id, words):
     with pytest.raises(ValueError, match=words) as err:
         check_env_id(env_id)
     assert "\n" not in str(err.value) and env_id in str(err.value)
+
+
+@pytest.mark.parametrize("source, words", [
+    # the user's module imports something missing: name it, not "install that package"
+    ("import libfoo_missing\n", "No module named 'libfoo_missing'; user_mod imports "
+                                 "libfoo_missing, which is not installed: install it$"),
+    # its own code raises ImportError (a library it loads): say which import to try
+    ("raise ImportError('libfoo.so.1: cannot open')\n",
+     "libfoo.so.1: cannot open; importing user_mod failed: check that "),
+    # the module imports, but registers no such id: gymnasium's guess is from its own list
+    ("", "Environment `Mine` doesn.t exist; check the id against those user_mod "
+         "registers"),
+])
+def test_a_users_module_that_fails_is_told_what_failed(tmp_path, monkeypatch, source, words):
+    (tmp_path / "user_mod.py").write_text(source)
+    monkeypatch.chdir(tmp_path)  # a module in the working directory is importable
+    monkeypatch.delitem(sys.modules, "user_mod", raising=False)
+    with pytest.raises(ValueError, match=words) as err:
+        check_env_id("user_mod:Mine-v0")
+    assert "\n" not in str(err.value) and "?;" not in str(err.value)
 
 
 def test_bad_max_episode_steps():
