@@ -44,7 +44,7 @@ class EnvConfig:
     base_port: int = 5005
     """ML-Agents base port: worker k listens on base-port + k"""
     time_scale: float = 20.0
-    """Unity time scale, in training and test alike (the headless Drone ignores it)"""
+    """Unity time scale, in training and test alike (the Drone and Gymnasium envs ignore it)"""
     max_step: int = 1000
     """episode step limit passed to the bundled headless Drone, 0 = none; other envs: unused"""
     env_args: list[str] = field(default_factory=list)

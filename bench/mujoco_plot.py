@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import warnings
 
 import numpy as np
@@ -64,4 +63,9 @@ def plot(path: str) -> str:
 
 
 if __name__ == "__main__":
-    print(plot(sys.argv[1]))
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m bench.mujoco_plot", description=(
+        "Plot a bench.mujoco results JSON's learning curves to a PNG beside it."))
+    parser.add_argument("json", help="e.g. bench/results/mujoco.json")
+    print(plot(parser.parse_args().json))

@@ -28,7 +28,7 @@ class LearnerConfig:
                       tyro.conf.arg(aliases=("--torch-device",))] = "auto"
     """learner device; auto = cuda when available (alias --torch-device)"""
     device_replay: bool = True
-    """ray mode: train from a replay copy on the learner's device (off/--prioritized: sampled)"""
+    """ray mode: train from a copy of the replay on the learner's device (not --prioritized)"""
     compile: bool = False
     """torch.compile the update (slower than eager on a 2-core CPU; not yet measured on a GPU)"""
     cudagraphs: bool = False

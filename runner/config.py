@@ -29,11 +29,11 @@ class RunConfig:
     results_dir: str = "results"
     """folder that holds every run"""
     mode: Literal["ray", "local"] = "ray"
-    """ray: env workers, replay and learner as Ray actors; local: all in this process, no Ray"""
+    """ray: env workers, replay and learner as Ray actors; local: all three in this process"""
     address: str | None = None
     """Ray cluster to join ('auto' or host:port); none starts a fresh local Ray instance"""
     num_workers: Annotated[int, tyro.conf.arg(aliases=("--num-envs",))] = 2
-    """env worker processes, each with its own env on worker id 0..N-1 (alias --num-envs)"""
+    """env workers, each with its own env on worker id 0..N-1 (alias --num-envs)"""
     train_steps: int = 50_000
     """env steps (agent transitions) to train for"""
     test_steps: int = 10_000
@@ -67,7 +67,7 @@ class RunConfig:
     checkpoint_interval: int = 10_000
     """env steps between checkpoints"""
     keep_checkpoints: int = 5
-    """earlier checkpoints kept, each with its ONNX policy (0: latest only), as mlagents-learn"""
+    """most recent checkpoints kept, each with its ONNX (0: latest only), as mlagents-learn"""
     log_interval: float = 10.0
     """seconds between progress lines"""
 

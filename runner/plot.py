@@ -185,10 +185,12 @@ def plot_run(run_dir: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="launch.py plot",
-                                     description="Plot a run's learning curve to a PNG.")
-    parser.add_argument("--run-id", required=True)
-    parser.add_argument("--results-dir", default="results")
+    parser = argparse.ArgumentParser(
+        prog="launch.py plot", description="Plot a run's learning curve (training and test "
+        "returns against env steps) to <results-dir>/<run-id>/learning_curve.png.")
+    parser.add_argument("--run-id", required=True, help="the run to plot")
+    parser.add_argument("--results-dir", default="results",
+                        help="folder that holds the run (default: results)")
     args = parser.parse_args(argv)
     try:
         print(plot_run(os.path.join(args.results_dir, args.run_id)))
