@@ -138,7 +138,7 @@ def test_binary_config_file_names_the_file(tmp_path):
     (["--device", "cpu", "--cudagraphs"], "--cudagraphs needs the learner on a CUDA device"),
     (["--inference", "--force", "--run-id", "no-such-run"], "--inference only tests a trained"),
     (["--inference", "--resume", "--run-id", "no-such-run"], "--resume trains it on"),
-    (["--mode", "local", "--address", "auto"], "in local mode, pass --address None"),
+    (["--mode", "local", "--address", "auto"], "pass --address None to go on in local mode"),
     (["--initialize-from", "drone"], "--initialize-from drone names this run"),
     (["--env-params", "gravity"], "give NAME VALUE pairs, e.g. --env-params gravity 9.81"),
     (["--env-params", "gravity", "high"], "every VALUE must be a number"),
