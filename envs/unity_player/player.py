@@ -90,7 +90,8 @@ def run_player(title: str, parser: argparse.ArgumentParser,
         simulation = make_simulation(args)
     except ValueError as err:
         log.error("%s", err)
-        print(f"{title}: {err}", file=sys.stderr, flush=True)
+        if args.log_file not in (None, "-"):  # else the log line is on the terminal already
+            print(f"{title}: {err}", file=sys.stderr, flush=True)
         return 2
     config = ServerConfig(port=args.mlagents_port, seed=args.seed,
                           connect_timeout=args.connect_timeout, log_path=args.log_file or "")

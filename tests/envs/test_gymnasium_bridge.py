@@ -236,3 +236,15 @@ def test_an_env_failing_as_it_builds_its_areas_is_an_error_not_a_hang(player_wor
     assert "error" in outcome, "the client still waits for the env"
     assert isinstance(outcome["error"], UnityEnvironmentException), outcome["error"]
     assert player_pids("envs.gymnasium", 5005 + player_worker_id) == []
+
+
+def test_a_refusal_is_printed_once_when_the_bridge_is_run_by_hand():
+    """Without -logFile the log goes to the terminal: the refusal came twice (the log line,
+    then the line for the trainer's stderr)."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "envs.gymnasium", "--env-id",
+                           TESTS + "Unbounded-v0"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert (done.stdout + done.stderr).count("infinite bounds") == 1, done
