@@ -155,7 +155,8 @@ class Monitor:
             "test": self.test.summary(),
             "perf": {"samples_per_insert": self.replay.get("samples_per_insert"),
                      "replay_size": self.replay.get("size"),
-                     "policy_lag": self.learner.get("policy_lag"),
+                     # the session's mean: the last poll's often saw no batch (None)
+                     "policy_lag": self.learner.get("policy_lag_session"),
                      **({key: self.replay.get(key) for key in
                          ("per_beta", "priority_updates", "stale_priority_updates")}
                         if self.replay.get("per_beta") is not None else {})},

@@ -451,3 +451,12 @@ def test_a_ray_run_starts_from_another_runs_networks(saved_ray_run, tmp_path):
             assert torch.equal(started[name][key], value), (name, key)
     assert started["learner_steps"] == 0 and started["actor_opt"]["state"] == {}
     assert started["policy_version"] == summary["policy_version"] == 2  # initial, loaded
+
+
+def test_the_summary_has_the_sessions_policy_lag(two_worker_run):
+    """summary.json's policy lag was the last poll's, None when that poll saw no batch
+    (usually, at the end of training): now the mean over every batch of the session."""
+    _, summary, run_dir = two_worker_run
+    lag = summary["perf"]["policy_lag"]
+    assert lag is not None and 0 < lag < summary["policy_version"]
+    assert json.loads(open(f"{run_dir}/summary.json").read())["perf"]["policy_lag"] == lag
