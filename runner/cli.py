@@ -144,7 +144,8 @@ def cli(base: Config, args: list[str]) -> Config:
 
 DESCRIPTION = (f"{Config.__doc__}\n\nlaunch.py [CONFIG.yaml] [--preset NAME] [flags]: a config "
                f"file (configs/*.yaml) or a preset ({', '.join(PRESETS)}) sets the starting "
-               "values; flags override them.")
+               "values; flags override them. launch.py plot --run-id ID: a run's learning "
+               "curve as a PNG (launch.py plot --help).")
 
 
 def flag_names() -> list[str]:

@@ -30,7 +30,7 @@ class RunConfig:
     """folder that holds every run"""
     mode: Literal["ray", "local"] = "ray"
     """ray: env workers, replay and learner as Ray actors; local: all three in this process"""
-    address: str | None = None
+    address: Annotated[str | None, tyro.conf.arg(metavar="auto|HOST:PORT")] = None
     """Ray cluster to join ('auto' or host:port); none starts a fresh local Ray instance"""
     num_workers: Annotated[int, tyro.conf.arg(aliases=("--num-envs",))] = 2
     """env workers, each with its own env on worker id 0..N-1 (alias --num-envs)"""
@@ -60,7 +60,7 @@ class RunConfig:
     """run only the test phase, with the run's checkpoint"""
     force: bool = False
     """overwrite an existing run with the same id"""
-    initialize_from: str | None = None
+    initialize_from: Annotated[str | None, tyro.conf.arg(metavar="RUN_ID|FILE")] = None
     """start from another run's networks: its run id (in --results-dir) or a checkpoint file"""
     save_replay: bool = False
     """save the replay with every checkpoint, so --resume keeps it (written atomically)"""
