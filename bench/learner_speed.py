@@ -242,15 +242,22 @@ def main() -> None:
     parser.add_argument("--modes", nargs="+", default=list(BENCH_MODES), choices=list(MODES))
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
+    parser.add_argument("--out", default=None, help="results JSON (default: bench/results/"
+                        "learner_speed_<device>.json, written only by a full run)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     out = summary(run_all(args, device), device, args)
+    print(json.dumps({k: out[k] for k in ("system_over_bare", "targets")}, indent=2))
+    full = (args.batches == parser.get_default("batches")
+            and args.modes == parser.get_default("modes"))
+    if args.out is None and not full:  # the committed results hold every cell
+        print("a partial run (--batches/--modes): nothing written (pass --out PATH to keep it)")
+        return
     os.makedirs(RESULTS, exist_ok=True)
-    path = os.path.join(RESULTS, f"learner_speed_{device.type}.json")
+    path = args.out or os.path.join(RESULTS, f"learner_speed_{device.type}.json")
     with open(path, "w", encoding="utf-8") as f:
         json.dump(out, f, indent=2)
-    print(json.dumps({k: out[k] for k in ("system_over_bare", "targets")}, indent=2))
     print(f"wrote {path}")
 
 

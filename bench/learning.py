@@ -70,8 +70,8 @@ def run_one(preset: str, seed: int, train_steps: int, test_steps: int, port: int
     }
 
 
-def fmt(value, spec: str) -> str:
-    return "never" if value is None else format(value, spec)
+def fmt(value, spec: str, missing: str = "-") -> str:
+    return missing if value is None else format(value, spec)
 
 
 def print_table(rows: list[dict]) -> None:
@@ -80,13 +80,15 @@ def print_table(rows: list[dict]) -> None:
     for r in rows:
         print(f"{r['preset']:10} {r['seed']:>4} {fmt(r['test_success_rate'], '.2f'):>12} "
               f"{fmt(r['test_mean_return'], '+.2f'):>11} "
-              f"{fmt(r['env_steps_to_train_success_0.8'], 'd'):>12} {r['wall_s']:>7.0f}")
+              f"{fmt(r['env_steps_to_train_success_0.8'], 'd', 'never'):>12} "
+              f"{r['wall_s']:>7.0f}")
 
 
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--presets", nargs="+", default=["default", "seed"])
-    p.add_argument("--seeds", nargs="+", type=int, default=[0])
+    p.add_argument("--presets", nargs="+", default=["default", "seed"],
+                   help="presets to compare (default, seed, td3)")
+    p.add_argument("--seeds", nargs="+", type=int, default=[0], help="a run per seed each")
     p.add_argument("--train-steps", type=int, default=50_000, help="env steps to train")
     p.add_argument("--test-steps", type=int, default=10_000, help="env steps to test")
     return p.parse_args()
