@@ -27,6 +27,7 @@ import signal
 import time
 from typing import NoReturn
 
+import numpy as np
 from mlagents_envs.exception import UnityException
 
 from actors.config import EnvConfig
@@ -97,6 +98,11 @@ class ProcessWorker:
                                     "limits; --resume continues from the last checkpoint")
         print(f"{died}; restarting it", flush=True)
         self.restarts = self._restarts_before = policy.count
+        # A seed of its own, as Ray gives a restarted actor: the first one's would replay
+        # its env's goals and start states and its noise (here derived, so runs repeat).
+        args, kwargs = self._spawn
+        seed = np.random.SeedSequence([kwargs.get("seed", 0), self.worker_id, policy.count])
+        self._spawn = (args, {**kwargs, "seed": int(seed.generate_state(1)[0]) % 2**31})
         owed, self._sent = self._sent, []
         spec = self._start(policy)  # the child's env restarts count on from policy.count
         if spec != (self.behavior, self.obs_sizes, self.action_size):

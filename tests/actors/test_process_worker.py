@@ -82,9 +82,12 @@ def test_a_dead_child_is_restarted_within_the_limits_and_its_env_does_not_outliv
         worker.set_weights(weights, version)
         first = drone_pids(PORT + 3)
         assert len(first) == 1
+        before = worker.collect(10, "explore")  # the first child's first rollout
         os.kill(worker._process.pid, signal.SIGKILL)
         worker.send_collect(10, "explore")  # owed by the dead child: the new one answers
         rollout = worker.result()
+        # with a seed of its own: the same one replayed the first child's env and noise
+        assert not np.array_equal(rollout.transitions["obs"], before.transitions["obs"])
         assert rollout.env_steps == 20 and worker.restarts == 1
         assert "worker 0: its process exited (exit code -9); restarting it" in \
             capsys.readouterr().out
