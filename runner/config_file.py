@@ -19,10 +19,26 @@ import yaml
 from learner.files import write_atomic
 
 
+class _UniqueKeys(yaml.SafeLoader):
+    """safe_load, but a key given twice in one mapping is an error: YAML keeps the last
+    silently, so an edit lower in a long file would quietly undo one above it."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} is given twice (line {key_node.start_mark.line + 1}"
+                    "): keep one", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
 def load_yaml(path: str) -> dict:
     try:
         with open(path, encoding="utf-8") as f:
-            data = yaml.safe_load(f) or {}
+            data = yaml.load(f, Loader=_UniqueKeys) or {}
     except OSError as err:
         raise ValueError(f"cannot read config file {path} ({err.strerror}): check the "
                          "path") from None

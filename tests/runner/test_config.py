@@ -267,3 +267,11 @@ def test_a_flag_only_the_other_mode_reads_is_said(args, unread):
     assert (warning is None) == (unread is None), warning
     if unread:
         assert warning.startswith(unread) and "\n" not in warning
+
+
+def test_a_key_given_twice_in_a_config_file_is_refused(tmp_path):
+    """YAML kept the last silently: an edit lower in the file undid one above it."""
+    path = tmp_path / "twice.yaml"
+    path.write_text("run:\n  train_steps: 100\n  seed: 1\n  train_steps: 200\n")
+    with pytest.raises(ValueError, match=r"key 'train_steps' is given twice \(line 4\)"):
+        parse([str(path)])
