@@ -184,8 +184,14 @@ def plot_run(run_dir: str) -> str:
     return path
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    def error(self, message: str):
+        """One line, as every other bad input (argparse adds its usage first)."""
+        self.exit(2, f"error: {message}; see launch.py plot --help\n")
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+    parser = _OneLineParser(
         prog="launch.py plot", description="Plot a run's learning curve (training and test "
         "returns against env steps) to <results-dir>/<run-id>/learning_curve.png.")
     parser.add_argument("--run-id", required=True, help="the run to plot")

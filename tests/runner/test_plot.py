@@ -113,3 +113,15 @@ def test_the_test_band_is_the_last_test_phase_the_summary_reports():
     np.testing.assert_array_equal(last_test(scalars, {"test": {"episodes": 2}}), [5.0, 5.0])
     np.testing.assert_array_equal(last_test(scalars, {}), [4.0, 4.0, 4.0, 5.0, 5.0])
     assert last_test({}, {"test": {"episodes": 2}}) is None
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["--run-id", "r", "--foo"], "unrecognized arguments: --foo"),
+    ([], "the following arguments are required: --run-id"),
+])
+def test_bad_arguments_are_one_line(argv, words, capsys):
+    """argparse printed its usage line too."""
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    err = capsys.readouterr().err
+    assert exited.value.code == 2 and err.count("\n") == 1 and words in err, err
