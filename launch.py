@@ -18,6 +18,28 @@ import sys
 import envs  # noqa: F401  (protobuf fast path before mlagents_envs)
 
 
+def gymnasium_problem(cfg, env_id: str) -> str | None:
+    """env_problem for --env gymnasium:<env_id>: the env made once, as the bridge will make
+    it, and its spec checked as a worker will check it."""
+    from actors.env_start import check_behavior
+    from envs.gymnasium import check_env_id
+    from envs.gymnasium.__main__ import bridge_options
+    from envs.in_process import mlagents_spec
+
+    if any(a.split("=", 1)[0] == "--env-id" for a in cfg.env.env_args):
+        return (f"--env-args --env-id conflicts with --env {cfg.env.env}, which names the env "
+                "(the bridge took the last one given): drop --env-id from --env-args")
+    try:  # its --env-args too
+        bridge = check_env_id(env_id, *bridge_options(cfg.env.env_args))
+    except ValueError as err:  # said for the env process's --env-id: say it for --env
+        return str(err).replace(f"--env-id {env_id}:", f"--env {cfg.env.env}:", 1)
+    try:  # one the bridge serves but DDPG cannot train (images, discrete actions)
+        check_behavior(bridge.behavior_name, mlagents_spec(bridge.behavior), cfg.env.env)
+    except ValueError as err:
+        return str(err)
+    return None
+
+
 def env_problem(cfg) -> str | None:
     """A one-line complaint about --env, or None when it looks launchable. A Gymnasium env
     is made once here, so that a space the bridge cannot serve is refused before anything
@@ -25,25 +47,12 @@ def env_problem(cfg) -> str | None:
     from envs import resolve_env
     from envs.drone import is_bundled
     from envs.executable import executable_problem, launch_problem
-    from envs.gymnasium import check_env_id, env_id_of
+    from envs.gymnasium import env_id_of
 
     env_id = env_id_of(cfg.env.env)
-    if env_id is not None and any(a.split("=", 1)[0] == "--env-id" for a in cfg.env.env_args):
-        return (f"--env-args --env-id conflicts with --env {cfg.env.env}, which names the env "
-                "(the bridge took the last one given): drop --env-id from --env-args")
-    if env_id is not None:
-        from actors.env_start import check_behavior
-        from envs.gymnasium.__main__ import bridge_options
-        from envs.in_process import mlagents_spec
-
-        try:  # as the bridge will make it: its --env-args too
-            bridge = check_env_id(env_id, *bridge_options(cfg.env.env_args))
-        except ValueError as err:  # said for the env process's --env-id: say it for --env
-            return str(err).replace(f"--env-id {env_id}:", f"--env {cfg.env.env}:", 1)
-        try:  # one the bridge serves but DDPG cannot train (images, discrete actions)
-            check_behavior(bridge.behavior_name, mlagents_spec(bridge.behavior), cfg.env.env)
-        except ValueError as err:
-            return str(err)
+    problem = gymnasium_problem(cfg, env_id) if env_id is not None else None
+    if problem:
+        return problem
     if env_id is not None or is_bundled(cfg.env.env):  # one of this project's launchers
         if cfg.env.transport == "in-process":
             return None  # nothing is launched
@@ -110,50 +119,6 @@ def initialize_mismatch(cfg) -> str | None:
     return None
 
 
-def budget_warning(cfg) -> str | None:
-    """A budget that never reaches the first update is allowed (a smoke run, data only),
-    but said: otherwise '0 updates/s' and an untrained test phase come unexplained."""
-    if cfg.run.inference or cfg.run.resume or cfg.run.updates_per_step == 0:
-        return None  # (a resumed run's steps so far are in its checkpoint, not known here)
-    if cfg.run.train_steps > cfg.replay.min_size:
-        return None
-    return (f"--train-steps {cfg.run.train_steps} does not pass the {cfg.replay.min_size} "
-            "rows the replay needs before the first update (--learning-starts, "
-            "--batch-size): the learner will not update; raise --train-steps or lower "
-            "--learning-starts")
-
-
-def env_params_warning(cfg) -> str | None:
-    """Our envs read no environment parameters: a run that sets some is told, rather than
-    left to believe its values changed anything."""
-    from envs import runs_in_process
-
-    if not cfg.env.env_params or not runs_in_process(cfg.env.env):
-        return None
-    return (f"--env {cfg.env.env} reads no environment parameters, so --env-params "
-            f"({', '.join(cfg.env.env_params)}) has no effect (it is for a Unity build's "
-            "Academy.Instance.EnvironmentParameters)")
-
-
-# Flags that are ours and also the bundled envs' own (envs/unity_player/player.py, the
-# Drone's and the bridge's __main__): after --env-args they are meant for the env.
-BUNDLED_ENV_FLAGS = {"--seed", "--max-step"}
-
-
-def env_args_warning(cfg) -> str | None:
-    """Everything after --env-args goes to the env: our own flags there (put after it by
-    mistake) would otherwise be silently ignored by the env and missed by the trainer."""
-    from envs import runs_in_process
-    from runner.cli import flag_names
-
-    ours = set(flag_names()) - (BUNDLED_ENV_FLAGS if runs_in_process(cfg.env.env) else set())
-    stray = [arg for arg in cfg.env.env_args if arg.split("=", 1)[0] in ours]
-    if not stray:
-        return None
-    return (f"--env-args passes {', '.join(stray)} to the env, not to the trainer (everything "
-            "after --env-args goes to the env): put the trainer's flags before --env-args")
-
-
 def stop_on_sigterm() -> None:
     """SIGTERM (a scheduler, `kill`) ends the run the way Ctrl-C does: checkpoint, close."""
     def interrupt(signum, frame):
@@ -168,7 +133,8 @@ def main(argv: list[str]) -> int:
 
         return plot(argv[1:])
     from runner.cli import parse
-    from runner.config import other_mode_flags, validate
+    from runner.config import validate
+    from runner.config_warnings import warnings_for
     from runner.errors import RunError
     from runner.run_dir import initialize_problem, prepare_run_dir, release_run_dir
 
@@ -188,10 +154,8 @@ def main(argv: list[str]) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     print(f"run {cfg.run.run_id!r} ({cfg.run.mode} mode): results in {run_dir}", flush=True)
-    for warning in (env_args_warning(cfg), budget_warning(cfg), env_params_warning(cfg),
-                    other_mode_flags(cfg)):
-        if warning:
-            print(f"warning: {warning}", flush=True)
+    for warning in warnings_for(cfg):
+        print(f"warning: {warning}", flush=True)
     stop_on_sigterm()
     try:
         return train_and_report(cfg, run_dir)

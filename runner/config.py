@@ -197,24 +197,3 @@ def validate(cfg: Config) -> None:
                 raise ValueError(f"--{name.replace('_', '-')} must be a finite number, got "
                                  f"{value}")
 
-
-# Flags that only one mode reads: (section, field, flag, the mode that reads it).
-MODE_FLAGS = [("run", "collect_steps", "--collect-steps", "local"),
-              ("run", "overlap_envs", "--overlap-envs", "local"),
-              ("run", "chunk_steps", "--chunk-steps", "ray"),
-              ("run", "sync_interval", "--sync-interval", "ray"),
-              ("run", "publish_interval", "--publish-interval", "ray"),
-              ("learner", "device_replay", "--device-replay", "ray")]
-
-
-def other_mode_flags(cfg: Config) -> str | None:
-    """The flags set away from their defaults that only the other mode reads: said, not
-    silently ignored (None when there are none)."""
-    unread = [flag for section, name, flag, mode in MODE_FLAGS if mode != cfg.run.mode
-              and getattr(getattr(cfg, section), name)
-              != type(getattr(cfg, section)).__dataclass_fields__[name].default]
-    if not unread:
-        return None
-    return (f"--mode {cfg.run.mode} ignores {', '.join(unread)} (only the other mode reads "
-            f"{'them' if len(unread) > 1 else 'it'}): drop {'them' if len(unread) > 1 else 'it'}"
-            " or pass the other --mode")

@@ -249,26 +249,6 @@ def test_misplaced_presets_and_files_are_named(argv, message):
         parse(argv)
 
 
-@pytest.mark.parametrize("args, unread", [
-    (["--mode", "local", "--chunk-steps", "5"], "--mode local ignores --chunk-steps (only"),
-    (["--overlap-envs", "--collect-steps", "4"],
-     "--mode ray ignores --collect-steps, --overlap-envs (only"),
-    (["--mode", "local", "--no-device-replay"], "--mode local ignores --device-replay"),
-    (["--mode", "local", "--overlap-envs", "--collect-steps", "4"], None),  # its own flags
-    (["--chunk-steps", "5", "--sync-interval", "10"], None),
-    (["configs/drone.yaml", "--mode", "local"], None),  # a file that spells the defaults out
-])
-def test_a_flag_only_the_other_mode_reads_is_said(args, unread):
-    """`--mode local --chunk-steps 5` trained 50,000 steps with --chunk-steps ignored, and
-    not a word about it."""
-    from runner.config import other_mode_flags
-
-    warning = other_mode_flags(parse(args))
-    assert (warning is None) == (unread is None), warning
-    if unread:
-        assert warning.startswith(unread) and "\n" not in warning
-
-
 def test_a_key_given_twice_in_a_config_file_is_refused(tmp_path):
     """YAML kept the last silently: an edit lower in the file undid one above it."""
     path = tmp_path / "twice.yaml"
