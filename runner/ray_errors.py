@@ -42,6 +42,12 @@ def creation_error(err: RayActorError) -> BaseException:
     return RunAborted(one_line(err))
 
 
+def failure(k: int, err: RayTaskError) -> str:
+    """Why worker k's loop failed, in one line, without the worker's name (its own
+    errors start with it; the line that reports it names it once)."""
+    return one_line(getattr(err, "cause", err)).removeprefix(f"worker {k}: ")
+
+
 def one_line(error: BaseException) -> str:
     """An exception's first line, without the terminal colours Ray adds."""
     text = plain(str(error)).strip()

@@ -22,7 +22,7 @@ from learner.ray_learner import LearnerActor
 from replay.ray_replay import ReplayActor
 from runner.config import Config, experience_config, resolve_replay
 from runner.errors import RunAborted, venv_command
-from runner.ray_errors import creation_error, one_line, task_cause
+from runner.ray_errors import creation_error, failure, one_line, task_cause
 
 WORKER_MAX_RESTARTS = 5
 
@@ -52,27 +52,20 @@ def capacity_problem(res: dict, num_workers: int) -> str | None:
     free = ray.available_resources().get("CPU", 0.0)
     if res["learner_gpus"] and ray.available_resources().get("GPU", 0.0) < res["learner_gpus"]:
         return (f"the Ray cluster's GPU is held by other jobs (`{venv_command('ray')} status` "
-                "shows them) and "
-                "this run's learner asks for one: wait for them to finish, or pass "
-                "--device cpu")
+                "shows them) and this run's learner asks for one: wait for them to finish, "
+                "or pass --device cpu")
     if free + 1e-6 >= ask:
         return None
     total = ray.cluster_resources().get("CPU", 0.0)
     return (f"the Ray cluster has {free:.2f} of its {total:.2f} CPUs free (other jobs hold "
             f"the rest; `{venv_command('ray')} status` shows them) and this run asks for "
-            f"{ask:.2f}: wait for "
-            "them to finish, or drop --address to train on a fresh local instance")
+            f"{ask:.2f}: wait for them to finish, or drop --address to train on a fresh "
+            "local instance")
 
 
 def loop_config(cfg: Config) -> LoopConfig:
     return LoopConfig(chunk_steps=cfg.run.chunk_steps, sync_interval=cfg.run.sync_interval,
                       random_warmup=cfg.run.warmup_actions == "random")
-
-
-def failure(k: int, err: RayTaskError) -> str:
-    """Why worker k's loop failed, in one line, without the worker's name (its own
-    errors start with it; the line that reports it names it once)."""
-    return one_line(getattr(err, "cause", err)).removeprefix(f"worker {k}: ")
 
 
 class Fleet:
