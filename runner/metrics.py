@@ -45,9 +45,9 @@ class Metrics:
     """TensorBoard scalars, episodes.csv and plain progress lines; logs only what exists."""
 
     def __init__(self, run_dir: str, log_interval: float):
-        from torch.utils.tensorboard import SummaryWriter
-
-        self.writer = SummaryWriter(run_dir)
+        self.run_dir = run_dir
+        self._writer = None  # made by the first scalar: a session that fails before it (a
+        # refused --resume, an env that never starts) leaves no empty events file behind
         path = os.path.join(run_dir, "episodes.csv")
         new = not os.path.exists(path)
         # Appends on --resume; line-buffered so `tail -f` and a crash see every episode.
@@ -80,6 +80,14 @@ class Metrics:
                                    f"{e.episode_return:.4f},{e.length},{success},"
                                    f"{int(e.interrupted)}\n")
 
+    @property
+    def writer(self):
+        if self._writer is None:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self._writer = SummaryWriter(self.run_dir)
+        return self._writer
+
     def scalars(self, values: dict[str, float], step: int) -> None:
         for tag, value in values.items():
             if value is not None:
@@ -97,7 +105,8 @@ class Metrics:
         return False
 
     def close(self) -> None:
-        self.writer.close()
+        if self._writer is not None:
+            self._writer.close()
         self.episode_log.close()
 
 
