@@ -32,11 +32,20 @@ class PrioritizedReplayBuffer(ReplayBuffer):
         self.tree = SumTree(capacity)
         self._generation = np.zeros(capacity, np.int64)
         self._updates = 0  # learner updates sampled for so far: drives beta
+        self.beta_floor = beta  # a resumed run's beta never drops below where it was
 
     @property
     def beta(self) -> float:
         """Importance-sampling exponent now: beta0 at first, 1 after beta_steps updates."""
-        return self.beta0 + (1.0 - self.beta0) * min(1.0, self._updates / self.beta_steps)
+        linear = self.beta0 + (1.0 - self.beta0) * min(1.0, self._updates / self.beta_steps)
+        return max(self.beta_floor, linear)
+
+    def continue_beta(self, updates: int, beta: float) -> None:
+        """A resumed run: `updates` learner updates done, beta `beta` reached. Beta goes on
+        from there (the replay's own count restarts with an empty replay, and a run given
+        more --train-steps has a longer schedule) and still reaches 1 at the run's end."""
+        self._updates = int(updates)
+        self.beta_floor = min(1.0, max(self.beta0, float(beta)))
 
     def priority(self, td_abs) -> np.ndarray:
         """Tree priority (|td| + eps)^alpha of TD-error magnitudes."""

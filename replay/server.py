@@ -186,6 +186,11 @@ class ReplayServer:
             "per_beta": getattr(self.buffer, "beta", None),
         }
 
+    def continue_beta(self, updates: int, beta: float | None) -> None:
+        """Prioritized replay: beta goes on from a resumed run's (nothing otherwise)."""
+        if beta is not None and hasattr(self.buffer, "continue_beta"):
+            self.buffer.continue_beta(updates, beta)
+
     def state_dict(self) -> dict:
         """Buffer, limiter counters and service counters, for resume."""
         return {

@@ -151,7 +151,9 @@ def make_saver(cfg: Config, fleet: Fleet, monitor: Monitor, path: str):
         else:
             env_steps = inserted_now(fleet, monitor)
         monitor.env_steps = env_steps  # what "checkpoint saved at N env steps" then says
-        save_run(path, {"learner": state, "env_steps": env_steps,
+        beta = ray.get(fleet.replay.stats.remote())["per_beta"] if cfg.replay.prioritized \
+            else None
+        save_run(path, {"learner": state, "env_steps": env_steps, "per_beta": beta,
                         "train_episodes": monitor.train.count, "phase": phase,
                         "wall_s": monitor.wall_s()}, replay)
         # The ONNX after the checkpoint: one that cannot be written then costs no training.
@@ -243,6 +245,7 @@ def restore(path: str, cfg: Config, fleet: Fleet, monitor: Monitor) -> str:
     monitor.resume_from(payload["env_steps"], payload["train_episodes"], payload["wall_s"],
                         learner["learner_steps"])
     replay = restore_replay(path, payload, cfg, fleet, monitor)
+    ray_call(fleet.replay.continue_beta, learner["learner_steps"], payload.get("per_beta"))
     # A checkpoint from local mode has no feed: the restored replay's counters stand in.
     feed = (learner.get("feed") or replay["limiter"]) if replay is not None else None
     # the learner checks the checkpoint against this run (sizes, options) as it loads

@@ -19,6 +19,7 @@ def save(run, phase: str) -> None:
         "train_episodes": run.train.count,
         "phase": phase,
         "wall_s": run.metrics.wall_s(),
+        "per_beta": run.replay.stats()["per_beta"],  # None: uniform replay
         **worker_states(run.workers),
     }, run.replay.state_dict() if run.cfg.run.save_replay else None)
     # The ONNX after the checkpoint: one that cannot be written then costs no training.
@@ -59,4 +60,5 @@ def load(run) -> str:
     elif not (run.cfg.run.inference or run.cfg.run.save_replay):  # (load_replay said why)
         print("warning: the replay restarts empty (pass --save-replay to keep it across "
               "resumes)", flush=True)
+    run.replay.continue_beta(payload["learner"]["learner_steps"], payload.get("per_beta"))
     return payload["phase"]

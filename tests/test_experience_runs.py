@@ -91,12 +91,15 @@ def test_ray_run_with_n_step_and_per_survives_resume(local_ray, tmp_path):
     assert 0.4 < perf["per_beta"] <= 1.0
     saved = load_replay(f"{run_dir}/checkpoints/latest.pt")["buffer"]  # the server's state
     check_replay(saved, summary["env_steps"])
+    beta = torch.load(f"{run_dir}/checkpoints/latest.pt", weights_only=True)["per_beta"]
+    assert beta == pytest.approx(perf["per_beta"], abs=0.05)  # kept for the resume
 
     cfg.run = dataclasses.replace(cfg.run, resume=True, train_steps=3000)
     again = run_distributed(cfg, run_dir)
     resumed = load_replay(f"{run_dir}/checkpoints/latest.pt")["buffer"]
     assert again["env_steps"] >= 3000
     assert resumed["size"] > saved["size"] and resumed["per_updates"] > saved["per_updates"]
+    assert again["perf"]["per_beta"] >= beta  # went on from there
 
 
 def test_per_config_reaches_the_learner_path(local_ray):

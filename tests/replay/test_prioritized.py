@@ -123,6 +123,26 @@ def test_beta_anneals_linearly_to_one():
     assert buf.beta == 1.0
 
 
+def test_a_resumed_run_continues_beta_and_still_reaches_one():
+    """Resumed without its replay, beta went back to beta0 (the count restarted); given
+    more --train-steps (a longer schedule), it dropped. Neither reached 1 at the end."""
+    buf = make(beta=0.4, beta_steps=20)  # this session's schedule: 20 updates in all
+    buf.add(chunk(0, 5))
+    buf.continue_beta(updates=10, beta=0.7)  # where the checkpoint left it
+    assert buf.beta == pytest.approx(0.7)
+    buf.continue_beta(updates=10, beta=1.0)  # a finished run given more steps
+    assert buf.beta == 1.0  # not 0.4 + 0.6 * 10 / 20 = 0.7
+    buf = make(beta=0.4, beta_steps=20)
+    buf.add(chunk(0, 5))
+    buf.continue_beta(updates=5, beta=0.8)  # reached under a shorter schedule
+    buf.sample(2, updates=5)
+    assert buf.beta == pytest.approx(0.8)  # this schedule's 0.4 + 0.6 * 10 / 20 is below
+    buf.sample(2, updates=4)
+    assert buf.beta == pytest.approx(0.4 + 0.6 * 14 / 20)  # the schedule past the floor
+    buf.sample(2, updates=6)
+    assert buf.beta == 1.0  # at this session's end
+
+
 def test_rejected_chunk_changes_nothing():
     buf = make()
     buf.add(chunk(0, 3))

@@ -253,3 +253,21 @@ def test_the_summary_counts_the_env_restarts(tmp_path):
     assert summary["env_restarts"] >= 2  # NaN at steps 15 and 30 (15 of the new env)
     assert json.loads((tmp_path / "summary.json").read_text())["env_restarts"] == \
         summary["env_restarts"]
+
+
+def test_a_resumed_prioritized_run_goes_on_from_its_beta(tmp_path):
+    """Resumed without its replay, PER's beta went back to 0.4 (the replay's count
+    restarted) and ended the longer run near 0.7: never the 1 that makes it unbiased."""
+    import dataclasses
+
+    from runner.local import run_local
+
+    cfg = parse(one_drone("--prioritized", "--train-steps", "400", "--learning-starts", "100",
+                          "--batch-size", "16", "--test-steps", "0", "--results-dir",
+                          str(tmp_path)))
+    run_local(cfg, str(tmp_path))
+    path = tmp_path / "checkpoints" / "latest.pt"
+    assert torch.load(path, weights_only=True)["per_beta"] == 1.0  # its schedule ran out
+    longer = dataclasses.replace(cfg.run, resume=True, train_steps=700)
+    run_local(dataclasses.replace(cfg, run=longer), str(tmp_path))
+    assert torch.load(path, weights_only=True)["per_beta"] == 1.0
