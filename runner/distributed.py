@@ -29,7 +29,7 @@ from runner.config_file import save_config
 from runner.errors import RunAborted
 from runner.session import run_session
 from runner.run_dir import checkpoint_path, keep_checkpoint
-from runner.state import initialize_learner, load_replay, save_run
+from runner.state import initialize_learner, load_replay, replay_made_with, save_run
 
 
 def train(cfg: Config, fleet: Fleet, monitor: Monitor, save) -> None:
@@ -155,7 +155,7 @@ def make_saver(cfg: Config, fleet: Fleet, monitor: Monitor, path: str):
             else None
         save_run(path, {"learner": state, "env_steps": env_steps, "per_beta": beta,
                         "train_episodes": monitor.train.count, "phase": phase,
-                        "wall_s": monitor.wall_s()}, replay)
+                        "wall_s": monitor.wall_s()}, replay, replay_made_with(cfg))
         # The ONNX after the checkpoint: one that cannot be written then costs no training.
         spec = fleet.specs[0]
         onnx = export_policy(monitor.run_dir, spec["behavior"], spec["obs_sizes"],
@@ -217,7 +217,7 @@ def restore_replay(path: str, payload: dict, cfg: Config, fleet: Fleet,
                    monitor: Monitor) -> dict | None:
     """The replay saved with the checkpoint `payload`, into the replay actor (None: none)."""
     # --inference trains nothing: a replay file (perhaps broken) would only be in the way.
-    replay = (load_replay(path, payload.get("save_id"))
+    replay = (load_replay(path, payload.get("save_id"), replay_made_with(cfg))
               if cfg.run.save_replay and not cfg.run.inference else None)
     if replay is not None:  # one that no longer fits (--buffer-size, --n-step): its one line
         feed = payload["learner"].get("feed")

@@ -8,7 +8,7 @@ from actors.process_worker import WorkerProcessDied
 from learner.checkpoint import load_checkpoint
 from learner.export import export_policy
 from runner.run_dir import keep_checkpoint
-from runner.state import load_replay, save_run, to_numpy, to_torch
+from runner.state import load_replay, replay_made_with, save_run, to_numpy, to_torch
 
 
 def save(run, phase: str) -> None:
@@ -21,7 +21,7 @@ def save(run, phase: str) -> None:
         "wall_s": run.metrics.wall_s(),
         "per_beta": run.replay.stats()["per_beta"],  # None: uniform replay
         **worker_states(run.workers),
-    }, run.replay.state_dict() if run.cfg.run.save_replay else None)
+    }, run.replay.state_dict() if run.cfg.run.save_replay else None, replay_made_with(run.cfg))
     # The ONNX after the checkpoint: one that cannot be written then costs no training.
     worker = run.workers[0]
     onnx = export_policy(run.run_dir, worker.behavior, worker.obs_sizes, worker.action_size,
@@ -53,7 +53,7 @@ def load(run) -> str:
     for worker, noise, rng in zip(run.workers, payload.get("noise", ()),
                                   payload.get("worker_rng", ())):
         worker.load_state_dict({"noise": to_numpy(noise), "rng": rng})
-    replay = (load_replay(run.checkpoint_path, payload.get("save_id"))
+    replay = (load_replay(run.checkpoint_path, payload.get("save_id"), replay_made_with(run.cfg))
               if run.cfg.run.save_replay and not run.cfg.run.inference else None)
     if replay is not None:
         run.replay.load_state_dict(replay)

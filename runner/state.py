@@ -52,23 +52,32 @@ def replay_path(checkpoint_path: str) -> str:
     return os.path.join(os.path.dirname(checkpoint_path), "replay.pt")
 
 
-def save_run(checkpoint_path: str, payload: dict, replay: dict | None = None) -> None:
-    """The checkpoint and, written first, the replay next to it (when given), so that a
-    checkpoint never points at an older replay than its own; both atomic, and tied by one
-    save id that `load_replay` checks."""
+def save_run(checkpoint_path: str, payload: dict, replay: dict | None = None,
+             made_with: dict | None = None) -> None:
+    """The checkpoint and, written first, the replay next to it (when given, with the
+    `made_with` of `replay_made_with`), so that a checkpoint never points at an older
+    replay than its own; both atomic, and tied by one save id that `load_replay` checks."""
     save_id = uuid.uuid4().hex
     if replay is not None:
-        save_replay(checkpoint_path, replay, save_id)
+        save_replay(checkpoint_path, replay, save_id, made_with)
     save_checkpoint(checkpoint_path, {**payload, "save_id": save_id})
 
 
-def save_replay(checkpoint_path: str, state: dict, save_id: str) -> None:
+def save_replay(checkpoint_path: str, state: dict, save_id: str,
+                made_with: dict | None = None) -> None:
     """Write the replay next to the checkpoint, atomically (see `save_run`)."""
     save_checkpoint(replay_path(checkpoint_path), {"replay": to_torch(state),
-                                                   "save_id": save_id})
+                                                   "save_id": save_id, "made_with": made_with})
 
 
-def load_replay(checkpoint_path: str, save_id: str | None = None) -> dict | None:
+def replay_made_with(cfg) -> dict:
+    """What a saved replay's rows depend on beyond their shapes: n-step rows hold sums of
+    rewards discounted by gamma, and gamma^k as their bootstrap discount."""
+    return {"n_step": cfg.replay.n_step, "gamma": cfg.learner.gamma}
+
+
+def load_replay(checkpoint_path: str, save_id: str | None = None,
+                made_with: dict | None = None) -> dict | None:
     """The replay saved with the checkpoint whose save_id is given (None: any), or None
     (with a warning) when there is none: no file, or one from another save. A run stopped
     between writing the replay and the checkpoint leaves a replay newer than the
@@ -87,4 +96,18 @@ def load_replay(checkpoint_path: str, save_id: str | None = None) -> dict | None
         print(f"warning: {path} was not saved with the checkpoint (the run stopped between "
               "writing the two): the replay restarts empty", flush=True)
         return None
+    check_made_with(payload.get("made_with"), made_with)
     return to_numpy(payload["replay"])
+
+
+def check_made_with(saved: dict | None, now: dict | None) -> None:
+    """ValueError (one line) when a saved n-step replay's rows were summed with another n
+    or gamma than this run's: they would be wrong targets. (1-step rows hold raw rewards;
+    the buffer itself tells n = 1 from n > 1.)"""
+    if None in (saved, now) or saved["n_step"] == 1 or saved == now:
+        return
+    def flags(made: dict) -> str:
+        return f"--n-step {made['n_step']} --gamma {made['gamma']}"
+    raise ValueError(f"the saved replay was made with another --n-step or --gamma "
+                     f"({flags(saved)}; this run has {flags(now)}): its n-step returns would "
+                     "be wrong targets; resume with those, or without --save-replay")

@@ -27,3 +27,23 @@ def test_a_replay_from_another_save_is_not_restored(tmp_path, capsys):
     assert load_replay(checkpoint, "first") is None
     assert "was not saved with the checkpoint" in capsys.readouterr().out
     assert load_replay(checkpoint, "second") is not None
+
+
+@pytest.mark.parametrize("saved, now, refused", [
+    ({"n_step": 3, "gamma": 0.99}, {"n_step": 3, "gamma": 0.98}, True),  # rows summed by 0.99
+    ({"n_step": 3, "gamma": 0.99}, {"n_step": 2, "gamma": 0.99}, True),  # 3-step sums
+    ({"n_step": 3, "gamma": 0.99}, {"n_step": 3, "gamma": 0.99}, False),
+    ({"n_step": 1, "gamma": 0.99}, {"n_step": 1, "gamma": 0.9}, False),  # raw rewards: fine
+    (None, {"n_step": 3, "gamma": 0.99}, False),  # a replay saved before it was recorded
+])
+def test_a_saved_n_step_replay_needs_its_n_and_gamma(tmp_path, saved, now, refused):
+    """Only 1-step against n-step was caught (by the discount field): n 3 to 2, or another
+    --gamma, trained on rows whose returns were summed otherwise."""
+    checkpoint = str(tmp_path / "latest.pt")
+    save_replay(checkpoint, {"obs": np.zeros((4, 3), np.float32)}, "a", saved)
+    if not refused:
+        assert load_replay(checkpoint, "a", now) is not None
+        return
+    with pytest.raises(ValueError, match="made with another --n-step or --gamma") as raised:
+        load_replay(checkpoint, "a", now)
+    assert "\n" not in str(raised.value) and "without --save-replay" in str(raised.value)
