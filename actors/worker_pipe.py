@@ -9,8 +9,12 @@ with torch.save; a weight sync took 7 ms and 4.5 ms those ways.
 from __future__ import annotations
 
 import io
+import os
 import pickle
 import signal
+import threading
+import time
+from typing import Callable
 
 import torch
 from mlagents_envs.exception import UnityException
@@ -26,6 +30,7 @@ def serve(conn, args: tuple, kwargs: dict) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     torch.set_num_threads(1)  # one observation at a time: more threads only add overhead
     worker = None
+    exit_when_orphaned(lambda: worker)
     try:
         worker = EnvWorker(*args, **kwargs)
         answer(conn, "ok", (worker.behavior, worker.obs_sizes, worker.action_size), worker)
@@ -46,6 +51,28 @@ def serve(conn, args: tuple, kwargs: dict) -> None:
         if worker is not None:
             worker.close()
         conn.close()
+
+
+ORPHAN_GRACE_S = 5.0  # for the loop to see the pipe's end and close its env itself
+
+
+def exit_when_orphaned(worker_of: Callable[[], EnvWorker | None]) -> None:
+    """The trainer's death (SIGKILL, OOM) ends the pipe, and the loop then closes its env
+    and returns; but not while it is stuck in an env that never returns (--transport
+    in-process). Once the trainer is gone that long, the env's processes (if any) are
+    killed and this process exits: nothing is left running."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        time.sleep(ORPHAN_GRACE_S)
+        env = getattr(worker_of(), "env", None)
+        if hasattr(env, "kill"):  # an env process (the protocol): its whole session
+            env.kill()
+        os._exit(1)
+
+    threading.Thread(target=watch, name="orphan-watch", daemon=True).start()
 
 
 def answer(conn, status: str, value, worker) -> None:

@@ -166,3 +166,40 @@ def test_a_child_hung_in_its_env_is_killed_and_none_replaces_it():
         assert worker._process is first and not first.is_alive() and worker.restarts == 0
     finally:
         worker.close()
+
+
+def test_a_child_stuck_in_its_env_exits_when_the_trainer_is_killed():
+    """The trainer SIGKILLed while an env hung inside its child (--transport in-process):
+    the child never read the pipe's end, and ran on forever."""
+    import subprocess
+    import sys
+
+    from actors.worker_pipe import ORPHAN_GRACE_S
+
+    trainer = ("from actors.config import EnvConfig, NoiseConfig\n"
+               "from actors.process_worker import ProcessWorker\n"
+               "import time\n"
+               "cfg = EnvConfig(env='gymnasium:tests.envs.sims.gym_envs:Hangs-v0', "
+               "num_areas=1, transport='in-process')\n"
+               "worker = ProcessWorker(cfg, NoiseConfig(), seed=0)\n"
+               "worker.collect(10)\n"
+               "worker.send_collect(20)  # its 25th step never returns\n"
+               "print(worker._process.pid, flush=True)\n"
+               "time.sleep(600)\n")
+    proc = subprocess.Popen([sys.executable, "-c", trainer], stdout=subprocess.PIPE, text=True)
+    try:
+        child = int(proc.stdout.readline())
+        time.sleep(1.0)  # stuck in the env by now
+    finally:
+        proc.kill()
+        proc.wait()
+
+    def running() -> bool:
+        try:
+            with open(f"/proc/{child}/stat") as f:
+                return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+        except OSError:
+            return False
+
+    assert running()  # stuck, and it would have stayed so
+    assert wait_until(lambda: not running(), timeout=ORPHAN_GRACE_S + 10)
