@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import json
 import os
 import re
@@ -36,6 +37,31 @@ def prepare_run_dir(results_dir: str, run_id: str, resume: bool, force: bool,
     if os.path.dirname(os.path.abspath(path)) != os.path.abspath(results_dir):
         # --force deletes this folder: it must be one folder inside the results folder.
         raise RunError(f"--run-id must be a plain folder name, got {run_id!r}")
+    with claiming(results_dir):
+        return _prepare(path, results_dir, run_id, resume, force, inference)
+
+
+@contextlib.contextmanager
+def claiming(results_dir: str):
+    """One process at a time checks and claims a run folder in `results_dir`: two started
+    at once both passed the in-use check before either wrote its mark, and ran in one
+    folder. A lock on the results folder itself (released with its descriptor, also when
+    the process dies), so no lock file is left behind."""
+    try:
+        os.makedirs(results_dir, exist_ok=True)
+        fd = os.open(results_dir, os.O_RDONLY)
+    except OSError as err:
+        raise RunError(f"cannot write to {results_dir} ({err.strerror}): pass "
+                       f"{path_fix(err)}") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _prepare(path: str, results_dir: str, run_id: str, resume: bool, force: bool,
+             inference: bool) -> str:
     user = in_use_by(path)
     if user is not None:
         raise RunError(f"run {run_id!r} is in use by another drone-ddpg process (pid {user}): "
@@ -49,8 +75,7 @@ def prepare_run_dir(results_dir: str, run_id: str, resume: bool, force: bool,
         raise RunError(f"no run {run_id!r} in {results_dir}: drop --resume/--inference to "
                        "start it, or check --run-id and --results-dir")
     if (resume or inference) and not os.path.isfile(checkpoint_path(path)):
-        raise RunError(f"run {run_id!r} has no checkpoint ({checkpoint_path(path)}): it "
-                       "stopped before its first; start it over: --force instead of --resume")
+        raise RunError(no_checkpoint(path, run_id))
     if exists and not (resume or inference):
         if not force:
             raise RunError(f"run {run_id!r} already exists in {results_dir}: pass --resume to "
@@ -68,6 +93,22 @@ def prepare_run_dir(results_dir: str, run_id: str, resume: bool, force: bool,
         raise RunError(f"cannot write to {path} ({err.strerror}): pass "
                        f"{path_fix(err)}") from None
     return path
+
+
+def no_checkpoint(path: str, run_id: str) -> str:
+    """Why a --resume finds nothing to resume, and the fix: --force deletes the run, so
+    not that while a kept checkpoint-<N>.pt can stand in for latest.pt."""
+    latest = checkpoint_path(path)
+    folder = os.path.dirname(latest)
+    kept = sorted((int(m.group(1)), m.group(0)) for m in map(
+        re.compile(r"checkpoint-(\d+)\.pt$").match,
+        os.listdir(folder) if os.path.isdir(folder) else []) if m)
+    if kept:
+        newest = os.path.join(folder, kept[-1][1])
+        return (f"run {run_id!r} has no {latest}, but keeps {newest}: copy it to {latest} "
+                "and --resume again")
+    return (f"run {run_id!r} has no checkpoint ({latest}): it stopped before its first; "
+            "start it over: --force instead of --resume")
 
 
 def path_fix(err: OSError) -> str:

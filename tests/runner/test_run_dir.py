@@ -162,3 +162,40 @@ def test_a_forced_start_that_cannot_write_puts_the_old_run_back(tmp_path, monkey
         prepare_run_dir(str(tmp_path), "r", False, True, False)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["r"]
     assert (tmp_path / "r" / "checkpoints" / "latest.pt").read_bytes() == b"old"
+
+
+def test_two_processes_started_at_once_get_the_run_one_at_a_time(tmp_path):
+    """Both passed the in-use check before either wrote its mark, and trained in one folder
+    (two event files, each other's checkpoints). Each here waits a second between its
+    check and its mark: the second must find the first's."""
+    import subprocess
+    import sys
+
+    claim = ("import sys, time\n"
+             "import runner.run_dir as rd\n"
+             "from runner.errors import RunError\n"
+             "rd.recover_replaced = lambda path: time.sleep(1.0)  # after the check\n"
+             "try:\n"
+             f"    rd.prepare_run_dir({str(tmp_path)!r}, 'r', False, False, False)\n"
+             "except RunError as err:\n"
+             "    print(err)\n"
+             "    sys.exit(2)\n"
+             "time.sleep(2.0)  # still running when the other one checks\n")
+    procs = [subprocess.Popen([sys.executable, "-c", claim], stdout=subprocess.PIPE,
+                              text=True) for _ in range(2)]
+    results = [(p.wait(timeout=60), p.stdout.read()) for p in procs]
+    assert sorted(code for code, _ in results) == [0, 2], results
+    assert "is in use by another drone-ddpg process" in max(results)[1]
+
+
+def test_a_run_without_latest_pt_but_kept_checkpoints_is_told_to_use_one(tmp_path):
+    """The advice was --force, which deletes the kept checkpoints with the run."""
+    folder = tmp_path / "r" / "checkpoints"
+    folder.mkdir(parents=True)
+    for steps in (900, 1200, 300):
+        (folder / f"checkpoint-{steps}.pt").write_bytes(b"")
+    with pytest.raises(RunError) as refused:
+        prepare_run_dir(str(tmp_path), "r", True, False, False)
+    message = str(refused.value)
+    assert f"keeps {folder / 'checkpoint-1200.pt'}: copy it to {folder / 'latest.pt'}" in message
+    assert "--force" not in message
