@@ -140,11 +140,15 @@ def make_saver(cfg: Config, fleet: Fleet, monitor: Monitor, path: str):
         except RayTaskError as err:
             raise task_cause(err) from None
         except RayActorError:  # e.g. it died as Ctrl-C came: nothing newer to save
-            raise RunAborted("the learner actor died before it could be saved; --resume "
-                             "continues from the last checkpoint") from None
+            raise RunAborted("the learner actor died; --resume continues from the last "
+                             "checkpoint") from None
         replay = None
         if cfg.run.save_replay:
-            replay = ray.get(fleet.replay.state_dict.remote())
+            try:
+                replay = ray.get(fleet.replay.state_dict.remote())
+            except RayActorError:  # what it held is gone: this save would lose it
+                raise RunAborted("the replay actor died; --resume continues from the last "
+                                 "checkpoint") from None
             # Counted from the same snapshot the replay file holds, so that a resume that
             # restores it neither loses nor doubles the rows inserted since the last poll.
             env_steps = monitor.base_steps + replay["limiter"]["inserted"]

@@ -21,46 +21,11 @@ from actors.config import LoopConfig
 from learner.ray_learner import LearnerActor
 from replay.ray_replay import ReplayActor
 from runner.config import Config, experience_config, resolve_replay
-from runner.errors import RunAborted, venv_command
+from runner.errors import RunAborted
 from runner.ray_errors import creation_error, failure, one_line, task_cause
+from runner.ray_start import capacity_problem, resources
 
 WORKER_MAX_RESTARTS = 5
-
-
-def resources(num_workers: int) -> dict:
-    """CPU (and GPU) requests that fit the nodes, so no actor pends forever.
-
-    SPREAD places about ceil(N / nodes) workers on each node, and the learner and replay
-    land on one of them; sizing everything against the smallest node makes that node fit
-    too. Env processes run outside Ray's accounting: a worker asks for at most one CPU.
-    """
-    nodes = [n["Resources"].get("CPU", 0.0) for n in ray.nodes() if n["Alive"]]
-    smallest = max(min(nodes), 0.1)
-    per_node = -(-num_workers // len(nodes))
-    learner = min(1.0, smallest / 4)
-    replay = min(0.25, smallest / 8)
-    worker = 0.95 * min(1.0, (smallest - learner - replay) / per_node)
-    gpu = 1.0 if ray.cluster_resources().get("GPU", 0.0) >= 1.0 else 0.0
-    return {"learner_cpus": learner, "learner_gpus": gpu, "replay_cpus": replay,
-            "worker_cpus": round(max(worker, 0.001), 3), "nodes": len(nodes)}
-
-
-def capacity_problem(res: dict, num_workers: int) -> str | None:
-    """On a cluster that other jobs share, actors that do not fit what is free pend
-    forever, silently: a one-line complaint when the CPUs free now fall short, else None."""
-    ask = res["learner_cpus"] + res["replay_cpus"] + num_workers * res["worker_cpus"]
-    free = ray.available_resources().get("CPU", 0.0)
-    if res["learner_gpus"] and ray.available_resources().get("GPU", 0.0) < res["learner_gpus"]:
-        return (f"the Ray cluster's GPU is held by other jobs (`{venv_command('ray')} status` "
-                "shows them) and this run's learner asks for one: wait for them to finish, "
-                "or pass --device cpu")
-    if free + 1e-6 >= ask:
-        return None
-    total = ray.cluster_resources().get("CPU", 0.0)
-    return (f"the Ray cluster has {free:.2f} of its {total:.2f} CPUs free (other jobs hold "
-            f"the rest; `{venv_command('ray')} status` shows them) and this run asks for "
-            f"{ask:.2f}: wait for them to finish, or drop --address to train on a fresh "
-            "local instance")
 
 
 def loop_config(cfg: Config) -> LoopConfig:
@@ -78,16 +43,7 @@ class Fleet:
         if problem:  # a fresh local instance is this run's alone
             raise ValueError(problem)
         name = f"drone-ddpg-{cfg.run.run_id}"
-        e = cfg.env
-        restarts = RestartPolicy(e.max_lifetime_restarts, e.restarts_rate_limit_n,
-                                 e.restarts_rate_limit_period_s)
-        self.workers = [
-            EnvWorkerActor.options(name=f"{name}-worker-{k}", num_cpus=self.res["worker_cpus"],
-                                   scheduling_strategy="SPREAD",
-                                   max_restarts=WORKER_MAX_RESTARTS).remote(
-                cfg.env, cfg.noise, cfg.learner.hidden_size, k, cfg.run.seed,
-                f"{run_dir}/env_logs", cfg.run.num_workers, restarts, experience_config(cfg))
-            for k in range(cfg.run.num_workers)]
+        self.workers = self._start_workers(name, run_dir)
         # Started now, so its process comes up while the envs do; sized by `setup` below.
         self.learner = LearnerActor.options(name=f"{name}-learner",
                                             num_cpus=self.res["learner_cpus"],
@@ -100,14 +56,35 @@ class Fleet:
         self.replay = self._start_replay(f"{name}-replay", obs, act)
         self.learner_run = None
         self.worker_runs: dict[int, ray.ObjectRef] = {}
-        try:  # e.g. --cudagraphs on a cluster without a GPU: its one line, every env closed
+        self._setup_learner(obs, act)
+        self.actor_restarts = [0] * cfg.run.num_workers
+        self.dropped: dict[int, str] = {}  # workers given up on, and why (env, actor failed)
+        self.budget_spent = False  # a worker's loop returned: the replay holds the budget
+
+    def _start_workers(self, name: str, run_dir: str) -> list:
+        cfg, e = self.cfg, self.cfg.env
+        restarts = RestartPolicy(e.max_lifetime_restarts, e.restarts_rate_limit_n,
+                                 e.restarts_rate_limit_period_s)
+        return [
+            EnvWorkerActor.options(name=f"{name}-worker-{k}", num_cpus=self.res["worker_cpus"],
+                                   scheduling_strategy="SPREAD",
+                                   max_restarts=WORKER_MAX_RESTARTS).remote(
+                cfg.env, cfg.noise, cfg.learner.hidden_size, k, cfg.run.seed,
+                f"{run_dir}/env_logs", cfg.run.num_workers, restarts, experience_config(cfg))
+            for k in range(cfg.run.num_workers)]
+
+    def _setup_learner(self, obs: int, act: int) -> None:
+        """Size the learner for the env; its refusal (e.g. --cudagraphs on a cluster without
+        a GPU) or its death is one line, every env closed."""
+        try:
             ray.get(self.learner.setup.remote(obs, act))
         except RayTaskError as err:
             self.close()
             raise task_cause(err) from None
-        self.actor_restarts = [0] * cfg.run.num_workers
-        self.dropped: dict[int, str] = {}  # workers given up on, and why (env, actor failed)
-        self.budget_spent = False  # a worker's loop returned: the replay holds the budget
+        except RayActorError:
+            self.close()
+            raise RunAborted("the learner actor died as the run started (its process is "
+                             "gone): run the same command again") from None
 
     def _start_replay(self, name: str, obs: int, act: int):
         """The replay actor, built: a replay too large for memory is one line, every env
@@ -136,11 +113,20 @@ class Fleet:
         cannot train, raises its own one-line error here, after every env is closed."""
         refs = [w.spec.remote() for w in self.workers]
         ray.wait(refs, num_returns=len(refs))  # all settled: whatever opened gets closed
-        try:
-            return ray.get(refs)
-        except RayTaskError as err:
-            self.close()
-            raise task_cause(err) from None
+        specs = []
+        for k, ref in enumerate(refs):
+            try:
+                specs.append(ray.get(ref))
+            except RayTaskError as err:
+                self.close()
+                raise task_cause(err) from None
+            except RayActorError:  # killed as its env started: Ray restarts it, and it opens
+                specs.append(self._restarted(k))  # its env again
+            if specs[-1] is None:
+                self.close()
+                raise RunAborted(f"worker {k}'s actor died as its env started and did not "
+                                 "come back; start the run again")
+        return specs
 
     def start_loops(self, budget: int | None = None) -> None:
         """Start the learner's and the workers' loops; the workers stop by themselves once

@@ -11,7 +11,7 @@ import torch
 
 from runner.config import Config, RunConfig, validate
 from runner.distributed import run_distributed
-from runner.ray_fleet import resources
+from runner.ray_start import resources
 from actors.config import EnvConfig
 from replay.config import ReplayConfig
 from tests.helpers import tags
@@ -149,7 +149,8 @@ def test_statistics_merged_after_the_last_update_are_published_at_the_end(local_
 def test_a_cluster_whose_cpus_other_jobs_hold_is_one_line(local_ray, tmp_path):
     """--address auto joined an instance another job was using: the actors pended forever
     and the run said nothing."""
-    from runner.ray_fleet import Fleet, capacity_problem
+    from runner.ray_fleet import Fleet
+    from runner.ray_start import capacity_problem
     from tests.helpers import wait_until
 
     res = resources(num_workers=2)
@@ -398,7 +399,7 @@ def test_a_save_counts_the_rows_inserted_since_the_last_poll(local_ray, tmp_path
 
     saved = {}
     monkeypatch.setattr(distributed, "export_policy", lambda *args: None)
-    monkeypatch.setattr(distributed, "save_run", lambda path, p, replay: saved.update(p))
+    monkeypatch.setattr(distributed, "save_run", lambda path, p, *replay: saved.update(p))
     monkeypatch.setattr(distributed, "keep_checkpoint", lambda *args: None)  # nothing written
     remote = lambda value: SimpleNamespace(remote=lambda: ray.put(value))  # noqa: E731
     fleet = SimpleNamespace(

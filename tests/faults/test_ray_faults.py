@@ -188,3 +188,70 @@ def test_when_every_worker_has_stopped_the_line_says_why(monkeypatch):
     with pytest.raises(RunAborted, match=r"every env worker has stopped \(the last, worker 1: "
                                          r"env failed again .*NaN values.*\); fix the env"):
         fleet.check()
+
+
+class _Call:
+    """A fake actor method: `.remote()` gives back what `ray.get` is to answer."""
+
+    def __init__(self, answer):
+        self.answer = answer
+
+    def remote(self, *args):
+        return self.answer
+
+
+class _Actor:
+    def __init__(self, **methods):
+        for name, answer in methods.items():
+            setattr(self, name, _Call(answer))
+
+
+def _fake_get(monkeypatch, module) -> None:
+    """ray.get of a fake call: its answer, or raise it when it is an exception."""
+    def get(ref, timeout=None):
+        if isinstance(ref, BaseException):
+            raise ref
+        return ref
+    monkeypatch.setattr(module.ray, "get", get)
+    monkeypatch.setattr(module.ray, "wait", lambda refs, **kw: (refs, []))
+
+
+@pytest.mark.parametrize("comes_back", [True, False])
+def test_a_worker_actor_killed_as_its_env_starts_is_waited_for(monkeypatch, comes_back):
+    """Ray restarts it, but the start took its death for a bug: ActorUnavailableError's
+    traceback, exit status 1."""
+    from ray.exceptions import ActorDiedError
+
+    from runner import ray_fleet
+
+    _fake_get(monkeypatch, ray_fleet)
+    fleet = object.__new__(ray_fleet.Fleet)
+    fleet.workers = [_Actor(spec={"pid": 1}), _Actor(spec=ActorDiedError())]
+    closed = []
+    fleet.close = lambda: closed.append(True)
+    fleet._restarted = lambda k: {"pid": 2} if comes_back else None
+    if comes_back:
+        assert fleet._open_envs() == [{"pid": 1}, {"pid": 2}] and not closed
+        return
+    with pytest.raises(RunAborted, match="worker 1's actor died as its env started"):
+        fleet._open_envs()
+    assert closed
+
+
+def test_a_replay_that_died_before_a_save_is_one_line(monkeypatch):
+    """--save-replay: a replay actor killed in the test phase gave ActorDiedError's
+    traceback from the final save, exit status 1."""
+    from ray.exceptions import ActorDiedError
+
+    from runner import distributed
+    from runner.config import RunConfig
+
+    _fake_get(monkeypatch, distributed)
+    fleet = type("F", (), {})()
+    fleet.learner = _Actor(state_dict={"actor": {}})
+    fleet.replay = _Actor(state_dict=ActorDiedError())
+    cfg = type("C", (), {})()
+    cfg.run = RunConfig(save_replay=True)
+    save = distributed.make_saver(cfg, fleet, monitor=None, path="unused")
+    with pytest.raises(RunAborted, match="the replay actor died; --resume continues"):
+        save("test")
