@@ -56,6 +56,9 @@ def load(run) -> str:
     replay = (load_replay(run.checkpoint_path, payload.get("save_id"), replay_made_with(run.cfg))
               if run.cfg.run.save_replay and not run.cfg.run.inference else None)
     if replay is not None:
+        feed = payload["learner"].get("feed")  # a Ray checkpoint's: its learner's own count;
+        if feed is not None:  # the replay's mirror of it, snapshotted apart, may differ
+            replay["limiter"]["updates_done"] = feed["updates_done"]
         run.replay.load_state_dict(replay)
     elif not (run.cfg.run.inference or run.cfg.run.save_replay):  # (load_replay said why)
         print("warning: the replay restarts empty (pass --save-replay to keep it across "

@@ -284,14 +284,25 @@ def test_a_ray_checkpoint_resumes_in_local_mode(saved_ray_run):
     raised KeyError 'noise'), and the replay's counters keep the ratio."""
     from runner.local import run_local
 
+    from runner.state import load_replay, save_replay
+
     cfg, _, run_dir = saved_ray_run
     before = _saved(run_dir)  # whatever the Ray resume above left, or the first run's end
+    path = f"{run_dir}/checkpoints/latest.pt"
+    replay = load_replay(path, before["save_id"])  # the mirror as a save may catch it: behind
+    replay["limiter"]["updates_done"] = before["learner"]["feed"]["updates_done"] - 64
+    save_replay(path, replay, before["save_id"])
     more = before["env_steps"] + 1000
     cfg = dataclasses.replace(cfg, run=dataclasses.replace(cfg.run, resume=True, mode="local",
                                                            train_steps=more))
     summary = run_local(cfg, run_dir)
     assert summary["env_steps"] >= more
     assert_resumed_at_the_ratio(summary, before, cfg)
+    # Exactly, as local mode holds it: the count goes on from the learner's own (from the
+    # replay's mirror, local mode took 64 updates more)
+    past_start = summary["env_steps"] - cfg.replay.min_size
+    assert summary["learner_steps"] == pytest.approx(cfg.run.updates_per_step * past_start,
+                                                     abs=2)
     assert _saved(run_dir)["noise"]  # the local save has them again
 
 
