@@ -21,7 +21,7 @@ from runner.config import Config
 from runner.distributed_metrics import Monitor
 from runner.metrics import bar_values
 from runner.progress import Progress
-from runner.ray_errors import task_cause
+from runner.ray_errors import answered, task_cause
 from runner.ray_fleet import Fleet
 from learner.export import export_policy
 from learner.learner import TrainingDiverged
@@ -136,7 +136,7 @@ def split_evenly(total: int, parts: int) -> list[int]:
 def make_saver(cfg: Config, fleet: Fleet, monitor: Monitor, path: str):
     def save(phase: str) -> None:
         try:  # the learner refuses to hand out diverged weights (TrainingDiverged)
-            state = ray.get(fleet.learner.state_dict.remote())
+            state = answered(fleet.learner.state_dict.remote(), "learner actor")
         except RayTaskError as err:
             raise task_cause(err) from None
         except RayActorError:  # e.g. it died as Ctrl-C came: nothing newer to save
@@ -145,7 +145,7 @@ def make_saver(cfg: Config, fleet: Fleet, monitor: Monitor, path: str):
         replay = None
         if cfg.run.save_replay:
             try:
-                replay = ray.get(fleet.replay.state_dict.remote())
+                replay = answered(fleet.replay.state_dict.remote(), "replay actor", 120.0)
             except RayActorError:  # what it held is gone: this save would lose it
                 raise RunAborted("the replay actor died; --resume continues from the last "
                                  "checkpoint") from None
@@ -155,8 +155,8 @@ def make_saver(cfg: Config, fleet: Fleet, monitor: Monitor, path: str):
         else:
             env_steps = inserted_now(fleet, monitor)
         monitor.env_steps = env_steps  # what "checkpoint saved at N env steps" then says
-        beta = ray.get(fleet.replay.stats.remote())["per_beta"] if cfg.replay.prioritized \
-            else None
+        beta = answered(fleet.replay.stats.remote(), "replay actor")["per_beta"] \
+            if cfg.replay.prioritized else None
         save_run(path, {"learner": state, "env_steps": env_steps, "per_beta": beta,
                         "train_episodes": monitor.train.count, "phase": phase,
                         "wall_s": monitor.wall_s()}, replay, replay_made_with(cfg))
@@ -173,7 +173,8 @@ def inserted_now(fleet: Fleet, monitor: Monitor) -> int:
     """The env steps in the replay now: after stop_loops() the workers' last inserts land
     after the last poll, and the learner's updates on them are saved too."""
     try:
-        return monitor.base_steps + ray.get(fleet.replay.stats.remote())["inserted"]
+        return monitor.base_steps + answered(fleet.replay.stats.remote(),
+                                             "replay actor")["inserted"]
     except RayActorError:  # the replay died (the caller reports it): the last poll's count
         return monitor.env_steps
 

@@ -16,6 +16,7 @@ from ray.exceptions import GetTimeoutError, RayActorError
 from runner.config import Config
 from runner.progress import Progress
 from runner.errors import RunAborted
+from runner.ray_errors import answered
 from runner.metrics import EpisodeStats, Metrics, bar_values, training_average
 from runner.run_dir import write_summary
 
@@ -65,8 +66,8 @@ class Monitor:
     def poll(self, fleet) -> None:
         """Read every actor once; log episodes now and rates when a line is due."""
         try:
-            self.replay = ray.get(fleet.replay.stats.remote())
-            self.learner = ray.get(fleet.learner.progress.remote())
+            self.replay = answered(fleet.replay.stats.remote(), "replay actor")
+            self.learner = answered(fleet.learner.progress.remote(), "learner actor")
         except RayActorError as err:
             raise RunAborted(f"the replay or learner actor died ({str(err).splitlines()[0]}); "
                              "--resume continues from the last checkpoint") from None

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import re
 
-from ray.exceptions import RayActorError, RayTaskError
+import ray
+from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError
 
 from actors.env_process import EnvRestartsExhausted
 from learner.checkpoint import CheckpointError
@@ -40,6 +41,21 @@ def creation_error(err: RayActorError) -> BaseException:
                 return MemoryError(text)
             return ValueError(text) if name == "ValueError" else RunAborted(f"{name}: {text}")
     return RunAborted(one_line(err))
+
+
+ANSWER_S = 30.0  # an actor silent this long on a short call is hung (stopped, or stuck)
+
+
+def answered(ref, what: str, timeout: float = ANSWER_S):
+    """ray.get(ref), or RunAborted naming `what` when it gives no answer within `timeout`
+    seconds: a learner or replay whose process hangs would hold the run, and every Ctrl-C
+    or SIGTERM meant to end it, forever."""
+    try:
+        return ray.get(ref, timeout=timeout)
+    except GetTimeoutError:
+        raise RunAborted(f"the {what} stopped answering (nothing in {timeout:.0f} s: its "
+                         "process is stopped or stuck); --resume continues from the last "
+                         "checkpoint") from None
 
 
 def failure(k: int, err: RayTaskError) -> str:

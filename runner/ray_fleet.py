@@ -22,7 +22,7 @@ from learner.ray_learner import LearnerActor
 from replay.ray_replay import ReplayActor
 from runner.config import Config, experience_config, resolve_replay
 from runner.errors import RunAborted
-from runner.ray_errors import creation_error, failure, one_line, task_cause
+from runner.ray_errors import answered, creation_error, failure, one_line, task_cause
 from runner.ray_start import capacity_problem, resources
 
 WORKER_MAX_RESTARTS = 5
@@ -227,9 +227,9 @@ class Fleet:
         self._stop_workers(grace_s=10.0)  # a loop stops within a chunk; a hung env's does not
         if self.learner_run is not None:
             try:
-                ray.get(self.learner.stop.remote())
-            except RayActorError:
-                return  # it died: there is nothing to stop (the caller reports it)
+                answered(self.learner.stop.remote(), "learner actor", timeout=10.0)
+            except (RayActorError, RunAborted):
+                return  # it died or hangs: there is nothing to stop (the caller reports it)
             ray.wait([self.learner_run], timeout=30)
 
     def finish_loops(self, timeout_s: float = 120.0) -> None:

@@ -255,3 +255,29 @@ def test_a_replay_that_died_before_a_save_is_one_line(monkeypatch):
     save = distributed.make_saver(cfg, fleet, monitor=None, path="unused")
     with pytest.raises(RunAborted, match="the replay actor died; --resume continues"):
         save("test")
+
+
+def test_a_hung_learner_or_replay_ends_the_run_in_one_line(monkeypatch):
+    """A learner or replay whose process was stopped (SIGSTOP) held the run forever: the
+    progress line froze, and two SIGTERMs hung in the stop and the save before a third
+    ended it, saving nothing."""
+    from ray.exceptions import GetTimeoutError
+
+    from runner import distributed_metrics, ray_errors, ray_fleet
+
+    def get(ref, timeout=None):
+        assert timeout is not None  # every call to those actors has a time limit
+        if isinstance(ref, BaseException):
+            raise ref
+        return ref
+    monkeypatch.setattr(ray_errors.ray, "get", get)
+    fleet = object.__new__(ray_fleet.Fleet)
+    fleet.replay = _Actor(stats={"inserted": 0})
+    fleet.learner = _Actor(progress=GetTimeoutError(), stop=GetTimeoutError())
+    monitor = object.__new__(distributed_metrics.Monitor)
+    with pytest.raises(RunAborted, match="the learner actor stopped answering"):
+        monitor.poll(fleet)
+    fleet.learner_run = object()
+    monkeypatch.setattr(fleet, "_stop_workers", lambda grace_s: None)
+    monkeypatch.setattr(ray_fleet.ray, "wait", lambda refs, timeout=None: ([], refs))
+    fleet.stop_loops()  # returns: the save that follows says what happened
