@@ -103,7 +103,8 @@ def open_env(cfg: EnvConfig, worker_id: int, seed: int, log_folder: str | None):
         raise did_not_connect(err, cfg, log, first_reset=True) from err
     except RuntimeError as err:
         kill_env(env)
-        raise nan_at_first_reset(err, f" (its log: {env_log(log_folder, worker_id, args)})") from err
+        log = env_log(log_folder, worker_id, args)
+        raise nan_at_first_reset(err, f" (its log: {log})") from err
     except BaseException:
         kill_env(env)
         raise

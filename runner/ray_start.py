@@ -53,8 +53,13 @@ def run_ray(cfg, run_dir: str):
             signal.signal(signal.SIGTERM, ours)
         return run_distributed(cfg, os.path.abspath(run_dir))
     finally:
-        ray.shutdown()
-        end_groups(node_groups)
+        try:
+            # A second Ctrl-C inside shutdown cut it short: Ray's core worker then ended
+            # the process with status 1, before our clean-up. Held until it is done.
+            with signals_deferred():
+                ray.shutdown()
+        finally:
+            end_groups(node_groups)
 
 
 def init_ray(ray, cfg) -> None:
@@ -76,8 +81,9 @@ def init_ray(ray, cfg) -> None:
         ray.init(address=cfg.run.address, log_to_driver=True, logging_level="warning")
     except (ConnectionError, RuntimeError) as err:
         raise RayUnreachable(f"cannot join the Ray cluster at {cfg.run.address!r} "
-                             f"({str(err).splitlines()[0]}); check that it runs (`{venv_command('ray')} status "
-                             f"--address {cfg.run.address}`) and fix --address"
+                             f"({str(err).splitlines()[0]}); check that it runs "
+                             f"(`{venv_command('ray')} status --address {cfg.run.address}`) "
+                             "and fix --address"
                              f"{token_hint()}") from None
     if cfg.learner.device == "cuda" and not ray.cluster_resources().get("GPU"):
         ray.shutdown()
