@@ -68,6 +68,7 @@ def _prepare(path: str, results_dir: str, run_id: str, resume: bool, force: bool
                        "wait for it to end, or pick another --run-id (if none is running, "
                        f"remove {os.path.join(path, IN_USE)})")
     recover_replaced(path)
+    remove_partial_writes(path)
     if not (resume or inference) and os.path.isdir(path) and only_debris(path):
         shutil.rmtree(path)  # what a start that failed left (logs): not a run to keep
     exists = os.path.isdir(path) and bool(os.listdir(path))
@@ -93,6 +94,20 @@ def _prepare(path: str, results_dir: str, run_id: str, resume: bool, force: bool
         raise RunError(f"cannot write to {path} ({err.strerror}): pass "
                        f"{path_fix(err)}") from None
     return path
+
+
+PARTIAL_WRITE = re.compile(r"^\..+\.[^.]+\.tmp$")  # write_atomic's temporary files
+
+
+def remove_partial_writes(path: str) -> None:
+    """The temporary files of writes a killed process never finished (a checkpoint, a
+    replay: as large as the real ones), in the run folder and its checkpoints; no process
+    uses the folder now (checked by the caller)."""
+    for folder in (path, os.path.join(path, "checkpoints")):
+        names = os.listdir(folder) if os.path.isdir(folder) else []
+        for name in filter(PARTIAL_WRITE.match, names):
+            with contextlib.suppress(OSError):
+                os.remove(os.path.join(folder, name))
 
 
 def no_checkpoint(path: str, run_id: str) -> str:

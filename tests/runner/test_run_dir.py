@@ -199,3 +199,19 @@ def test_a_run_without_latest_pt_but_kept_checkpoints_is_told_to_use_one(tmp_pat
     message = str(refused.value)
     assert f"keeps {folder / 'checkpoint-1200.pt'}: copy it to {folder / 'latest.pt'}" in message
     assert "--force" not in message
+
+
+def test_what_a_killed_write_left_is_removed_at_the_next_start(tmp_path):
+    """A SIGKILL mid-checkpoint left .latest.pt.<random>.tmp (as large as a checkpoint, or
+    a replay) in the run folder for good."""
+    folder = tmp_path / "r" / "checkpoints"
+    folder.mkdir(parents=True)
+    (folder / "latest.pt").write_bytes(b"x")
+    partial = [folder / ".latest.pt.x6te7t5u.tmp", folder / ".replay.pt.ab_12.tmp",
+               tmp_path / "r" / ".summary.json.q1w2.tmp"]
+    for path in partial:
+        path.write_bytes(b"half")
+    path = prepare_run_dir(str(tmp_path), "r", True, False, False)
+    assert not any(p.exists() for p in partial)
+    assert (folder / "latest.pt").exists()
+    release_run_dir(path, False)
