@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import signal
 import socket
 import sys
@@ -241,6 +242,9 @@ def write_error(err: OSError, run_dir: str) -> str | None:
     # A rename names both files: the one it could not replace is the second.
     where = err.filename2 or err.filename
     where = where if where is not None else f"in {run_dir}"
+    partial = re.match(r"^\.(.+)\.[^.]+\.tmp$", os.path.basename(where))
+    if partial:  # write_atomic's temporary file: the file it was writing, by its name
+        where = os.path.join(os.path.dirname(where), partial.group(1))
     reason = err.strerror or type(err).__name__
     return (f"cannot write {where}: {reason}; {fix} (or pass another --results-dir) and "
             "--resume")

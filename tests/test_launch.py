@@ -237,6 +237,19 @@ def test_a_folder_where_a_file_goes_is_one_line_naming_it(tmp_path):
         "--results-dir) and --resume")
 
 
+def test_a_write_error_names_the_file_not_its_temporary_one(tmp_path):
+    """A folder that refuses new files failed at the temporary file: the line named
+    .latest.pt.x6te7t5u.tmp."""
+    import errno
+
+    import launch
+
+    err = OSError(errno.EACCES, "Permission denied", str(tmp_path / ".latest.pt.x6te7t5u.tmp"))
+    assert launch.write_error(err, str(tmp_path)) == (
+        f"cannot write {tmp_path / 'latest.pt'}: Permission denied; make it writable (or pass "
+        "another --results-dir) and --resume")
+
+
 def test_a_write_error_names_its_file(tmp_path, monkeypatch, capsys):
     import errno
 
