@@ -85,7 +85,8 @@ def test(cfg: Config, fleet: Fleet, monitor: Monitor) -> None:
           "steps", flush=True)
     calls = {k: fleet.workers[k].test.remote(ref, policy_version, n) for k, n in zip(live, shares)}
     with Progress(cfg.run.test_steps, "test", interval_s=cfg.run.log_interval) as bar:
-        watch, waiting = EvalWatch(cfg, fleet, monitor, bar), dict(calls)
+        watch = EvalWatch(cfg, fleet, monitor, bar, dict(zip(live, shares)))
+        waiting = dict(calls)
         while waiting:
             ready, _ = ray.wait(list(waiting.values()), num_returns=len(waiting), timeout=1.0)
             for k in [k for k, call in waiting.items() if call in ready]:
@@ -96,8 +97,10 @@ def test(cfg: Config, fleet: Fleet, monitor: Monitor) -> None:
 class EvalWatch:
     """The test phase's bar: transitions and finished episodes as the workers report them."""
 
-    def __init__(self, cfg: Config, fleet: Fleet, monitor: Monitor, bar: Progress):
+    def __init__(self, cfg: Config, fleet: Fleet, monitor: Monitor, bar: Progress,
+                 shares: dict[int, int]):
         self.cfg, self.fleet, self.monitor, self.bar = cfg, fleet, monitor, bar
+        self.shares = shares  # each worker's env steps to test
         self.tested: dict[int, int] = {}
         self.started = time.monotonic()
 
@@ -107,7 +110,8 @@ class EvalWatch:
                 d = ray.get(self.fleet.workers[k].test_drain.remote(), timeout=10)
             except (RayActorError, GetTimeoutError):
                 continue
-            self.tested[k] = d["env_steps"]
+            # A restarted actor (the first one died mid-test) reports none: keep its share.
+            self.tested[k] = max(self.tested.get(k, 0), d["env_steps"])
             self.record(k, d["episodes"])
         done = sum(self.tested.values())
         sps = done / max(time.monotonic() - self.started, 1e-9)
@@ -120,8 +124,10 @@ class EvalWatch:
         except RayTaskError as err:
             raise task_cause(err) from None
         except RayActorError:
+            self.shares[k] = self.tested.get(k, 0)  # what it tested before it died counts
             self.bar.write(f"worker {k}: its actor died during the test; testing goes on "
-                           "without it")
+                           f"without it: {sum(self.shares.values())} of the "
+                           f"{self.cfg.run.test_steps} env steps at most")
 
     def record(self, k: int, episodes: list) -> None:
         self.monitor.test.add(episodes)

@@ -281,3 +281,37 @@ def test_a_hung_learner_or_replay_ends_the_run_in_one_line(monkeypatch):
     monkeypatch.setattr(fleet, "_stop_workers", lambda grace_s: None)
     monkeypatch.setattr(ray_fleet.ray, "wait", lambda refs, timeout=None: ([], refs))
     fleet.stop_loops()  # returns: the save that follows says what happened
+
+
+def test_a_worker_that_died_mid_test_keeps_what_it_tested(monkeypatch):
+    """Ray restarted the dead worker's actor, whose report (nothing tested) replaced what
+    the first had tested: the bar went back (3121 to 2500), and nothing said the test
+    would end short of its budget."""
+    from ray.exceptions import ActorDiedError
+
+    from runner import distributed
+
+    reports = iter([{"env_steps": 300, "episodes": []}, {"env_steps": 0, "episodes": []}])
+
+    class Drain:
+        def remote(self):
+            return next(reports)
+
+    _fake_get(monkeypatch, distributed)
+    fleet = type("F", (), {})()
+    fleet.workers = [type("W", (), {"test_drain": Drain()})()]
+    shown, written = [], []
+    bar = type("B", (), {"update": lambda self, n, values: shown.append(n),
+                         "write": lambda self, line: written.append(line)})()
+    cfg = type("C", (), {})()
+    cfg.run, cfg.env = type("R", (), {"test_steps": 1000})(), type("E", (), {})()
+    cfg.env.tracks_success = lambda: False
+    monitor = type("M", (), {})()
+    monitor.test = type("S", (), {"summary": lambda self: {"mean_return": None}})()
+    watch = distributed.EvalWatch(cfg, fleet, monitor, bar, {0: 1000})
+    watch.record = lambda k, episodes: None
+    watch.poll({0: None})
+    watch.poll({0: None})  # the restarted actor's report
+    assert shown == [300, 300]
+    watch.finish(0, ActorDiedError())
+    assert written and "300 of the 1000 env steps at most" in written[0]
