@@ -140,9 +140,7 @@ class Fleet:
     def check(self) -> list[int]:
         """Raise RunAborted if the learner died; restart dead workers' loops. Returns the
         ids of workers whose actor was restarted since the last check."""
-        ready, _ = ray.wait([self.learner_run], timeout=0)
-        if ready:
-            self._learner_ended(ready[0])
+        self._check_learner()
         restarted = []
         for k, ref in list(self.worker_runs.items()):
             if ray.wait([ref], timeout=0)[0]:
@@ -166,6 +164,11 @@ class Fleet:
             reason = f"{type(cause).__name__}: {one_line(cause)}"
         raise RunAborted(f"the learner actor died ({reason}); --resume continues from the "
                          "last checkpoint")
+
+    def _check_learner(self) -> None:
+        ready, _ = ray.wait([self.learner_run], timeout=0)
+        if ready:
+            self._learner_ended(ready[0])
 
     def _check_replay(self) -> None:
         try:
@@ -198,6 +201,9 @@ class Fleet:
                                                              loop_config(self.cfg))
             return died
         except RayTaskError as err:  # its env failed past the restart limits
+            if isinstance(getattr(err, "cause", None), RayActorError):
+                self._check_replay()  # the actor its loop called died: name it, not the
+                self._check_learner()  # worker
             return self._drop(k, failure(k, err))
 
     def _drop(self, k: int, why: str) -> bool:

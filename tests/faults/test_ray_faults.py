@@ -315,3 +315,26 @@ def test_a_worker_that_died_mid_test_keeps_what_it_tested(monkeypatch):
     assert shown == [300, 300]
     watch.finish(0, ActorDiedError())
     assert written and "300 of the 1000 env steps at most" in written[0]
+
+
+def test_workers_whose_replay_died_name_the_replay(monkeypatch):
+    """The replay killed: every worker was dropped as 'worker 0: The actor died
+    unexpectedly before finishing this task.; continuing without it'."""
+    from ray.exceptions import ActorDiedError, RayTaskError
+
+    from runner import ray_fleet
+
+    _fake_get(monkeypatch, ray_fleet)
+    monkeypatch.setattr(ray_fleet.ray, "wait", lambda refs, **kw: (
+        [r for r in refs if r is not LEARNER_RUNNING], []))
+    fleet = object.__new__(ray_fleet.Fleet)
+    fleet.learner_run = LEARNER_RUNNING
+    fleet.worker_runs = {0: RayTaskError("run", "", ActorDiedError())}
+    fleet.replay = _Actor(stats=ActorDiedError())
+    fleet.dropped = {}
+    with pytest.raises(RunAborted, match="the replay actor died"):
+        fleet.check()
+    assert fleet.dropped == {}
+
+
+LEARNER_RUNNING = object()  # a learner loop that has not ended
