@@ -51,7 +51,12 @@ def run_session(cfg, restore: Callable[[], str], train: Callable[[], None],
         on_failure(cfg, err, stop, save, env_steps, checkpoint)
         raise
     if not cfg.run.inference:
-        save("done")
+        try:
+            save("done")
+        except KeyboardInterrupt:  # the end of training is on disk: only the test is lost
+            print("interrupted while saving the finished run: the checkpoint of the end of "
+                  "training stays; --resume tests it again", flush=True)
+            raise
     return True
 
 

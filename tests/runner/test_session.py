@@ -31,6 +31,18 @@ def test_a_second_ctrl_c_during_the_save_says_which_checkpoint_stays(capsys):
     assert "interrupted again while saving" in out and "checkpoint saved" not in out
 
 
+def test_ctrl_c_during_the_final_save_says_what_stays(capsys):
+    """It said only 'interrupted: envs closed': no word of the checkpoint or of --resume."""
+    def save(phase):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_session(Config(), restore=lambda: "train", train=lambda: None, test=lambda: None,
+                    save=save, env_steps=lambda: 700)
+    out = capsys.readouterr().out
+    assert "the checkpoint of the end of training stays; --resume tests it again" in out
+
+
 def test_a_resume_that_has_nothing_to_do_changes_nothing(capsys):
     """--resume of a finished run with a smaller --train-steps said 'already finished' but
     had rewritten the run's configuration.yaml with this session's flags first."""
