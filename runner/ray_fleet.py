@@ -206,8 +206,9 @@ class Fleet:
                 self._check_learner()  # worker
             return self._drop(k, failure(k, err))
 
-    def _drop(self, k: int, why: str) -> bool:
-        print(f"worker {k}: {why}; continuing without it", flush=True)
+    def _drop(self, k: int, why: str, going_on: bool = True) -> bool:
+        print(f"worker {k}: {why}" + ("; continuing without it" if going_on else ""),
+              flush=True)
         del self.worker_runs[k]
         self.dropped[k] = why
         return False
@@ -230,7 +231,8 @@ class Fleet:
 
     def stop_loops(self) -> None:
         """Stop the workers, then the learner, at once (an interrupt or a failure)."""
-        self._stop_workers(grace_s=10.0)  # a loop stops within a chunk; a hung env's does not
+        # A loop stops within a chunk; a hung env's does not. Nothing goes on after this.
+        self._stop_workers(grace_s=10.0, going_on=False)
         if self.learner_run is not None:
             try:
                 answered(self.learner.stop.remote(), "learner actor", timeout=10.0)
@@ -253,7 +255,7 @@ class Fleet:
             print("the learner did not catch up in time; stopping it", flush=True)
         self.stop_loops()
 
-    def _stop_workers(self, grace_s: float) -> None:
+    def _stop_workers(self, grace_s: float, going_on: bool = True) -> None:
         """Stop the workers' loops. One that failed since the last check() (its env past
         its limits as the budget ran out) or did not stop is dropped: the test phase must
         not call it."""
@@ -263,12 +265,12 @@ class Fleet:
         ended, _ = ray.wait(list(runs.values()), num_returns=len(runs), timeout=grace_s)
         for k, ref in runs.items():
             if ref not in ended:
-                self._drop(k, "its loop did not stop")
+                self._drop(k, "its loop did not stop", going_on)
                 continue
             try:
                 ray.get(ref)
             except RayTaskError as err:
-                self._drop(k, failure(k, err))
+                self._drop(k, failure(k, err), going_on)
             except RayActorError:
                 pass  # restarted by Ray, or gone: the test phase finds out (EvalWatch)
         self.worker_runs.clear()

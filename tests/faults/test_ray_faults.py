@@ -278,7 +278,7 @@ def test_a_hung_learner_or_replay_ends_the_run_in_one_line(monkeypatch):
     with pytest.raises(RunAborted, match="the learner actor stopped answering"):
         monitor.poll(fleet)
     fleet.learner_run = object()
-    monkeypatch.setattr(fleet, "_stop_workers", lambda grace_s: None)
+    monkeypatch.setattr(fleet, "_stop_workers", lambda grace_s, going_on=True: None)
     monkeypatch.setattr(ray_fleet.ray, "wait", lambda refs, timeout=None: ([], refs))
     fleet.stop_loops()  # returns: the save that follows says what happened
 
