@@ -6,18 +6,17 @@ the checkpoint gets the workers' noise and RNG states, but for no more than --ti
 seconds: an env that hangs inside a worker's child process (`--transport in-process`,
 where no protocol time-out watches it) would otherwise keep the run from ever saving or
 exiting. Such a worker is killed, with its env, and the checkpoint keeps the learner.
+
+`run` is a `runner.local.Run` (not imported: runner.local imports this module).
 """
 
 from __future__ import annotations
 
 import time
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from typing import TYPE_CHECKING, Callable
+from typing import Callable
 
 from actors.process_worker import ProcessWorker
-
-if TYPE_CHECKING:
-    from runner.local import Run
 
 NOTICE_AFTER_S = 2.0  # a round ends within this, unless its env is slow or hangs
 
@@ -26,7 +25,7 @@ class Rounds:
     """The thread the next round steps in (--overlap-envs). Leaving on an exception first
     lets the round in flight end (stop_within), so that the thread can be joined."""
 
-    def __init__(self, run: Run):
+    def __init__(self, run):
         self.run = run
         self.pool = ThreadPoolExecutor(1, thread_name_prefix="envs")
         self.pending: Future | None = None
@@ -52,7 +51,7 @@ def _done_by(pending: Future, until: float) -> bool:
     return not wait([pending], timeout=max(0.0, until - time.monotonic())).not_done
 
 
-def settle_workers(run: Run) -> None:
+def settle_workers(run) -> None:
     """Before a stopping run saves: the answers the workers' children still owe (a round
     in flight) are read, so that they can be asked for their state."""
     children = [w for w in run.workers if isinstance(w, ProcessWorker)]
@@ -61,7 +60,7 @@ def settle_workers(run: Run) -> None:
                     lambda: kill_children(run))
 
 
-def stop_within(run: Run, done_by: Callable[[float], bool], kill: Callable[[], None]) -> None:
+def stop_within(run, done_by: Callable[[float], bool], kill: Callable[[], None]) -> None:
     """Wait until `done_by(deadline)` says the round in flight ended, for up to
     --timeout-wait seconds; `kill` what is still stepping then, or at a second Ctrl-C."""
     timeout = run.cfg.env.timeout_wait
@@ -81,34 +80,34 @@ def stop_within(run: Run, done_by: Callable[[float], bool], kill: Callable[[], N
             kill()
 
 
-def kill_children(run: Run) -> None:
+def kill_children(run) -> None:
     for worker in run.workers:
         if isinstance(worker, ProcessWorker):
             worker.kill()
 
 
-def publish(run: Run, new: bool = True) -> tuple[dict, int]:
+def publish(run, new: bool = True) -> tuple[dict, int]:
     """The learner's weights for the workers, checked and copied, and their version."""
     return run.learner.publish_weights(run.cfg.replay.prioritized, new)
 
 
-def hand_out(run: Run, published: tuple[dict, int]) -> None:
+def hand_out(run, published: tuple[dict, int]) -> None:
     for worker in run.workers:
         worker.set_weights(*published)
 
 
-def sync_weights(run: Run, new: bool = True) -> None:
+def sync_weights(run, new: bool = True) -> None:
     hand_out(run, publish(run, new))
 
 
-def adopt_initial_actor(run: Run) -> None:
+def adopt_initial_actor(run) -> None:
     """A fresh run's workers act with the learner's initial actor, the one it saves and
     exports, not with their own random initialization."""
     if run.learner.policy_version == 0:
         sync_weights(run)
 
 
-def step_workers(run: Run, mode: str, published: tuple[dict, int] | None = None) -> list:
+def step_workers(run, mode: str, published: tuple[dict, int] | None = None) -> list:
     """One round: every worker adopts `published` weights (if any), then steps
     `collect_steps` times (touches the workers only, so it may run in a thread while the
     learner updates). Workers in child processes (--overlap-envs) step at the same time."""
@@ -122,7 +121,7 @@ def step_workers(run: Run, mode: str, published: tuple[dict, int] | None = None)
     return [worker.result() for worker in run.workers]
 
 
-def next_round(run: Run, rounds: Rounds, published: tuple | None) -> Future | None:
+def next_round(run, rounds: Rounds, published: tuple | None) -> Future | None:
     """--overlap-envs: start the next round in `rounds`' thread, handing out the
     `published` weights in the same thread, so that sending them overlaps the updates too
     (pickled and piped, 0.45 ms of a 6 ms TD3 update on HalfCheetah). None when training is
@@ -134,7 +133,7 @@ def next_round(run: Run, rounds: Rounds, published: tuple | None) -> Future | No
     return None
 
 
-def moved(run: Run, losses: dict) -> bool:
+def moved(run, losses: dict) -> bool:
     """Whether the round's updates changed what the workers hold: the actor (not on TD3's
     critic-only updates), the critic they compute priorities with, the normalizer."""
     if not losses:
@@ -143,7 +142,7 @@ def moved(run: Run, losses: dict) -> bool:
             or run.cfg.learner.normalize)
 
 
-def train_mode(run: Run) -> str:
+def train_mode(run) -> str:
     # A policy given by --initialize-from is a trained one: it acts from the first step.
     warmup = run.cfg.run.warmup_actions == "random" and run.cfg.run.initialize_from is None
     return "random" if warmup and run.env_steps < run.cfg.replay.learning_starts else "explore"

@@ -23,7 +23,7 @@ from replay.ray_replay import ReplayActor
 from runner.config import Config, experience_config, resolve_replay
 from runner.errors import RunAborted
 from runner.ray_errors import answered, creation_error, failure, one_line, task_cause
-from runner.ray_start import capacity_problem, resources
+from runner.ray_resources import capacity_problem, resources
 
 WORKER_MAX_RESTARTS = 5
 

@@ -11,7 +11,7 @@ import torch
 
 from runner.config import Config, RunConfig, validate
 from runner.distributed import run_distributed
-from runner.ray_start import resources
+from runner.ray_resources import resources
 from actors.config import EnvConfig
 from replay.config import ReplayConfig
 from tests.helpers import tags
@@ -150,7 +150,7 @@ def test_a_cluster_whose_cpus_other_jobs_hold_is_one_line(local_ray, tmp_path):
     """--address auto joined an instance another job was using: the actors pended forever
     and the run said nothing."""
     from runner.ray_fleet import Fleet
-    from runner.ray_start import capacity_problem
+    from runner.ray_resources import capacity_problem
     from tests.helpers import wait_until
 
     res = resources(num_workers=2)
