@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import errno
 import os
-import re
 import signal
 import socket
 import sys
@@ -236,15 +235,15 @@ NEED_A_PATH = {errno.EACCES, errno.EPERM}  # without one, e.g. a signal we may n
 def write_error(err: OSError, run_dir: str) -> str | None:
     """The one line for an OSError that writing the run's files raised, or None when it
     is not such an error. A failed write() names no file: the run folder is named then."""
+    from learner.files import written_through
+
     fix = WRITE_FIXES.get(err.errno)
     if fix is None or (err.errno in NEED_A_PATH and err.filename is None):
         return None
     # A rename names both files: the one it could not replace is the second.
     where = err.filename2 or err.filename
     where = where if where is not None else f"in {run_dir}"
-    partial = re.match(r"^\.(.+)\.[^.]+\.tmp$", os.path.basename(where))
-    if partial:  # write_atomic's temporary file: the file it was writing, by its name
-        where = os.path.join(os.path.dirname(where), partial.group(1))
+    where = written_through(where) or where  # the file, not its temporary one
     reason = err.strerror or type(err).__name__
     return (f"cannot write {where}: {reason}; {fix} (or pass another --results-dir) and "
             "--resume")

@@ -6,8 +6,19 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 import tempfile
 from typing import BinaryIO, Callable
+
+# The temporary file write_atomic writes `name` through: .<name>.<random>.tmp beside it.
+_TEMPORARY = re.compile(r"^\.(.+)\.[^.]+\.tmp$")
+
+
+def written_through(path: str) -> str | None:
+    """The file that `path` was write_atomic's temporary file for (None if it is not one):
+    what a failed write is about, and what a killed process left half-written."""
+    found = _TEMPORARY.match(os.path.basename(path))
+    return os.path.join(os.path.dirname(path), found.group(1)) if found else None
 
 
 def write_atomic(path: str, data: bytes | str | Callable[[BinaryIO], None],

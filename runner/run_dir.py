@@ -25,7 +25,7 @@ import os
 import re
 import shutil
 
-from learner.files import write_atomic
+from learner.files import write_atomic, written_through
 from runner.errors import RunError
 
 
@@ -96,16 +96,13 @@ def _prepare(path: str, results_dir: str, run_id: str, resume: bool, force: bool
     return path
 
 
-PARTIAL_WRITE = re.compile(r"^\..+\.[^.]+\.tmp$")  # write_atomic's temporary files
-
-
 def remove_partial_writes(path: str) -> None:
     """The temporary files of writes a killed process never finished (a checkpoint, a
     replay: as large as the real ones), in the run folder and its checkpoints; no process
     uses the folder now (checked by the caller)."""
     for folder in (path, os.path.join(path, "checkpoints")):
         names = os.listdir(folder) if os.path.isdir(folder) else []
-        for name in filter(PARTIAL_WRITE.match, names):
+        for name in [n for n in names if written_through(n)]:
             with contextlib.suppress(OSError):
                 os.remove(os.path.join(folder, name))
 
@@ -116,8 +113,7 @@ def no_checkpoint(path: str, run_id: str) -> str:
     latest = checkpoint_path(path)
     folder = os.path.dirname(latest)
     kept = sorted((int(m.group(1)), m.group(0)) for m in map(
-        re.compile(r"checkpoint-(\d+)\.pt$").match,
-        os.listdir(folder) if os.path.isdir(folder) else []) if m)
+        KEPT.fullmatch, os.listdir(folder) if os.path.isdir(folder) else []) if m)
     if kept:
         newest = os.path.join(folder, kept[-1][1])
         return (f"run {run_id!r} has no {latest}, but keeps {newest}: copy it to {latest} "

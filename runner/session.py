@@ -51,13 +51,17 @@ def run_session(cfg, restore: Callable[[], str], train: Callable[[], None],
         on_failure(cfg, err, stop, save, env_steps, checkpoint)
         raise
     if not cfg.run.inference:
-        try:
-            save("done")
-        except KeyboardInterrupt:  # the end of training is on disk: only the test is lost
-            print("interrupted while saving the finished run: the checkpoint of the end of "
-                  "training stays; --resume tests it again", flush=True)
-            raise
+        save_finished(save)
     return True
+
+
+def save_finished(save: Callable[[str], None]) -> None:
+    try:
+        save("done")
+    except KeyboardInterrupt:  # the end of training is on disk: only the test is lost
+        print("interrupted while saving the finished run: the checkpoint of the end of "
+              "training stays; --resume tests it again", flush=True)
+        raise
 
 
 def already_finished(cfg, env_steps: int) -> str:
