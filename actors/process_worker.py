@@ -231,7 +231,10 @@ class ProcessWorker:
         seconds). Safe twice."""
         deadline = time.monotonic() + timeout
         if self._process.is_alive():
-            self._drop_answers(deadline)
+            # The answers still owed (e.g. the other workers' rollouts after one raised): a
+            # child blocked sending a rollout larger than the pipe holds would never read the
+            # close, and be killed, after the whole wait, with its env.
+            self.settle(deadline)
             try:
                 self._conn.send_bytes(dumps(("close", ())))
             except (BrokenPipeError, OSError):
@@ -243,17 +246,6 @@ class ProcessWorker:
         if self._process.exitcode != 0:  # killed, or died: its env may still run
             self._kill_env()
         self._conn.close()
-
-    def _drop_answers(self, deadline: float) -> None:
-        """Read and drop the answers still owed (e.g. the other workers' rollouts after
-        one raised): a child blocked sending a rollout larger than the pipe holds would never
-        read the close, and be killed, after the whole wait, with its env."""
-        try:
-            while self._unanswered and self._conn.poll(max(0.0, deadline - time.monotonic())):
-                self._conn.recv_bytes()
-                self._unanswered -= 1
-        except (EOFError, OSError):
-            self._unanswered = 0  # the child is gone: nothing more will come
 
     def _kill_env(self) -> None:
         # The env's whole session when it leads one (a launcher script's children too).
