@@ -166,8 +166,12 @@ class Monitor:
         return write_summary(self.run_dir, summary, self.cfg.run.inference)
 
     def end_training(self) -> None:
-        self.report()  # the last interval's scalars: a run shorter than --log-interval
-        self.train_wall_s = self.wall_s()  # logged none
+        # The last interval's scalars (a run shorter than --log-interval logged none),
+        # unless the poll after finish_loops() just logged them: a second report would see
+        # no new steps and end every rate curve on a point at 0.
+        if self.last[1:] != (self.env_steps, self.learner["learner_steps"]):
+            self.report()
+        self.train_wall_s = self.wall_s()
         if self.progress is not None:
             # The last frame: the table's training average and the results now (not those
             # of the last line, up to --log-interval old).

@@ -89,8 +89,9 @@ def record(run: Run, rollouts: list, stats: EpisodeStats, store: bool) -> int:
             run.learner.merge_obs_stats(worker.take_obs_stats())
         gathered += rollout.env_steps
         stats.add(rollout.episodes)
-        run.metrics.episodes(rollout.episodes, run.env_steps + gathered, worker.worker_id,
-                             phase="train" if store else "test", stats=stats)
+        # Test episodes at the end of training, as Ray mode logs them (plot.py's test band).
+        run.metrics.episodes(rollout.episodes, run.env_steps + gathered * store,
+                             worker.worker_id, phase="train" if store else "test", stats=stats)
     return gathered
 
 
@@ -135,8 +136,11 @@ def train(run: Run) -> None:
             if run.metrics.line_due():
                 values = report(run, "train", losses, rate)
             progress.update(run.env_steps, values)
-        report(run, "train", losses, rate)  # the last interval's scalars: a run shorter
-        # than --log-interval logged none. The last frame: the table's training average
+        # The last interval's scalars (a run shorter than --log-interval logged none),
+        # unless the last round's line just logged them: no new steps would log rates of 0.
+        if rate.last[1:] != (run.env_steps, run.learner.learner_steps):
+            report(run, "train", losses, rate)
+        # The last frame: the table's training average
         # and the results now (not those of the last line, up to --log-interval old).
         run.train_wall_s = run.metrics.wall_s()
         progress.update(run.env_steps, shown(run, "train", *training_average(

@@ -271,3 +271,39 @@ def test_a_resumed_prioritized_run_goes_on_from_its_beta(tmp_path):
     longer = dataclasses.replace(cfg.run, resume=True, train_steps=700)
     run_local(dataclasses.replace(cfg, run=longer), str(tmp_path))
     assert torch.load(path, weights_only=True)["per_beta"] == 1.0
+
+
+def test_the_end_of_training_writes_no_zero_rate_after_a_line_just_logged(tmp_path):
+    """When the last round's line was due, the report after the loop found no new steps
+    and ended the run's charts/SPS and perf/learner_updates_per_s curves on a 0."""
+    cfg = parse(one_drone("--train-steps", "40", "--learning-starts", "10", "--batch-size",
+                          "8", "--test-steps", "0", "--log-interval", "1e-9",
+                          "--transport", "in-process"))
+    run = build(cfg, str(tmp_path))
+    logged = []
+    run.metrics.scalars = lambda values, step: logged.append(values)
+    try:
+        train(run)
+    finally:
+        close(run)
+    assert logged and all(v["charts/SPS"] > 0 for v in logged), [v["charts/SPS"] for v in logged]
+
+
+def test_test_episodes_are_logged_at_the_end_of_training(tmp_path):
+    """Ray mode logs every test episode at the final training env step (what plot.py and
+    its test band rely on); local mode logged each at that step plus the test steps of its
+    round, so they landed past the end of training, at several steps."""
+    import csv
+
+    from runner import local
+
+    cfg = parse(one_drone("--train-steps", "0", "--test-steps", "40", "--max-step", "10",
+                          "--transport", "in-process"))
+    run = build(cfg, str(tmp_path))
+    try:
+        local.test(run)
+    finally:
+        close(run)
+    with open(tmp_path / "episodes.csv", encoding="utf-8") as f:
+        steps = {row["env_steps"] for row in csv.DictReader(f) if row["phase"] == "test"}
+    assert steps == {"0"}
