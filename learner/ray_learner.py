@@ -121,8 +121,10 @@ class LearnerActor:
                                                self.feed.limiter.updates_done),
                            self.finishing.is_set())
                 last_fetch = time.monotonic()
-            # The feed has no slack: what it allows is exactly what the ratio calls for.
-            allowed = 0 if self.paused.is_set() else min(self.feed.updates_allowed(), max_chunk)
+            # The feed has no slack: what it allows is exactly what the ratio calls for. A
+            # chunk ends at the next publication, so that one comes every publish_interval.
+            allowed = 0 if self.paused.is_set() else min(self.feed.updates_allowed(), max_chunk,
+                                                         self._until_publish())
             if allowed:
                 self._train_device(allowed)
             elif caught_up:
@@ -130,6 +132,10 @@ class LearnerActor:
             else:
                 time.sleep(IDLE_S)
         return self.learner.learner_steps
+
+    def _until_publish(self) -> int:
+        """Updates left before the next publication is due (at least 1)."""
+        return max(1, self.publish_interval - (self.learner.learner_steps - self.last_publish))
 
     def _train_device(self, n: int) -> None:
         with self.lock:

@@ -472,3 +472,61 @@ def test_the_summary_has_the_sessions_policy_lag(two_worker_run):
     lag = summary["perf"]["policy_lag"]
     assert lag is not None and 0 < lag < summary["policy_version"]
     assert json.loads(open(f"{run_dir}/summary.json").read())["perf"]["policy_lag"] == lag
+
+
+def test_the_end_of_training_writes_no_zero_rate_after_a_line_just_logged(
+        tmp_path, monkeypatch):
+    """The poll after finish_loops() often logs a line at the final env step; the end of
+    training then reported again, found no new steps, and every run's charts/SPS,
+    perf/env_steps_per_s and perf/learner_updates_per_s ended on a point at 0."""
+    from runner import distributed_metrics
+
+    clock = [100.0]
+    monkeypatch.setattr(distributed_metrics.time, "monotonic", lambda: clock[0])
+    cfg, run_dir = tiny(tmp_path, "zero", 5992)
+    monitor = distributed_metrics.Monitor(cfg, run_dir, [{"node": "n"}], {
+        "worker_cpus": 0.5, "learner_cpus": 0.5, "learner_gpus": 0})
+    logged = []
+    monkeypatch.setattr(monitor.metrics, "scalars", lambda values, step: logged.append(values))
+    try:
+        monitor.learner = {"learner_steps": 2700, "policy_version": 9, "losses": {}}
+        monitor.env_steps = 3000
+        clock[0] += 6.0
+        monitor.report()  # the post-finish poll's line
+        clock[0] += 0.01
+        monitor.end_training()
+    finally:
+        monitor.close()
+    assert [v["charts/SPS"] for v in logged] == [pytest.approx(500.0)]
+
+
+def test_the_device_path_publishes_every_publish_interval_updates(local_ray):
+    """The device-replay loop trains in chunks of up to 64 updates and checked the
+    publish interval only after a chunk: with --publish-interval 50 a learner that had
+    data waiting published every 64 updates, not every 50 (policy versions, acting lag)."""
+    import numpy as np
+
+    from learner.config import LearnerConfig
+    from learner.ray_learner import LearnerActor
+    from replay.ray_replay import ReplayActor
+
+    cfg = ReplayConfig(batch_size=32, learning_starts=0)  # min_size 32
+    learner = LearnerActor.options(num_cpus=0.1).remote(LearnerConfig(device="cpu"),
+                                                        cfg, 1.0, 50, 0)
+    replay = ReplayActor.options(num_cpus=0.1).remote(9, 3, cfg, 1.0)
+    ray.get(learner.setup.remote(9, 3))  # publishes version 1, the initial actor
+    n = 32 + 640  # 640 updates owed
+    rng = np.random.default_rng(0)
+    ray.get(replay.insert.remote({
+        "obs": rng.normal(size=(n, 9)).astype(np.float32),
+        "action": rng.uniform(-1, 1, (n, 3)).astype(np.float32),
+        "reward": rng.normal(size=n).astype(np.float32),
+        "next_obs": rng.normal(size=(n, 9)).astype(np.float32),
+        "terminated": np.zeros(n, np.float32)}, 0))
+    ray.get(learner.finish.remote())
+    assert ray.get(learner.run.remote(replay)) == 640
+    version, _ = ray.get(learner.latest_weights.remote(-1))
+    ray.kill(learner)
+    ray.kill(replay)
+    # one publication per 50 updates (12), the last 40 updates published at the end (1)
+    assert version == 1 + 12 + 1
