@@ -15,7 +15,7 @@ class ReplayConfig:
     batch_size: int = 256
     """transitions per learner update"""
     learning_starts: int = 5_000
-    """replay rows before the first update, and env steps of --warmup-actions (one per row)"""
+    """replay rows before the first update, and of --warmup-actions (Ray: till trained weights)"""
     n_step: int = 1
     """n-step returns, computed on the env workers; 1 = plain 1-step TD targets"""
     prioritized: bool = False

@@ -41,7 +41,7 @@ class RunConfig:
     updates_per_step: float = 1.0
     """learner updates per env step once learning starts (update-to-data ratio)"""
     warmup_actions: Literal["random", "policy"] = "random"
-    """actions before learning starts: uniform random, or the initial policy plus noise"""
+    """actions until learning starts (Ray: until trained weights arrive): random or policy+noise"""
     collect_steps: int = 1
     """local mode: env.step() calls each worker makes between two rounds of updates"""
     overlap_envs: bool = False
@@ -120,7 +120,8 @@ def resolve_replay(cfg: Config) -> ReplayConfig:
     """The replay config with --per-beta-steps 0 made concrete: the run's learner updates."""
     if cfg.replay.per_beta_steps:
         return cfg.replay
-    past_start = max(cfg.run.train_steps - cfg.replay.learning_starts, 0)
+    # Updates start once the replay holds min_size rows (a full batch, learning_starts).
+    past_start = max(cfg.run.train_steps - cfg.replay.min_size, 0)
     updates = int(cfg.run.updates_per_step * past_start)
     return dataclasses.replace(cfg.replay, per_beta_steps=max(updates, 1))
 
