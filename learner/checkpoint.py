@@ -44,6 +44,11 @@ def load_checkpoint(path: str, device="cpu", holds: str | None = None) -> dict:
         raise CheckpointError(f"{path} is a drone-ddpg file without {holds!r} state (another "
                               "of the run's files copied there?); put back the "
                               f"{_HOLDS.get(holds, 'file')} drone-ddpg wrote there")
+    if holds is not None and not isinstance(payload[holds], dict):
+        raise CheckpointError(f"{path}: its {holds!r} state is of type "
+                              f"{type(payload[holds]).__name__}, not a mapping: it is corrupt "
+                              "or was edited; use an earlier checkpoint "
+                              "(checkpoints/checkpoint-<env steps>.pt)")
     if holds == "learner":
         _check_counters(payload, path)
     return payload

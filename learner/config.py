@@ -8,6 +8,11 @@ from typing import Annotated, Literal
 import tyro
 
 
+# torch.set_num_threads(N) with N in the tens of thousands makes OpenMP fail to create its
+# threads ("Thread creation failed") or crash the process (SIGSEGV), with no message.
+MAX_TORCH_THREADS = 1024
+
+
 @dataclass
 class LearnerConfig:
     """DDPG learner."""
@@ -52,7 +57,9 @@ class LearnerConfig:
             (0.0 < self.tau <= 1.0, f"--tau must be in (0, 1], got {self.tau}"),
             (self.actor_lr > 0 and self.critic_lr > 0, "--actor-lr and --critic-lr must be > 0"),
             (self.hidden_size >= 1, "--hidden-size must be >= 1"),
-            (self.torch_threads >= 0, "--torch-threads must be >= 0 (0 = torch's default)"),
+            (0 <= self.torch_threads <= MAX_TORCH_THREADS,
+             f"--torch-threads must be in 0..{MAX_TORCH_THREADS} (0 = torch's default; more "
+             "threads than cores only slow the learner)"),
             (self.policy_delay >= 1, "--policy-delay must be >= 1 (1 = every update)"),
             (self.target_noise >= 0, "--target-noise must be >= 0 (0 = no smoothing)"),
             (self.target_noise_clip > 0, "--target-noise-clip must be > 0"),

@@ -187,7 +187,7 @@ class Learner:
             first = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
             raise CheckpointError(f"the checkpoint's learner state does not fit this learner "
                                   f"({type(err).__name__}: {first}); use an earlier checkpoint "
-                                  "or start the run over (--force)") from None
+                                  f"or {otherwise}") from None
 
     def _load_networks(self, d: dict) -> None:
         # Module.load_state_dict copies in place: a compiled or captured update keeps

@@ -38,8 +38,9 @@ def parse(argv: list[str]) -> Config:
         saved = saved_configuration(cfg, preset, config_file)
         if saved is not None:
             data = load_yaml(saved)
-            for key in RUN_CONTROL:  # how this session was started is the flags' business
-                data.get("run", {}).pop(key, None)
+            run = data.get("run")
+            for key in RUN_CONTROL if isinstance(run, dict) else ():  # how this session
+                run.pop(key, None)  # was started is the flags' business (apply checks run)
             base = config_file_apply(Config(), data, saved)
             cfg = flags(with_file(base, file_data, config_file), rest)
             if cfg.run.initialize_from != base.run.initialize_from:

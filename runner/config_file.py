@@ -27,6 +27,11 @@ class _UniqueKeys(yaml.SafeLoader):
         seen = set()
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=deep)
+            if not isinstance(key, typing.Hashable):  # `[a, b]: 1`, `{run: ...}: 1`
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"the key on line {key_node.start_mark.line + 1} is a "
+                    f"{type(key).__name__}, not a name: write `name: value`",
+                    key_node.start_mark)
             if key in seen:
                 raise yaml.constructor.ConstructorError(
                     None, None, f"key {key!r} is given twice (line {key_node.start_mark.line + 1}"
@@ -55,6 +60,14 @@ def apply(cfg, data: dict, source: str):
     """`cfg` (a Config) with the values of `data` ({section: {field: value}}) applied."""
     sections = {f.name for f in dataclasses.fields(cfg)}
     changes = {}
+    mlagents = [key for key in data if key in MLAGENTS_SECTIONS]
+    if mlagents and not set(data) & sections:
+        raise ValueError(f"{source} is an mlagents-learn trainer config (its {mlagents[0]!r} "
+                         "section), which drone-ddpg does not read: its config files hold "
+                         "run:, env:, noise:, replay:, learner: with the flags' names (e.g. "
+                         "hyperparameters.batch_size -> replay.batch_size, "
+                         "network_settings.hidden_units -> learner.hidden_size, max_steps "
+                         "-> run.train_steps); start from configs/drone.yaml")
     for section, values in data.items():
         if section not in sections:
             raise ValueError(unknown(source, section, sections))
@@ -72,6 +85,11 @@ def apply(cfg, data: dict, source: str):
                  for key, value in values.items()}
         changes[section] = dataclasses.replace(part, **typed)
     return dataclasses.replace(cfg, **changes)
+
+
+# The top-level sections of an mlagents-learn trainer config (config.yaml).
+MLAGENTS_SECTIONS = ("behaviors", "default_settings", "env_settings", "engine_settings",
+                     "checkpoint_settings", "torch_settings", "environment_parameters")
 
 
 def typed_value(value, hint, where: str):

@@ -70,9 +70,24 @@ def _load_summary(run_dir: str) -> dict:
     path = os.path.join(run_dir, "summary.json")
     try:
         with open(path, encoding="utf-8") as f:
-            return json.load(f)
+            summary = json.load(f)
     except (OSError, ValueError):  # absent while the run is going: plot without it
         return {}
+    return summary if _well_formed(summary) else {}  # an edited one: plot without it
+
+
+def _well_formed(summary) -> bool:
+    """A summary.json whose fields the plot reads have the types drone-ddpg writes."""
+    def number(value) -> bool:
+        return value is None or (isinstance(value, (int, float)) and not isinstance(value, bool))
+
+    if not isinstance(summary, dict):
+        return False
+    test = summary.get("test")
+    if test is not None and not (isinstance(test, dict) and number(test.get("episodes"))
+                                 and number(test.get("success_rate"))):
+        return False
+    return number(summary.get("env_steps")) and number(summary.get("wall_s"))
 
 
 def _phases(scalars: dict, summary: dict) -> tuple[float, float]:

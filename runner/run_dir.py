@@ -291,7 +291,9 @@ def write_summary(run_dir: str, summary: dict, inference: bool = False) -> dict:
     if inference:
         try:
             with open(path, encoding="utf-8") as f:
-                summary = {**json.load(f), "test": summary["test"]}
+                trained = json.load(f)
+            if isinstance(trained, dict):  # not an edited file's null or list
+                summary = {**trained, "test": summary["test"]}
         except (OSError, ValueError):  # training stopped before its summary: this one
             pass
     write_atomic(path, json.dumps(summary, indent=2))

@@ -43,3 +43,13 @@ def test_non_finite_optimizer_state_is_refused():
                "param_groups": [{"lr": 3e-4, "params": [0]}]}
     with pytest.raises(CheckpointError, match="non-finite critic_opt"):
         check_finite({"actor": {}, "critic_opt": moments})
+
+
+@pytest.mark.parametrize("state", [5, None, [1, 2], "learner"])
+def test_a_learner_state_that_is_not_a_mapping_is_refused(tmp_path, state):
+    """It passed the load and ended --resume/--initialize-from in an AttributeError
+    traceback ('int' object has no attribute 'get') in check_sizes."""
+    path = tmp_path / "latest.pt"
+    save_checkpoint(str(path), {"learner": state, **RUN})
+    with pytest.raises(CheckpointError, match="not a mapping: it is corrupt or was edited"):
+        load_checkpoint(str(path), holds="learner")

@@ -302,3 +302,16 @@ def test_republishing_keeps_the_version():
     assert learner.publish_weights()[1] == 1
     weights, version = learner.publish_weights(new=False)  # the same policy, restored
     assert version == learner.policy_version == 1
+
+
+def test_initialize_from_a_checkpoint_that_does_not_fit_names_initialize_from():
+    """--initialize-from with networks of the right sizes but the wrong tensors told the
+    user to 'start the run over (--force)', which fails the same way: the fix is another
+    checkpoint or no --initialize-from."""
+    state = make_learner().state_dict()
+    state["actor"] = {}
+    with pytest.raises(CheckpointError, match=r"does not fit this learner .*or drop "
+                                              r"--initialize-from$"):
+        make_learner().initialize_from(state)
+    with pytest.raises(CheckpointError, match=r"or start the run over \(--force\)$"):
+        make_learner().load_state_dict(state)  # a resume's fix stays

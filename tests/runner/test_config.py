@@ -145,6 +145,7 @@ def test_binary_config_file_names_the_file(tmp_path):
     (["--env-params", "gravity", "nan"], "--env-params gravity nan is not a finite 32-bit"),
     (["--env-params", "gravity", "1e39"], "is not a finite 32-bit float"),
     (["--env-params", "schwerkraftä", "1"], "must be non-empty ASCII"),
+    (["--torch-threads", "100000"], "--torch-threads must be in 0..1024"),
 ])
 def test_values_out_of_range_are_refused(args, expected):
     """Each was accepted and failed later: a traceback, a misleading env error, or a run
@@ -254,4 +255,41 @@ def test_a_key_given_twice_in_a_config_file_is_refused(tmp_path):
     path = tmp_path / "twice.yaml"
     path.write_text("run:\n  train_steps: 100\n  seed: 1\n  train_steps: 200\n")
     with pytest.raises(ValueError, match=r"key 'train_steps' is given twice \(line 4\)"):
+        parse([str(path)])
+
+
+@pytest.mark.parametrize("run_section", ["run:\n", "run: []\n", "run: 5\n"])
+def test_resume_with_an_edited_configuration_whose_run_is_not_a_mapping(tmp_path, run_section):
+    """A run's configuration.yaml edited down to an empty (or non-mapping) run: section:
+    one line naming the file (or the section skipped when empty), no AttributeError."""
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / "configuration.yaml").write_text(run_section)
+    argv = ["--run-id", "r", "--results-dir", str(tmp_path), "--resume"]
+    if run_section == "run:\n":  # an empty section is no change, as in any config file
+        assert parse(argv).run.resume
+    else:
+        with pytest.raises(ValueError, match="section 'run' must map field names to values"):
+            parse(argv)
+
+
+@pytest.mark.parametrize("text", ["{run: {num_workers: 1}}: 3\n", "[a, b]: 1\n",
+                                  "run:\n  ? [seed]\n  : 1\n"])
+def test_a_config_file_with_a_list_or_mapping_as_a_key_is_one_line(tmp_path, text):
+    """The duplicate-key check hashed every key: TypeError: unhashable type, a traceback."""
+    path = tmp_path / "complex.yaml"
+    path.write_text(text)
+    with pytest.raises(ValueError, match=r"is not valid YAML \(the key on line \d is a "
+                                         r"(dict|list), not a name"):
+        parse([str(path)])
+
+
+def test_an_mlagents_learn_trainer_config_is_named_as_such(tmp_path):
+    """'unknown key 'behaviors'; fix or remove it' sent the user to delete every
+    hyperparameter of the file they meant to train with."""
+    path = tmp_path / "trainer_config.yaml"
+    path.write_text("behaviors:\n  My Behavior:\n    trainer_type: sac\n    hyperparameters:\n"
+                    "      batch_size: 128\n    max_steps: 500000\n"
+                    "env_settings:\n  num_envs: 2\n")
+    with pytest.raises(ValueError, match=r"is an mlagents-learn trainer config \(its "
+                                         r"'behaviors' section\).*configs/drone.yaml"):
         parse([str(path)])

@@ -125,3 +125,15 @@ def test_bad_arguments_are_one_line(argv, words, capsys):
         main(argv)
     err = capsys.readouterr().err
     assert exited.value.code == 2 and err.count("\n") == 1 and words in err, err
+
+
+@pytest.mark.parametrize("text", ["null", "[]", '{"test": 5}', '{"env_steps": "abc"}',
+                                  '{"env_steps": 5, "wall_s": "x"}',
+                                  '{"test": {"episodes": "x"}}',
+                                  '{"test": {"success_rate": "x"}}'])
+def test_a_summary_of_the_wrong_shape_is_plotted_without(run_dir, text):
+    """summary.json is optional to the plot (invalid JSON is skipped): valid JSON of the
+    wrong shape must be skipped too, not end in a traceback."""
+    with open(os.path.join(run_dir, "summary.json"), "w") as f:
+        f.write(text)
+    assert os.path.isfile(plot_run(run_dir))

@@ -215,3 +215,17 @@ def test_what_a_killed_write_left_is_removed_at_the_next_start(tmp_path):
     assert not any(p.exists() for p in partial)
     assert (folder / "latest.pt").exists()
     release_run_dir(path, False)
+
+
+@pytest.mark.parametrize("text", ["null", "[]", "5"])
+def test_inference_over_a_summary_that_is_not_an_object_keeps_its_test_results(tmp_path, text):
+    """--inference merges its test results into summary.json: an edited file that is not
+    a JSON object must not end the session in a TypeError after the whole test phase."""
+    import json
+
+    from runner.run_dir import write_summary
+
+    (tmp_path / "summary.json").write_text(text)
+    written = write_summary(str(tmp_path), {"test": {"episodes": 3}}, inference=True)
+    assert written == {"test": {"episodes": 3}}
+    assert json.loads((tmp_path / "summary.json").read_text()) == written
