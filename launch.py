@@ -88,9 +88,11 @@ def device_problem(cfg) -> str | None:
     return "--device cuda but no CUDA device is available here; use --device auto or cpu"
 
 
-def address_problem(address: str | None, timeout_s: float = 5.0) -> str | None:
+def address_problem(address: str | None, timeout_s: float = 5.0,
+                    resumed: bool = False) -> str | None:
     """An unreachable `host:port` fails here within `timeout_s`, before Ray retries for
-    minutes."""
+    minutes. A resumed run's address may come from its configuration.yaml: then the line
+    also says how to go on without that cluster."""
     if not address or address == "auto" or ":" not in address:
         return None
     host, _, port = address.rpartition(":")
@@ -100,8 +102,10 @@ def address_problem(address: str | None, timeout_s: float = 5.0) -> str | None:
     except (OSError, ValueError) as err:
         from runner.errors import venv_command
 
+        saved = ("; a resumed run joins the cluster it was saved with: pass --address None "
+                 "to go on in a fresh local Ray instance") if resumed else ""
         return (f"cannot reach the Ray cluster at {address} ({err}); start it with "
-                f"`{venv_command('ray')} start --head` or fix --address")
+                f"`{venv_command('ray')} start --head` or fix --address{saved}")
 
 
 def initialize_mismatch(cfg) -> str | None:
@@ -145,7 +149,8 @@ def main(argv: list[str]) -> int:
             not (cfg.run.resume or cfg.run.inference) and cfg.run.initialize_from is not None
             and (initialize_problem(cfg.run.results_dir, cfg.run.run_id,
                                     cfg.run.initialize_from) or initialize_mismatch(cfg))) or (
-            cfg.run.mode == "ray" and address_problem(cfg.run.address))
+            cfg.run.mode == "ray" and address_problem(
+                cfg.run.address, resumed=cfg.run.resume or cfg.run.inference))
         if problem:
             raise ValueError(problem)
         run_dir = prepare_run_dir(cfg.run.results_dir, cfg.run.run_id, cfg.run.resume,

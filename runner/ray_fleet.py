@@ -38,7 +38,7 @@ class Fleet:
 
     def __init__(self, cfg: Config, run_dir: str):
         self.cfg = cfg
-        self.res = resources(cfg.run.num_workers)
+        self.res = resources(cfg.run.num_workers, cfg.learner.device)
         problem = capacity_problem(self.res, cfg.run.num_workers) if cfg.run.address else None
         if problem:  # a fresh local instance is this run's alone
             raise ValueError(problem)

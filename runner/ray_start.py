@@ -77,6 +77,10 @@ def init_ray(ray, cfg) -> None:
                                  f"({str(err).splitlines()[0]}); try again when the machine "
                                  "is less loaded, or use --mode local") from None
         return
+    if token_refused(ray, cfg.run.address):  # ray.init would retry it for 30 s, a line a second
+        raise RayUnreachable(f"the Ray cluster at {cfg.run.address!r} uses token "
+                             "authentication and refused this run without a token"
+                             f"{token_hint()}")
     try:
         ray.init(address=cfg.run.address, log_to_driver=True, logging_level="warning")
     except (ConnectionError, RuntimeError) as err:
@@ -89,6 +93,25 @@ def init_ray(ray, cfg) -> None:
         ray.shutdown()
         raise RayUnreachable("--device cuda but the Ray cluster has no GPU; use --device "
                              "auto or cpu")
+
+
+def token_refused(ray, address: str) -> bool:
+    """Whether the cluster at an explicit `address` refuses us for want of a token: asked
+    once, in a second, before ray.init (which retries for 30 s, logging each refusal)."""
+    if address == "auto" or address.startswith("ray://") or \
+            os.environ.get("RAY_AUTH_MODE", "").lower() == "token":
+        return False
+    refused = getattr(getattr(ray, "exceptions", None), "AuthenticationError", None)
+    client = getattr(getattr(ray, "_raylet", None), "GcsClient", None)
+    if refused is None or client is None:  # another Ray: ray.init finds out
+        return False
+    try:
+        client(address=address)
+    except refused:
+        return True
+    except Exception:  # anything else: ray.init says what it is
+        return False
+    return False
 
 
 def token_hint() -> str:

@@ -176,3 +176,16 @@ def test_a_replay_larger_than_memory_is_one_line(tmp_path, main_error):
     # Networks too large for memory: torch's allocator raises a RuntimeError (a traceback).
     line, _ = main_error(*one, "--run-id", "h1", "--hidden-size", str(10**6))
     assert line.startswith("error: out of memory (") and f"lower --hidden-size ({10**6})" in line
+
+
+def test_a_resumed_cluster_run_whose_cluster_is_gone_says_how_to_go_local(tmp_path):
+    """A run trained on a cluster keeps its --address in configuration.yaml; resumed on a
+    laptop (no --address given), the error said only 'fix --address', which the user never
+    passed: the way on, --address None, was not named."""
+    run = tmp_path / "was-on-a-cluster"
+    run.mkdir()
+    (run / "configuration.yaml").write_text("run:\n  address: 127.0.0.1:6398\n")
+    line = one_line("--run-id", "was-on-a-cluster", "--resume", "--results-dir",
+                    str(tmp_path))
+    assert "cannot reach the Ray cluster at 127.0.0.1:6398" in line
+    assert "--address None" in line

@@ -93,3 +93,30 @@ def members(pgid: int) -> list[int]:
         if fields[0] != "Z" and int(fields[2]) == pgid:
             found.append(int(entry))
     return found
+
+
+def test_a_token_cluster_refuses_an_explicit_address_at_once(monkeypatch):
+    """Without RAY_AUTH_MODE=token an explicit --address sends no token: ray.init retried
+    the refused join for 30 s, a warning line a second, before the one-line error."""
+    import ray as real_ray
+
+    from runner import ray_start
+    from runner.errors import RayUnreachable
+
+    class Gcs:
+        def __init__(self, address):
+            raise real_ray.exceptions.AuthenticationError("InvalidAuthToken")
+
+    class TokenClusterRay:
+        exceptions = real_ray.exceptions
+        _raylet = type("raylet", (), {"GcsClient": Gcs})
+
+        def init(self, **kwargs):
+            raise AssertionError("ray.init was called: it retries for 30 s")
+
+    monkeypatch.delenv("RAY_AUTH_MODE", raising=False)
+    cfg = Config()
+    cfg.run.address = "192.0.2.2:6379"
+    with pytest.raises(RayUnreachable) as err:
+        ray_start.init_ray(TokenClusterRay(), cfg)
+    assert "token authentication" in str(err.value) and "RAY_AUTH_MODE=token" in str(err.value)
