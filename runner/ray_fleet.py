@@ -10,8 +10,6 @@
 
 from __future__ import annotations
 
-import time
-
 import ray
 from ray.exceptions import RayActorError, RayTaskError
 
@@ -24,6 +22,7 @@ from runner.config import Config, experience_config, resolve_replay
 from runner.errors import RunAborted
 from runner.ray_errors import answered, creation_error, failure, one_line, task_cause
 from runner.ray_resources import capacity_problem, resources
+from runner.ray_restarts import Restarting
 
 WORKER_MAX_RESTARTS = 5
 
@@ -44,6 +43,7 @@ class Fleet:
             raise ValueError(problem)
         name = f"drone-ddpg-{cfg.run.run_id}"
         self.workers = self._start_workers(name, run_dir)
+        self.restarting = Restarting(self.workers)  # workers whose actor Ray restarts
         # Started now, so its process comes up while the envs do; sized by `setup` below.
         self.learner = LearnerActor.options(name=f"{name}-learner",
                                             num_cpus=self.res["learner_cpus"],
@@ -141,12 +141,12 @@ class Fleet:
         """Raise RunAborted if the learner died; restart dead workers' loops. Returns the
         ids of workers whose actor was restarted since the last check."""
         self._check_learner()
-        restarted = []
         for k, ref in list(self.worker_runs.items()):
             if ray.wait([ref], timeout=0)[0]:
-                if self._worker_ended(k, ref):
-                    restarted.append(k)
-        if not self.worker_runs and self.dropped and not self.budget_spent:
+                self._worker_ended(k, ref)
+        restarted = [k for k, spec in self.restarting.poll() if self._came_back(k, spec)]
+        if not (self.worker_runs or self.restarting.waiting) and self.dropped \
+                and not self.budget_spent:
             k, why = list(self.dropped.items())[-1]
             raise RunAborted(f"every env worker has stopped (the last, worker {k}: {why}); fix "
                              "the env, then --resume continues from the last checkpoint")
@@ -177,57 +177,54 @@ class Fleet:
             raise RunAborted("the replay actor died; --resume continues from the last "
                              "checkpoint") from None
 
-    def _worker_ended(self, k: int, ref) -> bool:
+    def _worker_ended(self, k: int, ref) -> None:
+        del self.worker_runs[k]
         try:
             ray.get(ref)
-            del self.worker_runs[k]  # it returned: stop(), or the budget is spent
-            self.budget_spent = True
-            return False
-        except RayActorError:
-            spec = self._restarted(k)
-            if spec is None:
-                return self._drop(k, "its actor did not come back")
-            # A call also fails when it only reached the actor mid-restart: count deaths by
-            # new processes, not by failed calls.
-            died = spec["pid"] != self.specs[k]["pid"]
-            self.specs[k] = spec
-            self.actor_restarts[k] += died
-            if self.actor_restarts[k] > WORKER_MAX_RESTARTS:
-                return self._drop(k, "its actor died too often")
-            if died:
-                print(f"worker {k}: its actor died; Ray restarted it and it carries on with "
-                      "the current weights", flush=True)
-            self.worker_runs[k] = self.workers[k].run.remote(self.replay, self.learner,
-                                                             loop_config(self.cfg))
-            return died
+            self.budget_spent = True  # it returned: stop(), or the budget is spent
+        except RayActorError:  # Ray restarts it; check() takes it back once it answers,
+            self.restarting.add(k)  # without holding up the run meanwhile
         except RayTaskError as err:  # its env failed past the restart limits
             if isinstance(getattr(err, "cause", None), RayActorError):
                 self._check_replay()  # the actor its loop called died: name it, not the
                 self._check_learner()  # worker
-            return self._drop(k, failure(k, err))
+            self._drop(k, failure(k, err))
+
+    def _came_back(self, k: int, spec: dict | None, stopping: bool = False,
+                   going_on: bool = True) -> bool:
+        """Worker k's restarted actor answered (`spec`), or not in time (None): start its
+        loop again unless `stopping`. True if its actor had died (not only a call that
+        reached it mid-restart)."""
+        if spec is None:
+            return self._drop(k, "its actor did not come back", going_on)
+        # A call also fails when it only reached the actor mid-restart: count deaths by
+        # new processes, not by failed calls.
+        died = spec["pid"] != self.specs[k]["pid"]
+        self.specs[k] = spec
+        self.actor_restarts[k] += died
+        if self.actor_restarts[k] > WORKER_MAX_RESTARTS:
+            return self._drop(k, "its actor died too often", going_on)
+        if stopping:
+            return died
+        if died:
+            print(f"worker {k}: its actor died; Ray restarted it and it carries on with "
+                  "the current weights", flush=True)
+        self.worker_runs[k] = self.workers[k].run.remote(self.replay, self.learner,
+                                                         loop_config(self.cfg))
+        return died
 
     def _drop(self, k: int, why: str, going_on: bool = True) -> bool:
         print(f"worker {k}: {why}" + ("; continuing without it" if going_on else ""),
               flush=True)
-        del self.worker_runs[k]
+        self.worker_runs.pop(k, None)
         self.dropped[k] = why
         return False
 
-    def _restarted(self, k: int, timeout_s: float = 60.0) -> dict | None:
-        """Worker k's spec once it answers again (None if it does not within timeout_s).
-
-        Calls sent while the actor restarts fail (ActorUnavailableError); `run` must not be
-        resubmitted into that window. So ping first, retrying."""
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            try:
-                return ray.get(self.workers[k].spec.remote(),
-                               timeout=max(deadline - time.monotonic(), 0.1))
-            except RayActorError:
-                time.sleep(0.2)
-            except ray.exceptions.GetTimeoutError:
-                break
-        return None
+    def _restarted(self, k: int) -> dict | None:
+        """Worker k's spec once its restarted actor answers (None: not in time), waited for
+        here: at the start, nothing else goes on."""
+        self.restarting.add(k)
+        return dict(self.restarting.settle()).get(k)
 
     def stop_loops(self) -> None:
         """Stop the workers, then the learner, at once (an interrupt or a failure)."""
@@ -259,6 +256,8 @@ class Fleet:
         """Stop the workers' loops. One that failed since the last check() (its env past
         its limits as the budget ran out) or did not stop is dropped: the test phase must
         not call it."""
+        for k, spec in self.restarting.settle(grace_s):  # back in time for the test phase?
+            self._came_back(k, spec, stopping=True, going_on=going_on)
         alive = [self.workers[k] for k in self.worker_runs]
         ray.wait([w.stop.remote() for w in alive], num_returns=len(alive), timeout=10)
         runs = dict(self.worker_runs)

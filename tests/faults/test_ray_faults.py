@@ -182,6 +182,7 @@ def test_when_every_worker_has_stopped_the_line_says_why(monkeypatch):
 
     fleet = object.__new__(ray_fleet.Fleet)
     fleet.learner_run, fleet.worker_runs, fleet.budget_spent = object(), {}, False
+    fleet.restarting = ray_fleet.Restarting([])
     fleet.dropped = {1: "env failed again (RuntimeError: The observations provided had NaN "
                         "values) after 10 restarts, past the restart limits"}
     monkeypatch.setattr(ray_fleet.ray, "wait", lambda refs, timeout=0: ([], refs))
@@ -332,6 +333,7 @@ def test_workers_whose_replay_died_name_the_replay(monkeypatch):
     fleet.worker_runs = {0: RayTaskError("run", "", ActorDiedError())}
     fleet.replay = _Actor(stats=ActorDiedError())
     fleet.dropped = {}
+    fleet.restarting = ray_fleet.Restarting([])
     with pytest.raises(RunAborted, match="the replay actor died"):
         fleet.check()
     assert fleet.dropped == {}

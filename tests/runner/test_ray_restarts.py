@@ -1,0 +1,87 @@
+"""Restarted worker actors waited for without blocking the driver (fake Ray: no Ray
+started). A worker whose node was lost could not be placed again, and the driver's loop
+waited 60 s on it: no progress, no checkpoint, no look at the learner meanwhile."""
+
+import types
+
+import pytest
+from ray.exceptions import ActorUnavailableError
+
+from runner import ray_fleet, ray_restarts
+from runner.errors import RunAborted
+
+PENDING = object()  # a call with no answer yet
+
+
+class Worker:
+    """A fake worker actor whose `spec` calls answer in turn from `answers`."""
+
+    def __init__(self, *answers):
+        self.answers = list(answers)
+        self.spec = types.SimpleNamespace(remote=lambda: self.answers.pop(0))
+        self.run = types.SimpleNamespace(remote=lambda *args: PENDING)
+
+
+@pytest.fixture
+def fake_ray(monkeypatch):
+    clock = [0.0]
+
+    def get(ref, timeout=None):
+        if isinstance(ref, BaseException):
+            raise ref
+        return ref
+
+    for module in (ray_restarts, ray_fleet):
+        monkeypatch.setattr(module.ray, "get", get)
+        monkeypatch.setattr(module.ray, "wait", lambda refs, **kw: (
+            [r for r in refs if r is not PENDING], [r for r in refs if r is PENDING]))
+    monkeypatch.setattr(ray_restarts.time, "monotonic", lambda: clock[0])
+    return clock
+
+
+def test_a_restart_is_looked_at_not_waited_for(fake_ray):
+    restarting = ray_restarts.Restarting([Worker(PENDING, {"pid": 2})], wait_s=60)
+    restarting.add(0)
+    assert restarting.poll() == [] and 0 in restarting.waiting  # at once, still waiting
+    fake_ray[0] = 61.0
+    assert restarting.poll() == [(0, None)] and not restarting.waiting
+
+
+def test_a_ping_that_reached_the_actor_mid_restart_is_sent_again(fake_ray):
+    restarting = ray_restarts.Restarting([Worker(ActorUnavailableError("x", None),
+                                                 {"pid": 2})])
+    restarting.add(0)
+    assert restarting.poll() == []  # failed, sent again
+    assert restarting.poll() == [(0, {"pid": 2})]
+
+
+def fleet_with_a_dead_worker(ping) -> ray_fleet.Fleet:
+    """Worker 0's loop ended as its actor died; worker 1's runs."""
+    from ray.exceptions import ActorDiedError
+
+    fleet = object.__new__(ray_fleet.Fleet)
+    fleet.cfg, fleet.replay, fleet.learner = ray_fleet.Config(), None, None
+    fleet.workers = [Worker(ping), Worker()]
+    fleet.restarting = ray_restarts.Restarting(fleet.workers)
+    fleet.learner_run, fleet.budget_spent, fleet.dropped = PENDING, False, {}
+    fleet.worker_runs = {0: ActorDiedError(), 1: PENDING}
+    fleet.specs, fleet.actor_restarts = [{"pid": 1}, {"pid": 5}], [0, 0]
+    return fleet
+
+
+def test_the_run_goes_on_while_a_dead_workers_actor_restarts(fake_ray, capsys):
+    fleet = fleet_with_a_dead_worker(PENDING)
+    assert fleet.check() == []  # returned at once: the driver's loop goes on
+    assert 0 in fleet.restarting.waiting and not fleet.dropped
+    fleet.worker_runs.clear()  # the other worker's loop gone too: still not every worker
+    assert fleet.check() == []
+    fake_ray[0] = 61.0
+    with pytest.raises(RunAborted, match="worker 0: its actor did not come back"):
+        fleet.check()
+
+
+def test_a_restarted_worker_starts_its_loop_again(fake_ray, capsys):
+    fleet = fleet_with_a_dead_worker({"pid": 2})
+    assert fleet.check() == [0]
+    assert fleet.worker_runs[0] is PENDING and fleet.actor_restarts == [1, 0]
+    assert "worker 0: its actor died; Ray restarted it" in capsys.readouterr().out
