@@ -87,6 +87,8 @@ class RunConfig:
             (self.checkpoint_interval >= 1, "--checkpoint-interval must be >= 1"),
             (self.keep_checkpoints >= 0, "--keep-checkpoints must be >= 0 (0: latest only)"),
             (self.log_interval > 0, "--log-interval must be > 0 seconds"),
+            (self.results_dir.strip() != "", "--results-dir must not be empty: give a folder "
+             "(default: results)"),
             (plain_name(self.run_id), f"--run-id must be a plain folder name (not empty, '.' "
              f"or '..', no '/'), got {self.run_id!r}"),
             (0 <= self.seed < 2**31, "--seed must be in 0..2147483647 (an int32 in the "

@@ -43,7 +43,7 @@ class _UniqueKeys(yaml.SafeLoader):
 def load_yaml(path: str) -> dict:
     try:
         with open(path, encoding="utf-8") as f:
-            data = yaml.load(f, Loader=_UniqueKeys) or {}
+            data = yaml.load(f, Loader=_UniqueKeys)
     except OSError as err:
         raise ValueError(f"cannot read config file {path} ({err.strerror}): check the "
                          "path") from None
@@ -51,7 +51,9 @@ def load_yaml(path: str) -> dict:
         raise ValueError(f"{path} is not valid YAML ({str(err).splitlines()[0]})") from None
     except UnicodeDecodeError:
         raise ValueError(f"{path} is not a text (UTF-8) YAML file: check the path") from None
-    if not isinstance(data, dict):
+    if data is None:  # empty, or only comments: no change
+        return {}
+    if not isinstance(data, dict):  # a list, a number, false: not what was meant
         raise ValueError(f"{path} must hold sections (run:, env:, learner:, ...)")
     return data
 

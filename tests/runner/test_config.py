@@ -108,6 +108,21 @@ def test_yaml_numbers_without_a_dot_are_numbers(tmp_path):
     assert cfg.learner.actor_lr == 1e-3 and cfg.learner.critic_lr == 2.0
 
 
+@pytest.mark.parametrize("text", ["[]\n", "0\n", "false\n", "[run]\n"])
+def test_a_config_file_that_is_not_sections_is_refused(tmp_path, text):
+    """A file holding `[]`, `0` or `false` was read as an empty one: no change, silently."""
+    f = tmp_path / "odd.yaml"
+    f.write_text(text)
+    with pytest.raises(ValueError, match="odd.yaml must hold sections"):
+        parse([str(f)])
+
+
+def test_an_empty_config_file_changes_nothing(tmp_path):
+    f = tmp_path / "empty.yaml"
+    f.write_text("# nothing yet\n")
+    assert parse([str(f)]) == parse([])
+
+
 def test_binary_config_file_names_the_file(tmp_path):
     f = tmp_path / "blob.yaml"
     f.write_bytes(b"\xff\xfe\x00\x01binary")
@@ -146,6 +161,7 @@ def test_binary_config_file_names_the_file(tmp_path):
     (["--env-params", "gravity", "1e39"], "is not a finite 32-bit float"),
     (["--env-params", "schwerkraftä", "1"], "must be non-empty ASCII"),
     (["--torch-threads", "100000"], "--torch-threads must be in 0..1024"),
+    (["--results-dir", ""], "--results-dir must not be empty"),
 ])
 def test_values_out_of_range_are_refused(args, expected):
     """Each was accepted and failed later: a traceback, a misleading env error, or a run
