@@ -127,6 +127,8 @@ def did_not_connect(err: Exception, cfg: EnvConfig, log: str,
     """Our one line for an env that timed out, exited or spoke another protocol version
     before its handshake (or, first_reset, that connected and then failed at its first
     reset); any other start-up error as it was (one line with its fix)."""
+    said = last_error(log)
+    said = f" its log ends with {said};" if said else ""
     log = f"its log: {log}" if os.path.isfile(log) else f"it wrote no log ({log})"
     build = "" if first_reset else f" {ML_AGENTS_BUILD}"  # it spoke ML-Agents: it is one
     if isinstance(err, UnityTimeOutException):
@@ -139,7 +141,7 @@ def did_not_connect(err: Exception, cfg: EnvConfig, log: str,
         how = stock.removeprefix("Environment shut down with ")
         when = "at its first reset" if first_reset else "before connecting"
         return UnityEnvironmentException(
-            f"exited {when} ({how}):{build} {log}; run it by hand to see why it exits")
+            f"exited {when} ({how}):{said}{build} {log}; run it by hand to see why it exits")
     if stock.startswith("The communication API version is not compatible"):
         return UnityEnvironmentException(
             f"{stock}: build it with an ML-Agents release whose API matches "
@@ -168,6 +170,8 @@ def log_of(env) -> str | None:
 
 
 ERROR_LINE = re.compile(r"^(?:[\w.]+\.)?(\w+(?:Error|Exception|Exit)): \S")
+# What our players (the Drone, the Gymnasium bridge) put before each line of their log.
+PLAYER_PREFIX = re.compile(r"^\d{4}-\d\d-\d\d [\d:,]+ \[[^\]]* pid \d+\] ")
 
 
 def last_error(log: str | None, tail_bytes: int = 65536) -> str:
@@ -180,7 +184,8 @@ def last_error(log: str | None, tail_bytes: int = 65536) -> str:
             lines = f.read().decode(errors="replace").splitlines()
     except OSError:
         return ""
-    found = [line.strip() for line in lines if ERROR_LINE.match(line.strip())]
+    lines = [PLAYER_PREFIX.sub("", line.strip()) for line in lines]
+    found = [line for line in lines if ERROR_LINE.match(line)]
     return found[-1][:300] if found else ""
 
 

@@ -20,7 +20,7 @@ from typing import Callable
 os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
 
 from envs import protobuf_compat  # noqa: E402  (importing envs installs the fast path)
-from envs.unity_player.server import OutputTooLarge, PlayerServer, ServerConfig  # noqa: E402
+from envs.unity_player.server import OutputTooLargeError, PlayerServer, ServerConfig  # noqa: E402
 from envs.unity_player.simulation import Simulation  # noqa: E402
 
 log = logging.getLogger("unity_player")
@@ -100,8 +100,8 @@ def run_player(title: str, parser: argparse.ArgumentParser,
     server = PlayerServer(simulation, config)
     try:
         reason = server.run()
-    except OutputTooLarge as err:
-        log.error("%s", err)
+    except OutputTooLargeError as err:
+        log.error("%s: %s", type(err).__name__, err)  # the trainer's error line quotes it
         return 1
     except Exception:  # a broken simulation: say why, then exit non-zero like a crash
         log.exception("the simulation failed")

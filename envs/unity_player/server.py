@@ -31,7 +31,7 @@ log = logging.getLogger("unity_player")
 _CHANNEL_OPTIONS = [("grpc.enable_http_proxy", 0)]
 
 
-class OutputTooLarge(RuntimeError):
+class OutputTooLargeError(RuntimeError):
     """The trainer refused a message over its gRPC server's size limit."""
 
 
@@ -84,10 +84,10 @@ class PlayerServer:
                     reply = exchange(output)
             except grpc.RpcError as err:
                 if err.code() == grpc.StatusCode.RESOURCE_EXHAUSTED and output is not None:
-                    raise OutputTooLarge(
+                    raise OutputTooLargeError(
                         f"our message of {output.ByteSize() / 2**20:.1f} MiB is over the "
-                        "trainer's gRPC limit (4 MiB): lower num_areas or the observation "
-                        "size") from None
+                        "trainer's gRPC limit (4 MiB): lower --num-areas or the "
+                        "observation size") from None
                 return f"trainer unreachable ({err.code().name})"
 
     def _initialize(self, reply: UnityMessageProto) -> None:

@@ -211,7 +211,7 @@ def test_a_message_over_the_grpc_limit_is_an_error_that_says_so(player_worker_id
                     log_folder=str(tmp_path)):
             pass
     log = (tmp_path / f"Player-{player_worker_id}.log").read_text()
-    assert "MiB is over the trainer's gRPC limit (4 MiB): lower num_areas" in log
+    assert "MiB is over the trainer's gRPC limit (4 MiB): lower --num-areas" in log
     assert player_pids("envs.gymnasium", 5005 + player_worker_id) == []
 
 

@@ -1,0 +1,27 @@
+"""Why an env stopped, read from its log for the one-line error."""
+
+from mlagents_envs.exception import UnityEnvironmentException
+
+from actors.config import EnvConfig
+from actors.env_start import did_not_connect, last_error
+
+
+def test_a_players_logged_error_is_found_without_its_prefix(tmp_path):
+    """The Drone and the bridge log 'OutputTooLargeError: ...' behind their timestamp and
+    pid: the line was missed, and a run with too many areas said only 'return code 1'."""
+    log = tmp_path / "Player-0.log"
+    log.write_text("2026-12-01 05:10:36,515 [Drone pid 6863] headless Drone on port 6650\n"
+                   "2026-12-01 05:10:37,001 [Drone pid 6863] OutputTooLargeError: our message "
+                   "of 7.0 MiB is over the trainer's gRPC limit (4 MiB): lower --num-areas\n")
+    assert last_error(str(log)) == ("OutputTooLargeError: our message of 7.0 MiB is over the "
+                                    "trainer's gRPC limit (4 MiB): lower --num-areas")
+
+
+def test_an_env_that_exits_at_its_first_reset_says_what_its_log_ends_with(tmp_path):
+    log = tmp_path / "Player-0.log"
+    log.write_text("Traceback (most recent call last):\nValueError: the scene broke\n")
+    err = did_not_connect(UnityEnvironmentException("Environment shut down with return "
+                                                    "code 1."), EnvConfig(), str(log),
+                          first_reset=True)
+    assert str(err).startswith("exited at its first reset (return code 1): its log ends "
+                               "with ValueError: the scene broke;"), err
