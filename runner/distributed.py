@@ -21,7 +21,7 @@ from runner.config import Config
 from runner.distributed_metrics import Monitor
 from runner.metrics import bar_values
 from runner.progress import Progress
-from runner.ray_errors import answered, task_cause
+from runner.ray_errors import REPLAY_DIED, answered, task_cause
 from runner.ray_fleet import Fleet
 from learner.export import export_policy
 from learner.learner import TrainingDiverged
@@ -153,8 +153,7 @@ def make_saver(cfg: Config, fleet: Fleet, monitor: Monitor, path: str):
             try:
                 replay = answered(fleet.replay.state_dict.remote(), "replay actor", 120.0)
             except RayActorError:  # what it held is gone: this save would lose it
-                raise RunAborted("the replay actor died; --resume continues from the last "
-                                 "checkpoint") from None
+                raise RunAborted(REPLAY_DIED) from None
             # Counted from the same snapshot the replay file holds, so that a resume that
             # restores it neither loses nor doubles the rows inserted since the last poll.
             env_steps = monitor.base_steps + replay["limiter"]["inserted"]

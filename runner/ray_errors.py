@@ -43,6 +43,8 @@ def creation_error(err: RayActorError) -> BaseException:
     return RunAborted(one_line(err))
 
 
+# The replay's rows live only in its memory: its death ends the run, whenever it comes.
+REPLAY_DIED = "the replay actor died; --resume continues from the last checkpoint"
 ANSWER_S = 30.0  # an actor silent this long on a short call is hung (stopped, or stuck)
 
 

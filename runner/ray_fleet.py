@@ -20,7 +20,8 @@ from learner.ray_learner import LearnerActor
 from replay.ray_replay import ReplayActor
 from runner.config import Config, experience_config, resolve_replay
 from runner.errors import RunAborted
-from runner.ray_errors import answered, creation_error, failure, one_line, task_cause
+from runner.ray_errors import (REPLAY_DIED, answered, creation_error, failure, one_line,
+                               task_cause)
 from runner.ray_resources import capacity_problem, resources
 from runner.ray_restarts import Restarting
 
@@ -131,7 +132,10 @@ class Fleet:
     def start_loops(self, budget: int | None = None) -> None:
         """Start the learner's and the workers' loops; the workers stop by themselves once
         the replay holds `budget` transitions."""
-        ray.get(self.replay.set_budget.remote(budget))
+        try:
+            answered(self.replay.set_budget.remote(budget), "replay actor")
+        except RayActorError:  # killed as the run started (a traceback, status 1)
+            raise RunAborted(REPLAY_DIED) from None
         self.learner_run = self.learner.run.remote(self.replay)
         for k, worker in enumerate(self.workers):
             self.worker_runs[k] = worker.run.remote(self.replay, self.learner,
@@ -174,8 +178,7 @@ class Fleet:
         try:
             ray.get(self.replay.stats.remote(), timeout=10)
         except (RayActorError, ray.exceptions.GetTimeoutError):
-            raise RunAborted("the replay actor died; --resume continues from the last "
-                             "checkpoint") from None
+            raise RunAborted(REPLAY_DIED) from None
 
     def _worker_ended(self, k: int, ref) -> None:
         del self.worker_runs[k]

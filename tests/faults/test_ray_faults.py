@@ -340,3 +340,17 @@ def test_workers_whose_replay_died_name_the_replay(monkeypatch):
 
 
 LEARNER_RUNNING = object()  # a learner loop that has not ended
+
+
+def test_a_replay_that_died_before_the_loops_start_is_one_line(monkeypatch):
+    """Killed while the run started (a loaded machine: the envs took long to open), the
+    replay's death came out of start_loops as ActorDiedError's traceback, status 1."""
+    from ray.exceptions import ActorDiedError
+
+    from runner import ray_errors, ray_fleet
+
+    _fake_get(monkeypatch, ray_errors)
+    fleet = object.__new__(ray_fleet.Fleet)
+    fleet.replay = _Actor(set_budget=ActorDiedError())
+    with pytest.raises(RunAborted, match="the replay actor died; --resume continues"):
+        fleet.start_loops(budget=100)
