@@ -15,7 +15,7 @@ from typing import Annotated, Literal
 
 import tyro
 
-from actors.config import EnvConfig, ExperienceConfig, NoiseConfig
+from actors.config import EnvConfig, ExperienceConfig, LoopConfig, NoiseConfig
 from learner.config import LearnerConfig
 from replay.config import ReplayConfig
 
@@ -133,6 +133,12 @@ def experience_config(cfg: Config) -> ExperienceConfig:
     return ExperienceConfig(n_step=cfg.replay.n_step, gamma=cfg.learner.gamma,
                             priorities=cfg.replay.prioritized, obs_stats=cfg.learner.normalize,
                             critic_action_layer=cfg.learner.critic_action_layer)
+
+
+def loop_config(cfg: Config) -> LoopConfig:
+    """A Ray env worker's loop, from the run's flags."""
+    return LoopConfig(chunk_steps=cfg.run.chunk_steps, sync_interval=cfg.run.sync_interval,
+                      random_warmup=cfg.run.warmup_actions == "random")
 
 
 def seed_preset() -> Config:

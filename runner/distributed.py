@@ -50,7 +50,10 @@ def train(cfg: Config, fleet: Fleet, monitor: Monitor, save) -> None:
         monitor.close_bar()  # what comes next ("interrupted: ...") prints below the bar
         fleet.stop_loops()  # at once: no catch-up after an interrupt or a failure
         raise
-    fleet.finish_loops()  # the learner takes the updates the last inserts call for
+    # The learner takes the updates the last inserts call for; a worker whose actor came
+    # back meanwhile is counted before the poll drains its new incarnation.
+    for k in fleet.finish_loops():
+        monitor.worker_restarted(k)
     check_learner(fleet)  # and publishes the last of them: a divergence there ends the run
     monitor.poll(fleet)
     monitor.end_training()

@@ -15,10 +15,9 @@ from ray.exceptions import RayActorError, RayTaskError
 
 from actors.env_process import RestartPolicy
 from actors.ray_worker import EnvWorkerActor
-from actors.config import LoopConfig
 from learner.ray_learner import LearnerActor
 from replay.ray_replay import ReplayActor
-from runner.config import Config, experience_config, resolve_replay
+from runner.config import Config, experience_config, loop_config, resolve_replay
 from runner.errors import RunAborted
 from runner.ray_errors import (REPLAY_DIED, answered, creation_error, failure, one_line,
                                task_cause)
@@ -26,11 +25,6 @@ from runner.ray_resources import capacity_problem, resources
 from runner.ray_restarts import Restarting
 
 WORKER_MAX_RESTARTS = 5
-
-
-def loop_config(cfg: Config) -> LoopConfig:
-    return LoopConfig(chunk_steps=cfg.run.chunk_steps, sync_interval=cfg.run.sync_interval,
-                      random_warmup=cfg.run.warmup_actions == "random")
 
 
 class Fleet:
@@ -199,7 +193,8 @@ class Fleet:
         loop again unless `stopping`. True if its actor had died (not only a call that
         reached it mid-restart)."""
         if spec is None:
-            return self._drop(k, "its actor did not come back", going_on)
+            return self._drop(k, "its actor died too often" if k in self.restarting.given_up
+                              else "its actor did not come back", going_on)
         # A call also fails when it only reached the actor mid-restart: count deaths by
         # new processes, not by failed calls.
         died = spec["pid"] != self.specs[k]["pid"]
@@ -240,27 +235,33 @@ class Fleet:
                 return  # it died or hangs: there is nothing to stop (the caller reports it)
             ray.wait([self.learner_run], timeout=30)
 
-    def finish_loops(self, timeout_s: float = 120.0) -> None:
+    def finish_loops(self, timeout_s: float = 120.0) -> list[int]:
         """The end of training: stop the workers (their last inserts land), let the learner
-        take exactly the updates those inserts call for, then stop it."""
+        take exactly the updates those inserts call for, then stop it. Returns the ids of
+        workers whose actor died and came back meanwhile (as check() does)."""
         # Time for a worker that is restarting its env (a Unity build may take long to start).
-        self._stop_workers(grace_s=self.cfg.env.timeout_wait + 10.0)
+        restarted = self._stop_workers(grace_s=self.cfg.env.timeout_wait + 10.0)
         if self.learner_run is None:
-            return
+            return restarted
         try:
             ray.get(self.learner.finish.remote())
         except RayActorError:
-            return
+            return restarted
         if not ray.wait([self.learner_run], timeout=timeout_s)[0]:
             print("the learner did not catch up in time; stopping it", flush=True)
         self.stop_loops()
+        return restarted
 
-    def _stop_workers(self, grace_s: float, going_on: bool = True) -> None:
+    def _stop_workers(self, grace_s: float, going_on: bool = True) -> list[int]:
         """Stop the workers' loops. One that failed since the last check() (its env past
         its limits as the budget ran out) or did not stop is dropped: the test phase must
-        not call it."""
-        for k, spec in self.restarting.settle(grace_s):  # back in time for the test phase?
-            self._came_back(k, spec, stopping=True, going_on=going_on)
+        not call it. Returns the ids of workers whose pending restart came back."""
+        restarted = []
+        if going_on:
+            restarted = [k for k, spec in self.restarting.settle(grace_s)  # back in time
+                         if self._came_back(k, spec, stopping=True)]  # for the test phase?
+        else:  # an interrupt or a failure: nothing that follows needs them; waiting here
+            self.restarting.waiting.clear()  # kept the other loops running grace_s longer
         alive = [self.workers[k] for k in self.worker_runs]
         ray.wait([w.stop.remote() for w in alive], num_returns=len(alive), timeout=10)
         runs = dict(self.worker_runs)
@@ -276,6 +277,7 @@ class Fleet:
             except RayActorError:
                 pass  # restarted by Ray, or gone: the test phase finds out (EvalWatch)
         self.worker_runs.clear()
+        return restarted
 
     def live_workers(self) -> list[int]:
         """Ids of the workers not given up on (their env and actor still usable)."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 
 import ray
-from ray.exceptions import RayActorError
+from ray.exceptions import ActorDiedError, RayActorError
 
 RESTART_WAIT_S = 60.0  # how long a dead worker's actor may take to answer again
 
@@ -23,14 +23,17 @@ class Restarting:
         self.workers = workers
         self.wait_s = wait_s
         self.waiting: dict[int, tuple] = {}  # worker id -> (ping, deadline)
+        self.given_up: set[int] = set()  # workers Ray will not restart (restarts used up)
 
     def add(self, k: int) -> None:
         self.waiting[k] = (self.workers[k].spec.remote(), time.monotonic() + self.wait_s)
 
     def poll(self) -> list[tuple[int, dict | None]]:
         """(id, spec) of each worker that answers again; (id, None) of each past its
-        deadline. A ping sent while the actor restarts fails (ActorUnavailableError): it
-        is sent again, since a call must not be sent into that window."""
+        deadline, or that Ray gave up on (`given_up`). A ping sent while the actor restarts
+        fails (ActorUnavailableError): it is sent again, since a call must not be sent into
+        that window. One that fails with ActorDiedError found the actor dead for good (its
+        max_restarts used up; a restarting actor queues calls): no use waiting for it."""
         settled = []
         for k, (ping, deadline) in list(self.waiting.items()):
             if ray.wait([ping], timeout=0)[0]:
@@ -38,6 +41,9 @@ class Restarting:
                     settled.append((k, ray.get(ping)))
                     del self.waiting[k]
                     continue
+                except ActorDiedError:
+                    self.given_up.add(k)
+                    deadline = 0.0
                 except RayActorError:
                     self.waiting[k] = (self.workers[k].spec.remote(), deadline)
             if time.monotonic() >= deadline:

@@ -85,3 +85,45 @@ def test_a_restarted_worker_starts_its_loop_again(fake_ray, capsys):
     assert fleet.check() == [0]
     assert fleet.worker_runs[0] is PENDING and fleet.actor_restarts == [1, 0]
     assert "worker 0: its actor died; Ray restarted it" in capsys.readouterr().out
+
+
+def test_a_restart_that_comes_back_as_the_workers_stop_is_counted(fake_ray):
+    """Worker 0 died just before the budget was spent; its actor answered only once the
+    workers stopped: train() must hear of it, or summary.json shows 0 actor restarts and
+    0 env steps for that worker (its new incarnation's counters, with no base)."""
+    fleet = fleet_with_a_dead_worker(PENDING)
+    fleet.workers[1].stop = types.SimpleNamespace(remote=lambda: None)
+    fleet.worker_runs = {1: 4096}  # worker 1's loop returned: the budget is spent
+    fleet.learner_run = None
+    fleet.workers[0].answers = [{"pid": 2}]
+    fleet.restarting.add(0)  # came back only now
+    assert fleet.finish_loops() == [0]
+    assert fleet.actor_restarts == [1, 0] and not fleet.dropped
+
+
+def test_an_actor_ray_gave_up_on_is_dropped_at_once(fake_ray, capsys):
+    """Past max_restarts the actor is dead for good: its ping fails with ActorDiedError at
+    once, every time. It was pinged again for 60 s, then 'did not come back'."""
+    from ray.exceptions import ActorDiedError
+
+    fleet = fleet_with_a_dead_worker(ActorDiedError())
+    assert fleet.check() == []
+    assert not fleet.restarting.waiting and 0 in fleet.dropped  # no clock moved
+    assert "worker 0: its actor died too often; continuing without it" in \
+        capsys.readouterr().out
+
+
+def test_an_interrupt_does_not_wait_for_a_pending_restart(fake_ray, monkeypatch, capsys):
+    """Ctrl-C while a worker's actor could not be placed again: the other workers were
+    told to stop only after a 10 s wait for it (they kept inserting), then 'did not come
+    back' was printed for a run that was being interrupted anyway."""
+    monkeypatch.setattr(ray_restarts.time, "sleep",
+                        lambda s: fake_ray.__setitem__(0, fake_ray[0] + s))
+    fleet = fleet_with_a_dead_worker(PENDING)
+    stops = []
+    fleet.workers[1].stop = types.SimpleNamespace(remote=lambda: stops.append(fake_ray[0]))
+    assert fleet.check() == []  # worker 0 pending: its node is gone
+    fleet.learner_run = None
+    fleet.stop_loops()
+    assert stops == [0.0]  # at once
+    assert "did not come back" not in capsys.readouterr().out
