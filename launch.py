@@ -9,7 +9,6 @@ input ends with one line on stderr naming the problem and the fix, and exit stat
 
 from __future__ import annotations
 
-import errno
 import os
 import signal
 import socket
@@ -161,7 +160,6 @@ def main(argv: list[str]) -> int:
     print(f"run {cfg.run.run_id!r} ({cfg.run.mode} mode): results in {run_dir}", flush=True)
     for warning in warnings_for(cfg):
         print(f"warning: {warning}", flush=True)
-    stop_on_sigterm()
     try:
         return train_and_report(cfg, run_dir)
     finally:  # --force: the replaced run goes only if this one started
@@ -171,18 +169,25 @@ def main(argv: list[str]) -> int:
 
 
 def train_and_report(cfg, run_dir: str) -> int:
-    from runner.report import end_of_run_table
-    from runner.run_dir import checkpoint_path
-    from runner.session import finished_before_start
+    from actors.signals import signals_deferred
 
+    # A Ctrl-C in the middle of these imports (torch, numpy, onnx) could leave a module half
+    # made: torch swallowed one in numpy's import, and the next import of numpy.exceptions
+    # recursed until RecursionError (a traceback and status 1, not one line and 130). It is
+    # raised once they are done.
+    with signals_deferred():
+        from runner.report import end_of_run_table
+        from runner.run_dir import checkpoint_path
+        from runner.session import finished_before_start
+
+        if cfg.run.mode == "local":
+            from runner.local import run_local as run
+        else:  # Ray is imported only here
+            from runner.ray_start import run_ray as run
     finished = finished_before_start(cfg, checkpoint_path(run_dir))
     if finished:  # said before anything starts
         print(finished)
         return 0
-    if cfg.run.mode == "local":
-        from runner.local import run_local as run
-    else:  # Ray is imported only here
-        from runner.ray_start import run_ray as run
 
     try:
         summary = run(cfg, run_dir)
@@ -207,7 +212,7 @@ def error_line(err: Exception, cfg, run_dir: str) -> str | None:
     from actors.env_process import EnvRestartsExhausted
     from learner.checkpoint import CheckpointError
     from mlagents_envs.exception import UnityException, UnityWorkerInUseException
-    from runner.errors import RayUnreachable, RunAborted, out_of_memory
+    from runner.errors import RayUnreachable, RunAborted, out_of_memory, write_error
 
     if isinstance(err, UnityWorkerInUseException):  # ours names the ports, the client's not
         return str(err) if "--base-port" in str(err) else f"{err} Pass another --base-port."
@@ -227,40 +232,16 @@ def error_line(err: Exception, cfg, run_dir: str) -> str | None:
     return None
 
 
-# What a full disk, a quota or a permission gives a checkpoint, an ONNX export or a log
-# write, and what to do then: the previous checkpoint is still there (files are replaced
-# atomically), so --resume continues from it.
-WRITE_FIXES = {errno.ENOSPC: "free space", errno.EDQUOT: "free space",
-               errno.EIO: "check the disk", errno.EACCES: "make it writable",
-               errno.EPERM: "make it writable", errno.EROFS: "make it writable",
-               errno.EISDIR: "remove that folder"}
-NEED_A_PATH = {errno.EACCES, errno.EPERM}  # without one, e.g. a signal we may not send
-
-
-def write_error(err: OSError, run_dir: str) -> str | None:
-    """The one line for an OSError that writing the run's files raised, or None when it
-    is not such an error. A failed write() names no file: the run folder is named then."""
-    from learner.files import written_through
-
-    fix = WRITE_FIXES.get(err.errno)
-    if fix is None or (err.errno in NEED_A_PATH and err.filename is None):
-        return None
-    # A rename names both files: the one it could not replace is the second.
-    where = err.filename2 or err.filename
-    where = where if where is not None else f"in {run_dir}"
-    where = written_through(where) or where  # the file, not its temporary one
-    reason = err.strerror or type(err).__name__
-    return (f"cannot write {where}: {reason}; {fix} (or pass another --results-dir) and "
-            "--resume")
-
-
 def onnx_path(run_dir: str) -> str | None:
     found = sorted(f for f in os.listdir(run_dir) if f.endswith(".onnx"))
     return os.path.join(run_dir, found[0]) if found else None
 
 
 def entry(argv: list[str]) -> int:
-    """main, and a Ctrl-C before the run's own handlers (while torch or Ray import)."""
+    """main, and a Ctrl-C before the run's own handlers (while torch or Ray import). SIGTERM
+    is a Ctrl-C from here on: installed later, a SIGTERM while the flags were read and the
+    env checked (about a second) killed the process with no line and status 143."""
+    stop_on_sigterm()
     try:
         return main(argv)
     except KeyboardInterrupt:
@@ -273,9 +254,18 @@ def finish(code: int):
     2.60's (CoreWorkerProcess::HandleAtExit) destroys the driver's core worker while that
     worker's own thread still records metrics on it, and now and then (3 in 40 Ctrl-Cs
     during start-up) the process died with a segfault, status 139, after its clean exit.
-    Ray is shut down by then (runner/ray_start.py); Python's atexit handlers still run."""
+    Ray is shut down by then (runner/ray_start.py); Python's atexit handlers still run.
+    A Ctrl-C or SIGTERM from here on (a second one, pressed while the process winds down:
+    everything is saved and closed) no longer changes `code`: it killed the process with
+    that signal (status -2 or -15, 143 for SIGTERM in a shell, not 130), or raised in an
+    atexit handler. Ignored where the interpreter winds down (its own clean-up puts back
+    the default action of any handler of ours), and ends an atexit handler at once."""
     if "ray" not in sys.modules:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_IGN)
         sys.exit(code)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda signum, frame: os._exit(code))
     import atexit
 
     atexit._run_exitfuncs()

@@ -25,6 +25,7 @@ import os
 import pickle
 import signal
 import time
+from multiprocessing import resource_tracker
 from typing import NoReturn
 
 import numpy as np
@@ -32,7 +33,7 @@ from mlagents_envs.exception import UnityException
 
 from actors.config import EnvConfig
 from actors.env_process import RestartPolicy, UnsupportedEnv, kill_group, own_group
-from actors.signals import signals_deferred
+from actors.signals import signals_blocked, signals_deferred
 from actors.worker_pipe import dumps, serve
 
 
@@ -70,11 +71,22 @@ class ProcessWorker:
         self._process = context.Process(target=serve, name=f"env-worker-{self.worker_id}",
                                         args=(child, args, {**kwargs, "restarts": restarts}),
                                         daemon=True)
-        self._process.start()
-        child.close()
         self._env_pid = None  # the child's env process, killed here if the child dies
         self._unanswered = 1  # answers owed, in order: the first is the env's spec
         try:
+            # Started with Ctrl-C and SIGTERM blocked, which the child inherits: one sent to
+            # the process group while the child's Python and torch import (a second or so)
+            # killed it there, with a KeyboardInterrupt traceback; serve() now ignores them
+            # first, then unblocks them. Ours is raised after start(), not in its middle
+            # (the child then read a half-written start and died with EOFError).
+            # Multiprocessing's resource tracker unblocks both as it starts (the first
+            # child's start() starts it): started before the block, it keeps out of it.
+            resource_tracker.ensure_running()
+            try:
+                with signals_blocked():
+                    self._process.start()
+            finally:
+                child.close()
             return self._receive(respawn=False)
         except BaseException:  # a refused env, or Ctrl-C while it starts: nothing outlives it
             self.close()

@@ -26,3 +26,19 @@ def signals_deferred():
             signal.signal(sig, handler)
         if caught:
             signal.raise_signal(caught[0])
+
+
+@contextlib.contextmanager
+def signals_blocked():
+    """Ctrl-C and SIGTERM held back by this thread's signal mask in the block, and by
+    signals_deferred's handlers (another thread may take a signal the mask holds back): a
+    child process started in the block inherits the mask, so one sent to the process group
+    while the child's Python still imports (before it can ignore them) waits in the child
+    until it unblocks them; here it is raised after the block."""
+    held = {signal.SIGINT, signal.SIGTERM}
+    with signals_deferred():
+        before = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+        try:
+            yield
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, before)

@@ -28,6 +28,9 @@ def serve(conn, args: tuple, kwargs: dict) -> None:
     # or systemd): it saves with our state, then closes us.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    # Started with both blocked (ProcessWorker._start): one that came meanwhile is dropped
+    # now, and the env process this starts gets the usual mask.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
     torch.set_num_threads(1)  # one observation at a time: more threads only add overhead
     worker = None
     exit_when_orphaned(lambda: worker)

@@ -10,6 +10,7 @@ nothing: its one line says to --resume from the last good checkpoint.
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Callable
 
@@ -38,7 +39,8 @@ def run_session(cfg, restore: Callable[[], str], train: Callable[[], None],
         if cfg.run.initialize_from is not None:
             initialize()
     finished = env_steps() >= cfg.run.train_steps
-    if cfg.run.resume and phase == "done" and finished:  # nothing runs: nothing rewritten
+    if cfg.run.resume and phase == "done" and finished and summarized(checkpoint, env_steps()):
+        # nothing runs: nothing rewritten
         print(already_finished(cfg, env_steps()))
         return False
     if not cfg.run.inference:  # a test of a trained run leaves its configuration as it was
@@ -81,9 +83,27 @@ def finished_before_start(cfg, checkpoint: str) -> str | None:
         payload = load_checkpoint(checkpoint, holds="learner")
     except CheckpointError:
         return None
-    if payload.get("phase") != "done" or payload["env_steps"] < cfg.run.train_steps:
+    if payload.get("phase") != "done" or payload["env_steps"] < cfg.run.train_steps or \
+            not summarized(checkpoint, payload["env_steps"]):
         return None
     return already_finished(cfg, payload["env_steps"])
+
+
+def summarized(checkpoint: str | None, env_steps: int) -> bool:
+    """Whether the run's summary.json is that of its finished checkpoint (at `env_steps`). A
+    Ctrl-C after the finished run's checkpoint was written (during its ONNX export, the
+    kept copies, the summary) left one that said "done" and no summary, or an earlier
+    session's: --resume then said "already finished", though the line had said that it
+    would test again, and the run's test results were never written."""
+    if checkpoint is None:
+        return True
+    path = os.path.join(os.path.dirname(os.path.dirname(checkpoint)), "summary.json")
+    try:
+        with open(path, encoding="utf-8") as f:
+            summary = json.load(f)
+    except (OSError, ValueError):
+        return False
+    return isinstance(summary, dict) and summary.get("env_steps") == env_steps
 
 
 def on_failure(cfg, err: BaseException, stop, save, env_steps, checkpoint) -> None:

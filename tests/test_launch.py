@@ -10,6 +10,7 @@ import torch
 
 from runner.cli import parse
 from runner.config import Config, validate
+from runner.errors import write_error
 from tests.helpers import tags
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -225,14 +226,13 @@ def test_a_full_disk_at_a_checkpoint_is_one_line(tmp_path, monkeypatch, capsys):
 def test_a_folder_where_a_file_goes_is_one_line_naming_it(tmp_path):
     """A rename onto a folder names the temporary file first: the line named that, and
     a folder was no write error it knew (a traceback)."""
-    import launch
     from learner.files import write_atomic
 
     target = tmp_path / "My Behavior.onnx"
     target.mkdir()
     with pytest.raises(OSError) as err:
         write_atomic(str(target), b"onnx")
-    assert launch.write_error(err.value, str(tmp_path)) == (
+    assert write_error(err.value, str(tmp_path)) == (
         f"cannot write {target}: Is a directory; remove that folder (or pass another "
         "--results-dir) and --resume")
 
@@ -242,10 +242,8 @@ def test_a_write_error_names_the_file_not_its_temporary_one(tmp_path):
     .latest.pt.x6te7t5u.tmp."""
     import errno
 
-    import launch
-
     err = OSError(errno.EACCES, "Permission denied", str(tmp_path / ".latest.pt.x6te7t5u.tmp"))
-    assert launch.write_error(err, str(tmp_path)) == (
+    assert write_error(err, str(tmp_path)) == (
         f"cannot write {tmp_path / 'latest.pt'}: Permission denied; make it writable (or pass "
         "another --results-dir) and --resume")
 
@@ -316,3 +314,61 @@ def test_a_ray_mode_exit_skips_the_c_exit_handlers_but_runs_pythons():
                           text=True, timeout=60)
     assert done.returncode == 130, done.stderr
     assert "python handler ran" in done.stdout
+
+
+def test_sigterm_while_the_flags_are_read_is_one_line_and_130():
+    """SIGTERM's handler was installed only once the run folder was made: one sent in the
+    first second (a scheduler cancelling a job as it starts) killed the process, status 143
+    and no line."""
+    probe = ("import os, signal, sys, launch, runner.cli as cli\n"
+             "def parse(argv):\n"
+             "    os.kill(os.getpid(), signal.SIGTERM)\n"
+             "    raise AssertionError('SIGTERM did not interrupt')\n"
+             "cli.parse = parse\n"
+             "sys.exit(launch.entry([]))\n")
+    done = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 130, (done.returncode, done.stderr[-2000:])
+    assert done.stderr.splitlines() == ["interrupted before training started: nothing to save"]
+
+
+def test_a_ctrl_c_while_the_runner_imports_waits_until_the_import_is_done(tmp_path):
+    """A Ctrl-C that cut the imports short (torch's of numpy swallowed it) left numpy half
+    made: importing onnx's ml_dtypes then recursed until RecursionError (a traceback,
+    status 1). Stood in for by a Ctrl-C in the middle of runner.session's import."""
+    probe = ("import importlib.abc, os, signal, sys, launch\n"
+             "from runner.cli import parse\n"
+             "class Interrupt(importlib.abc.MetaPathFinder):\n"
+             "    def find_spec(self, name, path, target=None):\n"
+             "        if name == 'learner.checkpoint':\n"
+             "            os.kill(os.getpid(), signal.SIGINT)\n"
+             "        return None\n"
+             "sys.meta_path.insert(0, Interrupt())\n"
+             "try:\n"
+             f"    launch.train_and_report(parse(['--mode', 'local']), {str(tmp_path)!r})\n"
+             "except KeyboardInterrupt:\n"
+             "    print('whole' if {'runner.local', 'learner.checkpoint'} <= set(sys.modules)\n"
+             "          else 'cut short')\n")
+    done = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True,
+                          text=True, timeout=60)
+    assert done.stdout.split() == ["whole"], (done.stdout, done.stderr[-2000:])
+
+
+@pytest.mark.parametrize("ray_imported", [False, True])
+def test_a_second_signal_while_the_process_winds_down_keeps_the_status(ray_imported):
+    """A second Ctrl-C or SIGTERM after the run had saved and closed, while the interpreter
+    wound down (torch's teardown, up to a second), killed it by that signal: status -2 or
+    -15 (143 in a shell) instead of 130. Stood in for by an atexit handler that takes it."""
+    probe = ("import atexit, os, signal, sys, time\n"
+             + ("sys.modules.setdefault('ray', sys)\n" if ray_imported else "")
+             + "def winding_down():\n"
+             "    os.kill(os.getpid(), signal.SIGTERM)\n"
+             "    time.sleep(0.5)\n"
+             "atexit.register(winding_down)\n"
+             "import launch\n"
+             "launch.stop_on_sigterm()\n"
+             "launch.finish(130)\n")
+    done = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 130, (done.returncode, done.stderr[-2000:])
+    assert "Traceback" not in done.stderr, done.stderr[-2000:]

@@ -3,6 +3,8 @@
 import dataclasses
 import os
 import signal
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -203,3 +205,48 @@ def test_a_child_stuck_in_its_env_exits_when_the_trainer_is_killed():
 
     assert running()  # stuck, and it would have stayed so
     assert wait_until(lambda: not running(), timeout=ORPHAN_GRACE_S + 10)
+
+
+def test_a_ctrl_c_to_the_group_while_the_child_starts_leaves_it_to_the_trainer():
+    """A Ctrl-C (to the process group) while a child's Python still imported, before serve()
+    ignores it, killed the child with a KeyboardInterrupt traceback (in the run's output);
+    the child inherits the signals blocked now, and serve() drops them. In a process of its
+    own: the first child's start() also starts multiprocessing's resource tracker, which
+    unblocked them."""
+    probe = ("import multiprocessing.context as mc, os, signal, sys\n"
+             "from actors.config import EnvConfig, NoiseConfig\n"
+             "from actors.process_worker import ProcessWorker\n"
+             "start = mc.SpawnProcess.start\n"
+             "def start_then_ctrl_c(self):\n"
+             "    start(self)\n"
+             "    os.kill(self.pid, signal.SIGINT)  # the group's, as the child's Python starts\n"
+             "mc.SpawnProcess.start = start_then_ctrl_c\n"
+             f"cfg = EnvConfig(env={SIM!r}, env_args=['--sim', 'hybrid'], base_port={PORT + 9})\n"
+             "try:\n"
+             "    ProcessWorker(cfg, NoiseConfig())\n"
+             "except Exception as err:\n"
+             "    print(type(err).__name__)\n")
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    done = subprocess.run([sys.executable, "-c", probe], cwd=repo, capture_output=True,
+                          text=True, timeout=120)
+    assert done.stdout.splitlines()[-1:] == ["UnsupportedEnv"], (done.stdout[-500:],
+                                                             done.stderr[-2000:])
+    assert "KeyboardInterrupt" not in done.stderr, done.stderr[-2000:]
+    assert wait_until(lambda: player_pids("tests.envs.sims") == [], timeout=5)
+
+
+def test_a_signal_while_a_child_starts_is_raised_after_the_start():
+    """...not in start()'s middle, which left the child a half-written start (EOFError)."""
+    from actors.signals import signals_blocked
+
+    previous = signal.signal(signal.SIGTERM, lambda *a: (_ for _ in ()).throw(KeyboardInterrupt))
+    finished = []
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            with signals_blocked():
+                os.kill(os.getpid(), signal.SIGTERM)
+                time.sleep(0.05)
+                finished.append(True)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert finished == [True]

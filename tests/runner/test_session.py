@@ -56,3 +56,40 @@ def test_a_resume_that_has_nothing_to_do_changes_nothing(capsys):
                       env_steps=lambda: 300, started=lambda: calls.append("started"))
     assert ran is False and calls == [] and "already finished (300 env steps)" in \
         capsys.readouterr().out
+
+
+def test_a_ctrl_c_after_the_finished_checkpoint_is_tested_again_on_resume(tmp_path, capsys):
+    """A Ctrl-C during the finished run's ONNX export or its summary left a checkpoint that
+    said "done" and no summary.json: --resume said "already finished", though the line had
+    said it would test again, and the run's test results were never written."""
+    import dataclasses
+    import json
+
+    import torch
+
+    from runner.session import finished_before_start
+
+    checkpoint = tmp_path / "checkpoints" / "latest.pt"
+    checkpoint.parent.mkdir()
+    torch.save({"format": "drone-ddpg-checkpoint", "format_version": 1, "learner": {},
+                "env_steps": 300, "phase": "done", "train_episodes": 1, "wall_s": 1.0},
+               checkpoint)
+    cfg = Config()
+    cfg.run = dataclasses.replace(cfg.run, resume=True, train_steps=300)
+
+    def resume():
+        calls = []
+        ran = run_session(cfg, restore=lambda: "done", train=lambda: calls.append("train"),
+                          test=lambda: calls.append("test"), save=calls.append,
+                          env_steps=lambda: 300, checkpoint=str(checkpoint))
+        return ran, calls
+
+    assert finished_before_start(cfg, str(checkpoint)) is None
+    assert resume() == (True, ["test", "done"])
+    (tmp_path / "summary.json").write_text(json.dumps({"env_steps": 100}))  # an earlier one
+    assert resume() == (True, ["test", "done"])
+    (tmp_path / "summary.json").write_text(json.dumps({"env_steps": 300}))  # its own
+    assert "already finished (300 env steps)" in (finished_before_start(cfg, str(checkpoint))
+                                                  or "")
+    assert resume() == (False, [])
+    capsys.readouterr()
