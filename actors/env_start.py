@@ -218,3 +218,29 @@ def check_behavior(name: str, spec, env_path: str) -> tuple[str, tuple[int, ...]
     if not actions.continuous_size:
         raise UnsupportedEnv(f"behavior {name} has no actions; give it continuous actions")
     return name, tuple(s[0] for s in shapes), actions.continuous_size
+
+
+def close_clients_at_exit() -> None:
+    """Before this process joins its threads at exit, close every stock client still open.
+
+    The client's gRPC handler thread waits on a pipe for the client's next message. A Ray
+    actor made to exit while its env opened (the driver interrupted, its raylet gone) left
+    a client that would never send one, and Python's exit joined that thread forever: the
+    actor process outlived the run. Called after concurrent.futures registered its own
+    join, so this runs first (threading runs these hooks last registered, first run)."""
+    import threading
+    from mlagents_envs.rpc_communicator import RpcCommunicator  # (imports the pool's join)
+
+    def close_open_clients() -> None:
+        import gc
+
+        for obj in gc.get_objects():
+            if isinstance(obj, RpcCommunicator) and obj.is_open:
+                try:
+                    obj.close()  # the pipe's waiting handler gets the client's 'bye'
+                except Exception:  # noqa: BLE001  (at exit: nothing to report it to)
+                    pass
+
+    register = getattr(threading, "_register_atexit", None)  # CPython >= 3.9
+    if register is not None:
+        register(close_open_clients)

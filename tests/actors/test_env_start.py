@@ -25,3 +25,26 @@ def test_an_env_that_exits_at_its_first_reset_says_what_its_log_ends_with(tmp_pa
                           first_reset=True)
     assert str(err).startswith("exited at its first reset (return code 1): its log ends "
                                "with ValueError: the scene broke;"), err
+
+
+def test_a_process_that_exits_with_a_client_mid_handshake_does_not_hang():
+    """A Ray env worker made to exit while its env opened hung in Python's exit for good
+    (found an hour later, an orphan): the stock client's gRPC handler thread waited on a
+    pipe for a message the client would never send, and the exit joined that thread."""
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        port = s.getsockname()[1]
+    probe = ("import concurrent.futures\n"
+             "from actors.env_start import close_clients_at_exit\n"
+             "from mlagents_envs.rpc_communicator import RpcCommunicator\n"
+             "close_clients_at_exit()\n"
+             f"client = RpcCommunicator(worker_id=0, base_port={port})\n"
+             "pool = concurrent.futures.ThreadPoolExecutor(1)  # a handler, mid-handshake\n"
+             "pool.submit(client.unity_to_external.Exchange, 'hello', None)\n")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
