@@ -85,6 +85,7 @@ def open_env(cfg: EnvConfig, worker_id: int, seed: int, log_folder: str | None):
     for name, value in cfg.env_params.items():  # sent with the first reset, as mlagents-learn
         params.set_float_parameter(name, value)
     file_name, args = env_arguments(cfg)
+    close_clients_at_exit()
     try:
         env = LocalUnityEnvironment(file_name=file_name, worker_id=worker_id,
                                     base_port=cfg.base_port, seed=seed,
@@ -220,14 +221,21 @@ def check_behavior(name: str, spec, env_path: str) -> tuple[str, tuple[int, ...]
     return name, tuple(s[0] for s in shapes), actions.continuous_size
 
 
-def close_clients_at_exit() -> None:
-    """Before this process joins its threads at exit, close every stock client still open.
+_closing_at_exit: list[bool] = []  # close_clients_at_exit's hook is registered
 
-    The client's gRPC handler thread waits on a pipe for the client's next message. A Ray
-    actor made to exit while its env opened (the driver interrupted, its raylet gone) left
-    a client that would never send one, and Python's exit joined that thread forever: the
-    actor process outlived the run. Called after concurrent.futures registered its own
-    join, so this runs first (threading runs these hooks last registered, first run)."""
+
+def close_clients_at_exit() -> None:
+    """Before this process joins its threads at exit, close every stock client still open
+    (registered once per process, by the first env it opens).
+
+    The client's gRPC handler thread waits on a pipe for the client's next message. A
+    process made to exit while its env opened (a Ray actor whose driver was interrupted, a
+    Ctrl-C mid-handshake) left a client that would never send one, and Python's exit joined
+    that thread forever: the process outlived the run. Registered after concurrent.futures
+    registered its own join, so this runs first (threading runs the last one first)."""
+    if _closing_at_exit:
+        return
+    _closing_at_exit.append(True)
     import threading
     from mlagents_envs.rpc_communicator import RpcCommunicator  # (imports the pool's join)
 
@@ -235,7 +243,9 @@ def close_clients_at_exit() -> None:
         import gc
 
         for obj in gc.get_objects():
-            if isinstance(obj, RpcCommunicator) and obj.is_open:
+            # type(), not isinstance(): that reads __class__, which some objects (torch's
+            # deprecated aliases) answer with a warning
+            if issubclass(type(obj), RpcCommunicator) and obj.is_open:
                 try:
                     obj.close()  # the pipe's waiting handler gets the client's 'bye'
                 except Exception:  # noqa: BLE001  (at exit: nothing to report it to)

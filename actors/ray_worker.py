@@ -38,9 +38,6 @@ class EnvWorkerActor:
         start or that we cannot train comes back as that call's error (one line for the
         driver), not as a dead actor with a traceback."""
         import envs  # noqa: F401  (protobuf fast path in this worker process)
-        from actors.env_start import close_clients_at_exit
-
-        close_clients_at_exit()  # an exit while the env opens must not hang on its client
 
         self.args = (env_cfg, noise_cfg, hidden_size, worker_id, seed, log_folder, id_stride,
                      restarts, experience)

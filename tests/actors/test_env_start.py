@@ -1,5 +1,6 @@
-"""Why an env stopped, read from its log for the one-line error."""
+"""Why an env stopped, read from its log for the one-line error; what an exit leaves."""
 
+import pytest
 from mlagents_envs.exception import UnityEnvironmentException
 
 from actors.config import EnvConfig
@@ -48,3 +49,15 @@ def test_a_process_that_exits_with_a_client_mid_handshake_does_not_hang():
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                           timeout=60)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_opening_an_env_registers_the_exit_hook(monkeypatch):
+    from actors import env_start
+
+    registered = []
+    monkeypatch.setattr(env_start, "close_clients_at_exit", lambda: registered.append(True))
+    monkeypatch.setattr(env_start, "LocalUnityEnvironment",
+                        lambda **kw: (_ for _ in ()).throw(KeyboardInterrupt))
+    with pytest.raises(KeyboardInterrupt):  # e.g. a Ctrl-C mid-handshake
+        env_start.open_env(EnvConfig(), 0, 0, None)
+    assert registered == [True]
