@@ -26,6 +26,12 @@ RAY_PROBE = ("import atexit, runpy, sys; "
              "runpy.run_path('launch.py', run_name='__main__')")
 
 
+def run_probe(probe: str) -> subprocess.CompletedProcess:
+    """`python -c probe` in the repository: a stand-in for a moment of a run."""
+    return subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True,
+                          text=True, timeout=60)
+
+
 def launch(*args, timeout=240):
     return subprocess.run([sys.executable, "-c", RAY_PROBE, *args], cwd=REPO,
                           capture_output=True, text=True, timeout=timeout)
@@ -310,8 +316,7 @@ def test_a_ray_mode_exit_skips_the_c_exit_handlers_but_runs_pythons():
              "libc = ctypes.CDLL(None); libc.__cxa_atexit(libc.abort, None, None); "
              "atexit.register(lambda: print('python handler ran')); "
              "import launch; launch.finish(130)")
-    done = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True,
-                          text=True, timeout=60)
+    done = run_probe(probe)
     assert done.returncode == 130, done.stderr
     assert "python handler ran" in done.stdout
 
@@ -326,8 +331,7 @@ def test_sigterm_while_the_flags_are_read_is_one_line_and_130():
              "    raise AssertionError('SIGTERM did not interrupt')\n"
              "cli.parse = parse\n"
              "sys.exit(launch.entry([]))\n")
-    done = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True,
-                          text=True, timeout=60)
+    done = run_probe(probe)
     assert done.returncode == 130, (done.returncode, done.stderr[-2000:])
     assert done.stderr.splitlines() == ["interrupted before training started: nothing to save"]
 
@@ -349,8 +353,7 @@ def test_a_ctrl_c_while_the_runner_imports_waits_until_the_import_is_done(tmp_pa
              "except KeyboardInterrupt:\n"
              "    print('whole' if {'runner.local', 'learner.checkpoint'} <= set(sys.modules)\n"
              "          else 'cut short')\n")
-    done = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True,
-                          text=True, timeout=60)
+    done = run_probe(probe)
     assert done.stdout.split() == ["whole"], (done.stdout, done.stderr[-2000:])
 
 
@@ -368,7 +371,6 @@ def test_a_second_signal_while_the_process_winds_down_keeps_the_status(ray_impor
              "import launch\n"
              "launch.stop_on_sigterm()\n"
              "launch.finish(130)\n")
-    done = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True,
-                          text=True, timeout=60)
+    done = run_probe(probe)
     assert done.returncode == 130, (done.returncode, done.stderr[-2000:])
     assert "Traceback" not in done.stderr, done.stderr[-2000:]
