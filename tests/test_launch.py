@@ -340,7 +340,10 @@ def test_a_ctrl_c_while_the_runner_imports_waits_until_the_import_is_done(tmp_pa
     """A Ctrl-C that cut the imports short (torch's of numpy swallowed it) left numpy half
     made: importing onnx's ml_dtypes then recursed until RecursionError (a traceback,
     status 1). Stood in for by a Ctrl-C in the middle of runner.session's import."""
+    # SIGINT as a terminal leaves it: a suite started in the background hands its children
+    # SIGINT ignored.
     probe = ("import importlib.abc, os, signal, sys, launch\n"
+             "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
              "from runner.cli import parse\n"
              "class Interrupt(importlib.abc.MetaPathFinder):\n"
              "    def find_spec(self, name, path, target=None):\n"
