@@ -41,7 +41,7 @@ def train(cfg: Config, fleet: Fleet, monitor: Monitor, save) -> None:
             time.sleep(min(cfg.run.log_interval, 1.0))
             check_learner(fleet)
             for k in fleet.check():
-                monitor.worker_restarted(k)
+                monitor.worker_restarted(k, fleet.specs[k]["node"])
             monitor.poll(fleet)
             if monitor.env_steps >= next_checkpoint:
                 save("train")
@@ -53,7 +53,7 @@ def train(cfg: Config, fleet: Fleet, monitor: Monitor, save) -> None:
     # The learner takes the updates the last inserts call for; a worker whose actor came
     # back meanwhile is counted before the poll drains its new incarnation.
     for k in fleet.finish_loops():
-        monitor.worker_restarted(k)
+        monitor.worker_restarted(k, fleet.specs[k]["node"])
     check_learner(fleet)  # and publishes the last of them: a divergence there ends the run
     monitor.poll(fleet)
     monitor.end_training()

@@ -109,11 +109,13 @@ class Monitor:
         self.metrics.episodes(d["episodes"], self.env_steps, d["worker_id"], "train",
                               stats=self.train)
 
-    def worker_restarted(self, k: int) -> None:
-        """Worker k's actor came back from zero: keep its totals counting up."""
+    def worker_restarted(self, k: int, node: str) -> None:
+        """Worker k's actor came back from zero, on `node` (Ray may have placed it on
+        another one, its first node lost): keep its totals counting up."""
         seen = self.last_seen.get(k, self.workers[k])
         self.bases[k] = {key: seen[key] for key in ("env_steps", "restarts", "weight_updates")}
         self.workers[k]["actor_restarts"] += 1
+        self.workers[k]["node"] = node
 
     def report(self) -> None:
         """TensorBoard scalars now; the progress line shows them from here on."""

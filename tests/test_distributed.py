@@ -530,3 +530,18 @@ def test_the_device_path_publishes_every_publish_interval_updates(local_ray):
     ray.kill(replay)
     # one publication per 50 updates (12), the last 40 updates published at the end (1)
     assert version == 1 + 12 + 1
+
+
+def test_a_restarted_worker_is_reported_on_its_new_node(tmp_path):
+    """Ray placed a worker whose node was lost on another one; summary.json kept naming
+    the dead node."""
+    from runner import distributed_metrics
+
+    cfg, run_dir = tiny(tmp_path, "moved", 5993)
+    monitor = distributed_metrics.Monitor(cfg, run_dir, [{"node": "lost"}], {
+        "worker_cpus": 0.5, "learner_cpus": 0.5, "learner_gpus": 0})
+    try:
+        monitor.worker_restarted(0, "other")
+    finally:
+        monitor.close()
+    assert monitor.workers[0]["node"] == "other" and monitor.workers[0]["actor_restarts"] == 1
