@@ -199,9 +199,7 @@ class Fleet:
         # new processes, not by failed calls.
         died = spec["pid"] != self.specs[k]["pid"]
         self.specs[k] = spec
-        self.actor_restarts[k] += died
-        if self.actor_restarts[k] > WORKER_MAX_RESTARTS:
-            return self._drop(k, "its actor died too often", going_on)
+        self.actor_restarts[k] += died  # at most max_restarts: past it, Ray gives up (above)
         if stopping:
             return died
         if died:
