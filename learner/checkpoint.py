@@ -62,12 +62,14 @@ def _number(kind):
 _COUNTERS = {"env_steps": _number(int), "train_episodes": _number(int),
              "wall_s": _number((int, float)),
              "phase": lambda value: value in ("train", "test", "done")}
+# Counters that checkpoints of earlier versions lack.
+_LATER_COUNTERS = {"test_wall_s": _number((int, float))}
 
 
 def _check_counters(payload: dict, path: str) -> None:
-    for key, valid in _COUNTERS.items():
+    for key, valid in (*_COUNTERS.items(), *_LATER_COUNTERS.items()):
         value = payload.get(key)
-        if not valid(value):
+        if not valid(value) and (key in _COUNTERS or key in payload):
             raise CheckpointError(f"{path} holds no valid {key!r} ({value!r}): it is corrupt or "
                                   "was edited; use an earlier checkpoint "
                                   "(checkpoints/checkpoint-<env steps>.pt) or start the run "

@@ -167,7 +167,8 @@ def make_saver(cfg: Config, fleet: Fleet, monitor: Monitor, path: str):
             if cfg.replay.prioritized else None
         save_run(path, {"learner": state, "env_steps": env_steps, "per_beta": beta,
                         "train_episodes": monitor.train.count, "phase": phase,
-                        "wall_s": monitor.wall_s()}, replay, replay_made_with(cfg))
+                        "wall_s": monitor.wall_s(), "test_wall_s": monitor.metrics.test_wall_s},
+                 replay, replay_made_with(cfg))
         # The ONNX after the checkpoint: one that cannot be written then costs no training.
         spec = fleet.specs[0]
         onnx = export_policy(monitor.run_dir, spec["behavior"], spec["obs_sizes"],
@@ -203,7 +204,8 @@ def run_distributed(cfg: Config, run_dir: str) -> dict | None:
                            test=lambda: test(cfg, fleet, monitor), save=save,
                            env_steps=lambda: monitor.env_steps, stop=fleet.stop_loops,
                            started=lambda: save_config(run_dir, cfg), checkpoint=path,
-                           initialize=lambda: initialize(cfg, fleet, monitor)):
+                           initialize=lambda: initialize(cfg, fleet, monitor),
+                           testing=monitor.metrics.testing):
             return None
         return monitor.write_summary()
     finally:
@@ -255,8 +257,7 @@ def restore(path: str, cfg: Config, fleet: Fleet, monitor: Monitor) -> str:
     # (as in local mode), not about its saved replay's shapes.
     check_compatible(learner, fleet.specs[0]["obs_size"], fleet.specs[0]["action_size"],
                      cfg.learner)
-    monitor.resume_from(payload["env_steps"], payload["train_episodes"], payload["wall_s"],
-                        learner["learner_steps"])
+    monitor.resume_from(payload, learner["learner_steps"])
     replay = restore_replay(path, payload, cfg, fleet, monitor)
     ray_call(fleet.replay.continue_beta, learner["learner_steps"], payload.get("per_beta"))
     # A checkpoint from local mode has no feed: the restored replay's counters stand in.

@@ -51,14 +51,13 @@ class Monitor:
         # Made at the first poll: restore's warnings then print above it, not through it.
         self.progress: Progress | None = None
 
-    def resume_from(self, env_steps: int, train_episodes: int, wall_s: float,
-                    learner_steps: int) -> None:
+    def resume_from(self, payload: dict, learner_steps: int) -> None:
         """The saved counters; rates count from them (the first line's updates/s counted
         every restored update as done in its interval)."""
-        self.base_steps = self.env_steps = env_steps
-        self.train.count = train_episodes
-        self.metrics.wall_before = wall_s
-        self.last = (time.monotonic(), env_steps, learner_steps)
+        self.base_steps = self.env_steps = payload["env_steps"]
+        self.train.count = payload["train_episodes"]
+        self.metrics.restore_walls(payload)
+        self.last = (time.monotonic(), self.env_steps, learner_steps)
 
     def wall_s(self) -> float:
         return self.metrics.wall_s()
@@ -173,7 +172,7 @@ class Monitor:
         # no new steps and end every rate curve on a point at 0.
         if self.last[1:] != (self.env_steps, self.learner["learner_steps"]):
             self.report()
-        self.train_wall_s = self.wall_s()
+        self.train_wall_s = self.metrics.train_wall_s()
         if self.progress is not None:
             # The last frame: the table's training average and the results now (not those
             # of the last line, up to --log-interval old).

@@ -142,7 +142,7 @@ def train(run: Run) -> None:
             report(run, "train", losses, rate)
         # The last frame: the table's training average
         # and the results now (not those of the last line, up to --log-interval old).
-        run.train_wall_s = run.metrics.wall_s()
+        run.train_wall_s = run.metrics.train_wall_s()
         progress.update(run.env_steps, shown(run, "train", *training_average(
             run.env_steps, run.learner.learner_steps, run.train_wall_s)))
     if run.learner.unpublished:  # e.g. statistics merged after the last update: the test
@@ -231,7 +231,7 @@ def run_local(cfg: Config, run_dir: str) -> dict | None:
                            env_steps=lambda: run.env_steps, stop=lambda: settle_workers(run),
                            started=lambda: save_config(run_dir, cfg),
                            checkpoint=run.checkpoint_path,
-                           initialize=lambda: initialize(run)):
+                           initialize=lambda: initialize(run), testing=run.metrics.testing):
             return None
         return summarize(run)
     finally:

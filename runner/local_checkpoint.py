@@ -19,6 +19,7 @@ def save(run, phase: str) -> None:
         "train_episodes": run.train.count,
         "phase": phase,
         "wall_s": run.metrics.wall_s(),
+        "test_wall_s": run.metrics.test_wall_s,
         "per_beta": run.replay.stats()["per_beta"],  # None: uniform replay
         **worker_states(run.workers),
     }, run.replay.state_dict() if run.cfg.run.save_replay else None, replay_made_with(run.cfg))
@@ -48,7 +49,7 @@ def load(run) -> str:
     run.learner.load_state_dict(payload["learner"])
     run.env_steps = payload["env_steps"]
     run.train.count = payload["train_episodes"]
-    run.metrics.wall_before = payload["wall_s"]
+    run.metrics.restore_walls(payload)
     # A Ray-mode checkpoint has no worker states: the workers then start fresh ones.
     for worker, noise, rng in zip(run.workers, payload.get("noise", ()),
                                   payload.get("worker_rng", ())):

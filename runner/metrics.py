@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections import deque
@@ -58,6 +59,9 @@ class Metrics:
         self._last_line = time.monotonic()
         self.started = time.monotonic()
         self.wall_before = 0.0  # wall time of earlier sessions, set on --resume
+        # Of the run's wall time, that of its test phases (earlier sessions' too): the
+        # training average leaves them out (a resumed run's counted its earlier test).
+        self.test_wall_s = 0.0
 
     def episodes(self, episodes: list[Episode], env_steps: int, worker: int, phase: str,
                  stats: EpisodeStats | None = None) -> None:
@@ -96,6 +100,24 @@ class Metrics:
     def wall_s(self) -> float:
         """Wall time of the run, earlier sessions of a resumed run included."""
         return self.wall_before + time.monotonic() - self.started
+
+    def train_wall_s(self) -> float:
+        """The run's wall time less its test phases (start-ups count as training)."""
+        return self.wall_s() - self.test_wall_s
+
+    @contextlib.contextmanager
+    def testing(self):
+        """Times a test phase (an interrupted one too: its checkpoint keeps the count)."""
+        started = time.monotonic()
+        try:
+            yield
+        finally:
+            self.test_wall_s += time.monotonic() - started
+
+    def restore_walls(self, payload: dict) -> None:
+        """A checkpoint's wall times (one from before test_wall_s was kept: none)."""
+        self.wall_before = payload["wall_s"]
+        self.test_wall_s = payload.get("test_wall_s", 0.0)
 
     def line_due(self) -> bool:
         now = time.monotonic()

@@ -10,9 +10,10 @@ nothing: its one line says to --resume from the last good checkpoint.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-from typing import Callable
+from typing import Callable, ContextManager
 
 from learner.checkpoint import load_checkpoint
 from learner.learner import TrainingDiverged
@@ -23,7 +24,8 @@ def run_session(cfg, restore: Callable[[], str], train: Callable[[], None],
                 env_steps: Callable[[], int], stop: Callable[[], None] = lambda: None,
                 started: Callable[[], None] = lambda: None,
                 checkpoint: str | None = None,
-                initialize: Callable[[], None] = lambda: None) -> bool:
+                initialize: Callable[[], None] = lambda: None,
+                testing: Callable[[], ContextManager] = contextlib.nullcontext) -> bool:
     """Run the phases; returns False when --resume finds the run already finished.
 
     started: called once the run is restored (or fresh), e.g. to save its configuration: a
@@ -31,7 +33,8 @@ def run_session(cfg, restore: Callable[[], str], train: Callable[[], None],
     --inference never changes it: a later --resume continues with the training's).
     checkpoint: the run's checkpoint file, which a divergence's message points at.
     initialize: loads --initialize-from's networks; only a run that starts uses it (a
-    resumed one continues from its own checkpoint)."""
+    resumed one continues from its own checkpoint).
+    testing: times the test phase (Metrics.testing), which the training average leaves out."""
     if cfg.run.resume or cfg.run.inference:
         phase = restore()
     else:
@@ -48,7 +51,8 @@ def run_session(cfg, restore: Callable[[], str], train: Callable[[], None],
     try:
         if not cfg.run.inference and not finished:
             train()
-        test()
+        with testing():
+            test()
     except BaseException as err:
         on_failure(cfg, err, stop, save, env_steps, checkpoint)
         raise

@@ -358,7 +358,8 @@ def test_resumed_rates_count_only_this_sessions_updates(tmp_path, monkeypatch):
     monitor = distributed_metrics.Monitor(cfg, run_dir, [{"node": "n"}], {
         "worker_cpus": 0.5, "learner_cpus": 0.5, "learner_gpus": 0})
     try:
-        monitor.resume_from(env_steps=4000, train_episodes=9, wall_s=30.0, learner_steps=3700)
+        monitor.resume_from({"env_steps": 4000, "train_episodes": 9, "wall_s": 30.0,
+                             "test_wall_s": 5.0}, learner_steps=3700)
         monitor.learner = {"learner_steps": 3750, "policy_version": 40, "losses": {}}
         monitor.env_steps = 4050
         clock[0] += 1.0
@@ -367,6 +368,8 @@ def test_resumed_rates_count_only_this_sessions_updates(tmp_path, monkeypatch):
         monitor.metrics.close()
     assert monitor.shown["updates_per_s"] == pytest.approx(50.0)  # it said 3,750/s
     assert monitor.shown["steps_per_s"] == pytest.approx(50.0)
+    # the training time leaves out the earlier sessions' test phases
+    assert monitor.metrics.train_wall_s() == pytest.approx(26.0)
 
 
 def test_the_end_of_training_logs_its_last_interval_and_shows_the_tables_rates(
@@ -418,7 +421,8 @@ def test_a_save_counts_the_rows_inserted_since_the_last_poll(local_ray, tmp_path
         replay=SimpleNamespace(stats=remote({"inserted": 1300})),
         specs=[{"behavior": "B", "obs_sizes": [9], "action_size": 3}])
     monitor = SimpleNamespace(env_steps=5000, base_steps=4000, run_dir=str(tmp_path),
-                              train=SimpleNamespace(count=7), wall_s=lambda: 9.0)
+                              train=SimpleNamespace(count=7), wall_s=lambda: 9.0,
+                              metrics=SimpleNamespace(test_wall_s=2.0))
     cfg, _ = tiny(tmp_path, "late", 5995)
     distributed.make_saver(cfg, fleet, monitor, str(tmp_path / "latest.pt"))("train")
     assert saved["env_steps"] == 5300  # the last poll had seen 1,000 of the 1,300

@@ -307,3 +307,29 @@ def test_test_episodes_are_logged_at_the_end_of_training(tmp_path):
     with open(tmp_path / "episodes.csv", encoding="utf-8") as f:
         steps = {row["env_steps"] for row in csv.DictReader(f) if row["phase"] == "test"}
     assert steps == {"0"}
+
+
+def test_the_training_average_leaves_out_earlier_sessions_test_phases(tmp_path, monkeypatch):
+    """A resumed run's training average (summary.json's train_wall_s, the table's steps/s)
+    counted the earlier sessions' test phases as training time: their checkpoints kept
+    only the whole wall time."""
+    import dataclasses
+    import json
+    import time
+
+    from runner import local
+
+    slow = 2.0
+    untimed = local.test
+    monkeypatch.setattr(local, "test", lambda run: (time.sleep(slow), untimed(run)))
+    cfg = parse(one_drone("--train-steps", "40", "--learning-starts", "10", "--batch-size",
+                          "8", "--test-steps", "20", "--results-dir", str(tmp_path),
+                          "--transport", "in-process"))
+    local.run_local(cfg, str(tmp_path))
+    saved = torch.load(tmp_path / "checkpoints" / "latest.pt", weights_only=True)
+    assert saved["test_wall_s"] >= slow
+    monkeypatch.setattr(local, "test", untimed)
+    longer = dataclasses.replace(cfg.run, resume=True, train_steps=80)
+    local.run_local(dataclasses.replace(cfg, run=longer), str(tmp_path))
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["wall_s"] - summary["train_wall_s"] >= slow, summary
