@@ -26,6 +26,7 @@ import gymnasium
 import numpy as np
 import torch
 
+from bench.sb3_run import quiet
 from learner.config import LearnerConfig
 from learner.files import write_atomic
 from learner.learner import Learner
@@ -110,9 +111,7 @@ def sb3_step(model, batch: dict[str, np.ndarray]) -> None:
 
 def compare(algo: str, steps: int) -> list[float]:
     """The largest parameter difference after each update."""
-    learner, model = ours(algo), sb3_model(algo)
-    model.set_logger(__import__("stable_baselines3.common.logger", fromlist=["x"])
-                     .configure(None, [""]))
+    learner, model = ours(algo), quiet(sb3_model(algo))
     with torch.no_grad():
         for mine, theirs in pairs(learner, model):
             theirs.copy_(mine)

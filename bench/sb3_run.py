@@ -35,9 +35,18 @@ def make_model(algo: str, env, seed: int, learning_starts: int):
                   action_noise=NormalActionNoise(np.zeros(size), 0.1 * np.ones(size)),
                   policy_kwargs={"net_arch": [256, 256]}, seed=seed, device="cpu", verbose=0)
     if algo == "td3":
-        return TD3("MlpPolicy", env, policy_delay=2, target_policy_noise=0.2,
-                   target_noise_clip=0.5, **common)
-    return DDPG("MlpPolicy", env, **common)
+        return quiet(TD3("MlpPolicy", env, policy_delay=2, target_policy_noise=0.2,
+                         target_noise_clip=0.5, **common))
+    return quiet(DDPG("MlpPolicy", env, **common))
+
+
+def quiet(model):
+    """`model` logging nowhere: SB3's default logger leaves an empty tempdir/SB3-<time>
+    folder behind for every run."""
+    from stable_baselines3.common.logger import Logger
+
+    model.set_logger(Logger(None, []))
+    return model
 
 
 def evaluate(model, task: str, seed: int) -> list[float]:
