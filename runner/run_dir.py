@@ -111,6 +111,8 @@ def no_checkpoint(path: str, run_id: str) -> str:
     """Why a --resume finds nothing to resume, and the fix: --force deletes the run, so
     not that while a kept checkpoint-<N>.pt can stand in for latest.pt."""
     latest = checkpoint_path(path)
+    if os.path.isdir(latest):  # neither advice below would work: copying onto it, --force
+        return f"{latest} is a folder, not a checkpoint: move it away, then --resume again"
     folder = os.path.dirname(latest)
     kept = sorted((int(m.group(1)), m.group(0)) for m in map(
         KEPT.fullmatch, os.listdir(folder) if os.path.isdir(folder) else []) if m)
@@ -209,10 +211,8 @@ def release_run_dir(run_dir: str, force: bool) -> str | None:
     if the new one started (it saved its configuration.yaml); otherwise the failed start
     moves to .<run-id>.failed-start and the replaced run comes back. A note for the user
     in that case (or when the files could not be moved)."""
-    try:
+    with contextlib.suppress(OSError):
         os.remove(os.path.join(run_dir, IN_USE))
-    except OSError:
-        pass
     replaced = aside_path(run_dir, "replaced")
     if not force or not os.path.isdir(replaced):
         return None

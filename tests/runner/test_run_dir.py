@@ -229,3 +229,15 @@ def test_inference_over_a_summary_that_is_not_an_object_keeps_its_test_results(t
     written = write_summary(str(tmp_path), {"test": {"episodes": 3}}, inference=True)
     assert written == {"test": {"episodes": 3}}
     assert json.loads((tmp_path / "summary.json").read_text()) == written
+
+
+def test_a_folder_in_place_of_latest_pt_is_named(tmp_path):
+    """A folder named latest.pt read as 'no checkpoint: --force' (which deletes the run)
+    or 'copy checkpoint-<N>.pt to it' (which copies into the folder)."""
+    folder = tmp_path / "r" / "checkpoints"
+    (folder / "latest.pt").mkdir(parents=True)
+    (folder / "checkpoint-300.pt").write_bytes(b"")
+    with pytest.raises(RunError) as refused:
+        prepare_run_dir(str(tmp_path), "r", True, False, False)
+    assert str(refused.value) == (f"{folder / 'latest.pt'} is a folder, not a checkpoint: "
+                                  "move it away, then --resume again")
