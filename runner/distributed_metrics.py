@@ -74,7 +74,10 @@ class Monitor:
         for k, n in self.replay.get("worker_inserted", {}).items():
             if int(k) in self.workers:  # not a worker of an earlier session with more of them
                 self.workers[int(k)]["inserted"] = n
-        for d in self._drain(fleet.workers):
+        # Not a worker whose actor Ray restarts: its new incarnation's counters, taken
+        # before check() hands it to worker_restarted(), would replace its totals (lost).
+        asked = [w for k, w in enumerate(fleet.workers) if fleet.restarting.answers(k)]
+        for d in self._drain(asked):
             self._record(d)
         if self.metrics.line_due():
             self.report()

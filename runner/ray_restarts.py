@@ -24,6 +24,7 @@ class Restarting:
         self.wait_s = wait_s
         self.waiting: dict[int, tuple] = {}  # worker id -> (ping, deadline)
         self.given_up: set[int] = set()  # workers Ray will not restart (restarts used up)
+        self.lost: set[int] = set()  # settled without an answer (given up, or too late)
 
     def add(self, k: int) -> None:
         self.waiting[k] = (self.workers[k].spec.remote(), time.monotonic() + self.wait_s)
@@ -48,8 +49,15 @@ class Restarting:
                     self.waiting[k] = (self.workers[k].spec.remote(), deadline)
             if time.monotonic() >= deadline:
                 del self.waiting[k]
+                self.lost.add(k)
                 settled.append((k, None))
         return settled
+
+    def answers(self, k: int) -> bool:
+        """Whether worker k's actor may be called now: not restarting, not lost. A call to
+        an actor that Ray has not placed again waits (its node is gone), and the counters
+        of a new incarnation that the driver has not taken back yet start from zero."""
+        return k not in self.waiting and k not in self.lost
 
     def settle(self, timeout_s: float | None = None) -> list[tuple[int, dict | None]]:
         """poll() until every worker answered or passed its deadline (or `timeout_s`, which
@@ -60,5 +68,6 @@ class Restarting:
             time.sleep(0.2)
             settled += self.poll()
         settled += [(k, None) for k in self.waiting]
+        self.lost.update(self.waiting)
         self.waiting.clear()
         return settled

@@ -1,0 +1,83 @@
+"""The Ray driver's counters against workers whose actor Ray restarts (fake actors: no Ray
+started). A restart is looked at on every check (runner/ray_restarts.py), so polls come
+between an actor's death and the check that takes its new incarnation back."""
+
+import types
+
+import pytest
+from ray.exceptions import GetTimeoutError
+
+from runner import distributed_metrics, ray_fleet, ray_restarts
+from runner.config import Config, RunConfig
+
+
+def call(answer):
+    """A fake actor method whose remote() returns `answer` as its ref."""
+    return types.SimpleNamespace(remote=lambda *args: answer)
+
+
+def drained(env_steps: int, restarts: int = 0) -> dict:
+    return {"worker_id": 0, "episodes": [], "env_steps": env_steps, "policy_version": 1,
+            "weight_updates": 1, "restarts": restarts, "node": "n"}
+
+
+@pytest.fixture
+def monitor(tmp_path, monkeypatch):
+    def get(ref, timeout=None):
+        if isinstance(ref, BaseException):
+            raise ref
+        return ref
+
+    monkeypatch.setattr(distributed_metrics.ray, "get", get)
+    cfg = Config(run=RunConfig(results_dir=str(tmp_path), log_interval=1e6))
+    made = distributed_metrics.Monitor(cfg, str(tmp_path), [{"node": "n"}, {"node": "n"}], {
+        "worker_cpus": 0.5, "learner_cpus": 0.5, "learner_gpus": 0})
+    yield made
+    made.close()
+
+
+def fleet_of(worker0, worker1) -> ray_fleet.Fleet:
+    fleet = object.__new__(ray_fleet.Fleet)
+    fleet.replay = types.SimpleNamespace(stats=call({"inserted": 0}))
+    fleet.learner = types.SimpleNamespace(progress=call({"learner_steps": 0,
+                                                         "policy_version": 1, "losses": {}}))
+    fleet.workers = [worker0, worker1]
+    fleet.restarting = ray_restarts.Restarting(fleet.workers)
+    fleet.dropped = {}
+    return fleet
+
+
+def test_a_restarting_workers_new_counters_do_not_replace_its_totals(monitor):
+    """Worker 0 stepped 500 times, then its actor died. Its new incarnation opened its env
+    (answering the check's ping) after that check and before the poll's drain: the poll
+    took its counters (0) as the worker's totals, and the next check's worker_restarted()
+    made them its base. summary.json lost the first incarnation's 500 env steps."""
+    worker = types.SimpleNamespace(drain=call(drained(500, restarts=2)),
+                                   spec=call({"pid": 2}))
+    fleet = fleet_of(worker, types.SimpleNamespace(drain=call(None)))
+    monitor.poll(fleet)
+    fleet.restarting.waiting[0] = ("ping", float("inf"))  # it died: check() pings it
+    worker.drain = call(drained(0))  # the new incarnation, not taken back yet
+    monitor.poll(fleet)
+    del fleet.restarting.waiting[0]  # the next check() takes it back
+    monitor.worker_restarted(0, "n")
+    worker.drain = call(drained(10))
+    monitor.poll(fleet)
+    assert monitor.workers[0]["env_steps"] == 510
+    assert monitor.workers[0]["restarts"] == 2 and monitor.workers[0]["actor_restarts"] == 1
+
+
+def test_a_worker_waiting_for_a_node_is_not_asked(monitor, monkeypatch):
+    """An actor Ray cannot place again (its node lost) queues every call: each poll's drain
+    of it waited its 10 s time limit, while restarting and for good once it was dropped
+    ('did not come back'), so the driver's loop (progress, checkpoints) slowed tenfold."""
+    asked = []
+    pending = types.SimpleNamespace(
+        drain=types.SimpleNamespace(remote=lambda: asked.append(1) or GetTimeoutError()))
+    fleet = fleet_of(pending, types.SimpleNamespace(drain=call(None)))
+    fleet.restarting.waiting[0] = ("ping", 0.0)
+    monitor.poll(fleet)
+    monkeypatch.setattr(ray_restarts.ray, "wait", lambda refs, timeout=None: ([], refs))
+    assert fleet.restarting.poll() == [(0, None)]  # past its deadline: dropped
+    monitor.poll(fleet)
+    assert asked == []
