@@ -147,7 +147,8 @@ def describe(hint) -> str:
 
 
 def unknown(source: str, key: str, valid, bare: str | None = None) -> str:
-    close = difflib.get_close_matches(bare or key, sorted(valid), n=1)
+    # A key YAML read as a number, a boolean or null is unknown too; difflib takes strings.
+    close = difflib.get_close_matches(str(key if bare is None else bare), sorted(valid), n=1)
     hint = f" (did you mean {close[0]!r}?)" if close else ""
     return f"{source}: unknown key {key!r}{hint}; fix or remove it"
 

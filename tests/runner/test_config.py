@@ -309,3 +309,15 @@ def test_an_mlagents_learn_trainer_config_is_named_as_such(tmp_path):
     with pytest.raises(ValueError, match=r"is an mlagents-learn trainer config \(its "
                                          r"'behaviors' section\).*configs/drone.yaml"):
         parse([str(path)])
+
+
+@pytest.mark.parametrize("text, key", [("1: 2\n", "1"), ("~: {}\n", "None"),
+                                       ("run:\n  train_steps: 5\n  true: 1\n", "'run.True'"),
+                                       ("run:\n  3.5: 1\n", "'run.3.5'")])
+def test_a_config_file_key_that_is_a_number_or_null_is_one_line(tmp_path, text, key):
+    """A key YAML reads as a number, a boolean or null is unknown, but the close-match hint
+    fed it to difflib, which takes strings: TypeError: 'int' object is not iterable."""
+    path = tmp_path / "numbers.yaml"
+    path.write_text(text)
+    with pytest.raises(ValueError, match=rf"unknown key {key}; fix or remove it"):
+        parse([str(path)])
