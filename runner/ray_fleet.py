@@ -193,8 +193,7 @@ class Fleet:
         loop again unless `stopping`. True if its actor had died (not only a call that
         reached it mid-restart)."""
         if spec is None:
-            return self._drop(k, "its actor died too often" if k in self.restarting.given_up
-                              else "its actor did not come back", going_on)
+            return self._drop(k, self.restarting.why(k), going_on)
         # A call also fails when it only reached the actor mid-restart: count deaths by
         # new processes, not by failed calls.
         died = spec["pid"] != self.specs[k]["pid"]
@@ -220,7 +219,11 @@ class Fleet:
         """Worker k's spec once its restarted actor answers (None: not in time), waited for
         here: at the start, nothing else goes on."""
         self.restarting.add(k)
-        return dict(self.restarting.settle()).get(k)
+        spec = dict(self.restarting.settle()).get(k)
+        if k in self.restarting.failed:  # its env did not open again: as any env that fails
+            self.close()  # to start, its own line, every env closed
+            raise task_cause(self.restarting.failed[k])
+        return spec
 
     def stop_loops(self) -> None:
         """Stop the workers, then the learner, at once (an interrupt or a failure)."""

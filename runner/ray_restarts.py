@@ -11,7 +11,9 @@ from __future__ import annotations
 import time
 
 import ray
-from ray.exceptions import ActorDiedError, RayActorError
+from ray.exceptions import ActorDiedError, RayActorError, RayTaskError
+
+from runner.ray_errors import failure
 
 RESTART_WAIT_S = 60.0  # how long a dead worker's actor may take to answer again
 
@@ -25,16 +27,18 @@ class Restarting:
         self.waiting: dict[int, tuple] = {}  # worker id -> (ping, deadline)
         self.given_up: set[int] = set()  # workers Ray will not restart (restarts used up)
         self.lost: set[int] = set()  # settled without an answer (given up, or too late)
+        self.failed: dict[int, RayTaskError] = {}  # back, but their env did not open
 
     def add(self, k: int) -> None:
         self.waiting[k] = (self.workers[k].spec.remote(), time.monotonic() + self.wait_s)
 
     def poll(self) -> list[tuple[int, dict | None]]:
         """(id, spec) of each worker that answers again; (id, None) of each past its
-        deadline, or that Ray gave up on (`given_up`). A ping sent while the actor restarts
-        fails (ActorUnavailableError): it is sent again, since a call must not be sent into
-        that window. One that fails with ActorDiedError found the actor dead for good (its
-        max_restarts used up; a restarting actor queues calls): no use waiting for it."""
+        deadline, that Ray gave up on (`given_up`) or whose env did not open (`failed`). A
+        ping sent while the actor restarts fails (ActorUnavailableError): it is sent again,
+        since a call must not be sent into that window. One that fails with ActorDiedError
+        found the actor dead for good (its max_restarts used up; a restarting actor queues
+        calls): no use waiting for it."""
         settled = []
         for k, (ping, deadline) in list(self.waiting.items()):
             if ray.wait([ping], timeout=0)[0]:
@@ -45,6 +49,9 @@ class Restarting:
                 except ActorDiedError:
                     self.given_up.add(k)
                     deadline = 0.0
+                except RayTaskError as err:  # the actor is back, its env did not open: an
+                    self.failed[k] = err  # env's failure, as the worker's loop reports one
+                    deadline = 0.0
                 except RayActorError:
                     self.waiting[k] = (self.workers[k].spec.remote(), deadline)
             if time.monotonic() >= deadline:
@@ -52,6 +59,13 @@ class Restarting:
                 self.lost.add(k)
                 settled.append((k, None))
         return settled
+
+    def why(self, k: int) -> str:
+        """Why worker k settled without an answer, for the line that drops it."""
+        if k in self.failed:
+            return failure(k, self.failed[k])
+        return "its actor died too often" if k in self.given_up else \
+            "its actor did not come back"
 
     def answers(self, k: int) -> bool:
         """Whether worker k's actor may be called now: not restarting, not lost. A call to

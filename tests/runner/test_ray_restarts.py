@@ -127,3 +127,36 @@ def test_an_interrupt_does_not_wait_for_a_pending_restart(fake_ray, monkeypatch,
     fleet.stop_loops()
     assert stops == [0.0]  # at once
     assert "did not come back" not in capsys.readouterr().out
+
+
+def env_failed() -> BaseException:
+    """What ray.get raises for a `spec` call whose env did not open (Ray's wrapper)."""
+    from mlagents_envs.exception import UnityTimeOutException
+    from ray.exceptions import RayTaskError
+
+    return RayTaskError("spec", "Traceback ...", UnityTimeOutException(
+        "the env did not connect in 60 s: raise --timeout-wait")).as_instanceof_cause()
+
+
+def test_a_restarted_actor_whose_env_does_not_open_is_dropped(fake_ray, capsys):
+    """Ray restarted worker 0's actor, but its env failed to open there (its ping raised
+    the env's error): the error escaped check() and ended the run with 'error: env ...:
+    ray::EnvWorkerActor.spec() (pid=...' instead of going on with the other workers."""
+    fleet = fleet_with_a_dead_worker(env_failed())
+    assert fleet.check() == []
+    assert 0 in fleet.dropped and not fleet.restarting.waiting and 1 in fleet.worker_runs
+    assert "worker 0: the env did not connect in 60 s: raise --timeout-wait; continuing " \
+        "without it" in capsys.readouterr().out
+
+
+def test_a_worker_whose_env_does_not_open_again_at_the_start_is_its_line(fake_ray):
+    """The same as the envs open: the env's own one line, every env closed."""
+    from mlagents_envs.exception import UnityTimeOutException
+
+    fleet = fleet_with_a_dead_worker(None)
+    fleet.workers[0].answers = [env_failed()]
+    closed = []
+    fleet.close = lambda: closed.append(True)
+    with pytest.raises(UnityTimeOutException, match="did not connect in 60 s"):
+        fleet._restarted(0)
+    assert closed
