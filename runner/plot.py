@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import glob
 import json
+import math
 import os
 import sys
 
@@ -78,13 +79,14 @@ def _load_summary(run_dir: str) -> dict:
 
 def _well_formed(summary) -> bool:
     """A summary.json whose fields the plot reads have the types drone-ddpg writes."""
-    def number(value) -> bool:
-        return value is None or (isinstance(value, (int, float)) and not isinstance(value, bool))
+    def number(value, kind=(int, float)) -> bool:  # finite: the axis limits come from it
+        return value is None or (isinstance(value, kind) and not isinstance(value, bool)
+                                 and math.isfinite(value))
 
     if not isinstance(summary, dict):
         return False
     test = summary.get("test")
-    if test is not None and not (isinstance(test, dict) and number(test.get("episodes"))
+    if test is not None and not (isinstance(test, dict) and number(test.get("episodes"), int)
                                  and number(test.get("success_rate"))):
         return False
     return number(summary.get("env_steps")) and number(summary.get("wall_s"))

@@ -137,3 +137,15 @@ def test_a_summary_of_the_wrong_shape_is_plotted_without(run_dir, text):
     with open(os.path.join(run_dir, "summary.json"), "w") as f:
         f.write(text)
     assert os.path.isfile(plot_run(run_dir))
+
+
+@pytest.mark.parametrize("text", ['{"test": {"episodes": 2.5}}',
+                                  '{"env_steps": Infinity, "wall_s": 1}'])
+def test_a_summary_with_a_fraction_of_an_episode_or_an_infinite_count_is_skipped(run_dir,
+                                                                                  text):
+    """JSON numbers the plot cannot use passed the shape check: a fraction of an episode
+    slices the test returns (TypeError), an infinite env count sets the axis limits
+    (ValueError: Axis limits cannot be NaN or Inf); tracebacks."""
+    with open(os.path.join(run_dir, "summary.json"), "w") as f:
+        f.write(text)
+    assert os.path.isfile(plot_run(run_dir))
