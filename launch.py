@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import sys
 
 import envs  # noqa: F401  (protobuf fast path before mlagents_envs)
@@ -87,26 +86,6 @@ def device_problem(cfg) -> str | None:
     return "--device cuda but no CUDA device is available here; use --device auto or cpu"
 
 
-def address_problem(address: str | None, timeout_s: float = 5.0,
-                    resumed: bool = False) -> str | None:
-    """An unreachable `host:port` fails here within `timeout_s`, before Ray retries for
-    minutes. A resumed run's address may come from its configuration.yaml: then the line
-    also says how to go on without that cluster."""
-    if not address or address == "auto" or ":" not in address:
-        return None
-    host, _, port = address.rpartition(":")
-    try:
-        with socket.create_connection((host.removeprefix("ray://"), int(port)), timeout_s):
-            return None
-    except (OSError, ValueError) as err:
-        from runner.errors import venv_command
-
-        saved = ("; a resumed run joins the cluster it was saved with: pass --address None "
-                 "to go on in a fresh local Ray instance") if resumed else ""
-        return (f"cannot reach the Ray cluster at {address} ({err}); start it with "
-                f"`{venv_command('ray')} start --head` or fix --address{saved}")
-
-
 def initialize_mismatch(cfg) -> str | None:
     """--initialize-from's checkpoint against this run's options (the env's sizes wait for
     the env), said before anything starts."""
@@ -139,6 +118,7 @@ def main(argv: list[str]) -> int:
     from runner.config import validate
     from runner.config_warnings import warnings_for
     from runner.errors import RunError
+    from runner.ray_address import address_problem
     from runner.run_dir import initialize_problem, prepare_run_dir, release_run_dir
 
     try:

@@ -7,6 +7,7 @@ import ray
 
 from tests.test_distributed import tiny
 from runner.distributed import run_distributed
+from runner.ray_address import address_problem
 
 
 def test_two_node_cluster_places_workers_on_both(tmp_path):
@@ -15,6 +16,7 @@ def test_two_node_cluster_places_workers_on_both(tmp_path):
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
     cluster.add_node(num_cpus=1)
     try:
+        assert address_problem(cluster.address) is None  # a real GCS passes launch's probe
         ray.init(address=cluster.address, logging_level="warning")
         cfg, run_dir = tiny(tmp_path, "cluster", 5520, num_workers=2, train_steps=1500)
         summary = run_distributed(cfg, run_dir)
