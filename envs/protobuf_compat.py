@@ -120,10 +120,29 @@ def route() -> str:
 _PTH_NAME = "drone_ddpg_protobuf.pth"
 # A .pth line starting with "import" runs at interpreter start-up. Failing quietly keeps
 # the interpreter usable if the project is moved; `import envs` still installs the hook.
-_PTH_LINE = (
-    "import sys; exec('try:\\n import envs.protobuf_compat as m; m.install()\\n"
-    "except Exception:\\n pass')\n"
+# At start-up sys.path holds PYTHONPATH but not yet the script's folder, so a user's own
+# package named `envs` on PYTHONPATH would be found first: importing it would run the
+# user's code in every process of the venv and leave it in sys.modules in place of this
+# project's (launch.py then dies on an ImportError). So the line imports `envs` only when
+# the package it would find is this one.
+_PTH_CODE = (
+    "try:\n"
+    " import os, importlib.util as u\n"
+    " s = u.find_spec('envs')\n"
+    " if s is not None and s.origin and os.path.realpath(s.origin) == {origin!r}:\n"
+    "  import envs.protobuf_compat as m; m.install()\n"
+    "except Exception:\n"
+    " pass"
 )
+
+
+def pth_line() -> str:
+    """The .pth line: install the hook at start-up when `envs` is this project's package."""
+    import os
+
+    origin = os.path.realpath(os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                           "__init__.py"))
+    return f"import sys; exec({_PTH_CODE.format(origin=origin)!r})\n"
 
 
 def install_pth() -> str:
@@ -133,7 +152,7 @@ def install_pth() -> str:
 
     path = os.path.join(sysconfig.get_paths()["purelib"], _PTH_NAME)
     with open(path, "w", encoding="utf-8") as f:
-        f.write(_PTH_LINE)
+        f.write(pth_line())
     return path
 
 
