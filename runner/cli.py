@@ -190,7 +190,9 @@ _REWORDED = (
      r"\1 takes a number, not \2"),
     (r"^error parsing (--[\w/-]+): ", r"\1: "),
     (r"^missing value for argument '(--[\w/-]+)'\. Expected .*$", r"\1 needs a value"),
-    (r"^invalid choice (.*) for argument '(--[\w/-]+)'\. Expected one of \((.*)\)\.$",
+    # The box wraps at the terminal's width (80 columns in a log): a wrap just before the
+    # final "." leaves it alone on the last line, joined back with a space.
+    (r"^invalid choice (.*) for argument '(--[\w/-]+)'\. Expected one of \((.*)\)\s*\.$",
      lambda m: f"{m[2]} {m[1]}: expected one of {m[3].replace(chr(39), '')}"),
 )
 
