@@ -14,13 +14,18 @@ RUN ?= drone
 
 .PHONY: install install-pb3 install-bench run test bench bench-mujoco plot flags-doc clean
 
-install: $(VENV)/.installed
+install: $(VENV)/.installed $(VENV)/.installed-pth
 
 $(VENV)/.installed: pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e ".[dev]"
 	$(PY) -m pip install --quiet --no-deps --ignore-requires-python $(MLAGENTS)
+	touch $@
+
+# The start-up .pth that installs the protobuf fast path in every process of the venv;
+# rewritten when the module that writes it changes (an existing venv keeps an old one).
+$(VENV)/.installed-pth: $(VENV)/.installed envs/protobuf_compat.py
 	$(PY) -c "from envs import protobuf_compat as m; print('protobuf fast path:', m.install_pth())"
 	touch $@
 
