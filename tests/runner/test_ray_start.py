@@ -23,6 +23,11 @@ def test_a_sigterm_while_ray_starts_is_an_interrupt(monkeypatch, tmp_path):
         raise KeyboardInterrupt
 
     ran = []
+    # What run_ray sets for the Ray it starts, undone after the test: left in os.environ,
+    # RAY_AUTH_MODE=token reached the local Ray instances of later tests, whose GCS then
+    # wanted a token that their driver (its auth mode read earlier) did not send.
+    monkeypatch.setenv("RAY_AUTH_MODE", "token")
+    monkeypatch.setenv("RAY_COLOR_PREFIX", "0")
     monkeypatch.setattr(ray_start, "init_ray", init_like_ray)
     monkeypatch.setattr(runner.distributed, "run_distributed", lambda *a: ran.append(a))
     before = signal.signal(signal.SIGTERM, interrupt)
