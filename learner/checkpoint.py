@@ -1,6 +1,7 @@
 """Atomic checkpoint files, read back with weights_only=True and one-line errors."""
 
 import pickle
+import reprlib
 import zipfile
 
 import torch
@@ -62,16 +63,23 @@ def _number(kind):
 _COUNTERS = {"env_steps": _number(int), "train_episodes": _number(int),
              "wall_s": _number((int, float)),
              "phase": lambda value: value in ("train", "test", "done")}
+def _episodes(value) -> bool:
+    """The last training episodes: [[return, length, success (None: undefined)], ...]."""
+    return isinstance(value, list) and all(
+        isinstance(e, list) and len(e) == 3 and _number((int, float))(e[0])
+        and _number(int)(e[1]) and (e[2] is None or isinstance(e[2], bool)) for e in value)
+
+
 # Counters that checkpoints of earlier versions lack.
-_LATER_COUNTERS = {"test_wall_s": _number((int, float))}
+_LATER_COUNTERS = {"test_wall_s": _number((int, float)), "train_recent": _episodes}
 
 
 def _check_counters(payload: dict, path: str) -> None:
     for key, valid in (*_COUNTERS.items(), *_LATER_COUNTERS.items()):
         value = payload.get(key)
         if not valid(value) and (key in _COUNTERS or key in payload):
-            raise CheckpointError(f"{path} holds no valid {key!r} ({value!r}): it is corrupt or "
-                                  "was edited; use an earlier checkpoint "
+            raise CheckpointError(f"{path} holds no valid {key!r} ({reprlib.repr(value)}): it "
+                                  "is corrupt or was edited; use an earlier checkpoint "
                                   "(checkpoints/checkpoint-<env steps>.pt) or start the run "
                                   "over (--force)")
 

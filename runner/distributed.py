@@ -29,7 +29,8 @@ from runner.config_file import save_config
 from runner.errors import RunAborted
 from runner.session import run_session
 from runner.run_dir import checkpoint_path, keep_checkpoint
-from runner.state import initialize_learner, load_replay, replay_made_with, save_run
+from runner.state import (initialize_learner, load_replay, replay_made_with, save_run,
+                          warn_empty_replay)
 
 
 def train(cfg: Config, fleet: Fleet, monitor: Monitor, save) -> None:
@@ -167,6 +168,7 @@ def make_saver(cfg: Config, fleet: Fleet, monitor: Monitor, path: str):
             if cfg.replay.prioritized else None
         save_run(path, {"learner": state, "env_steps": env_steps, "per_beta": beta,
                         "train_episodes": monitor.train.count, "phase": phase,
+                        "train_recent": monitor.train.saved(),
                         "wall_s": monitor.wall_s(), "test_wall_s": monitor.metrics.test_wall_s},
                  replay, replay_made_with(cfg))
         # The ONNX after the checkpoint: one that cannot be written then costs no training.
@@ -242,9 +244,8 @@ def restore_replay(path: str, payload: dict, cfg: Config, fleet: Fleet,
             replay["limiter"]["updates_done"] = feed["updates_done"]
         ray_call(fleet.replay.load_state_dict, replay)
         monitor.base_steps -= replay["limiter"]["inserted"]  # counted again by the replay
-    elif not (cfg.run.inference or cfg.run.save_replay):  # (load_replay said why)
-        print("warning: the replay restarts empty (pass --save-replay to keep it across "
-              "resumes)", flush=True)
+    else:  # (with --save-replay, load_replay said why)
+        warn_empty_replay(cfg, payload["env_steps"])
     return replay
 
 

@@ -55,8 +55,9 @@ class Monitor:
         """The saved counters; rates count from them (the first line's updates/s counted
         every restored update as done in its interval)."""
         self.base_steps = self.env_steps = payload["env_steps"]
-        self.train.count = payload["train_episodes"]
+        self.train.restore(payload["train_episodes"], payload.get("train_recent", []))
         self.metrics.restore_walls(payload)
+        self.train_wall_s = self.metrics.train_wall_s()  # earlier sessions' (until this trains)
         self.last = (time.monotonic(), self.env_steps, learner_steps)
 
     def wall_s(self) -> float:

@@ -8,7 +8,8 @@ from actors.process_worker import WorkerProcessDied
 from learner.checkpoint import load_checkpoint
 from learner.export import export_policy
 from runner.run_dir import keep_checkpoint
-from runner.state import load_replay, replay_made_with, save_run, to_numpy, to_torch
+from runner.state import (load_replay, replay_made_with, save_run, to_numpy, to_torch,
+                          warn_empty_replay)
 
 
 def save(run, phase: str) -> None:
@@ -17,6 +18,7 @@ def save(run, phase: str) -> None:
         "learner": learner,
         "env_steps": run.env_steps,
         "train_episodes": run.train.count,
+        "train_recent": run.train.saved(),
         "phase": phase,
         "wall_s": run.metrics.wall_s(),
         "test_wall_s": run.metrics.test_wall_s,
@@ -48,8 +50,9 @@ def load(run) -> str:
     payload = load_checkpoint(run.checkpoint_path, holds="learner")
     run.learner.load_state_dict(payload["learner"])
     run.env_steps = payload["env_steps"]
-    run.train.count = payload["train_episodes"]
+    run.train.restore(payload["train_episodes"], payload.get("train_recent", []))
     run.metrics.restore_walls(payload)
+    run.train_wall_s = run.metrics.train_wall_s()  # the earlier sessions' (until this trains)
     # A Ray-mode checkpoint has no worker states: the workers then start fresh ones.
     for worker, noise, rng in zip(run.workers, payload.get("noise", ()),
                                   payload.get("worker_rng", ())):
@@ -61,8 +64,7 @@ def load(run) -> str:
         if feed is not None:  # the replay's mirror of it, snapshotted apart, may differ
             replay["limiter"]["updates_done"] = feed["updates_done"]
         run.replay.load_state_dict(replay)
-    elif not (run.cfg.run.inference or run.cfg.run.save_replay):  # (load_replay said why)
-        print("warning: the replay restarts empty (pass --save-replay to keep it across "
-              "resumes)", flush=True)
+    else:  # (with --save-replay, load_replay said why)
+        warn_empty_replay(run.cfg, run.env_steps)
     run.replay.continue_beta(payload["learner"]["learner_steps"], payload.get("per_beta"))
     return payload["phase"]

@@ -23,6 +23,18 @@ class EpisodeStats:
         self.recent.extend(episodes)
         self.count += len(episodes)
 
+    def saved(self) -> list[list]:
+        """The window's episodes as a checkpoint keeps them: [return, length, success]."""
+        return [[e.episode_return, e.length, e.success] for e in self.recent]
+
+    def restore(self, count: int, saved: list[list]) -> None:
+        """A checkpoint's count and window: a resumed run's means cover the earlier
+        session's episodes too (they read '- (last 0 of N episodes)' until new ones came)."""
+        self.count = count
+        self.recent.clear()
+        self.add([Episode(-1, float(r), int(n), s, False) for r, n, s in saved])
+        self.count = count
+
     def summary(self) -> dict:
         """episodes, mean_over (the episodes the means cover), mean_return, mean_length,
         success_rate (None before any episode, and always for an env without a success)."""

@@ -76,6 +76,14 @@ def replay_made_with(cfg) -> dict:
     return {"n_step": cfg.replay.n_step, "gamma": cfg.learner.gamma}
 
 
+def warn_empty_replay(cfg, env_steps: int) -> None:
+    """A resume without --save-replay trains on an empty replay: said, unless nothing is
+    left to train (a run stopped in its test phase: only that runs again)."""
+    if not (cfg.run.inference or cfg.run.save_replay) and env_steps < cfg.run.train_steps:
+        print("warning: the replay restarts empty (pass --save-replay to keep it across "
+              "resumes)", flush=True)
+
+
 def load_replay(checkpoint_path: str, save_id: str | None = None,
                 made_with: dict | None = None) -> dict | None:
     """The replay saved with the checkpoint whose save_id is given (None: any), or None

@@ -359,7 +359,12 @@ def test_resumed_rates_count_only_this_sessions_updates(tmp_path, monkeypatch):
         "worker_cpus": 0.5, "learner_cpus": 0.5, "learner_gpus": 0})
     try:
         monitor.resume_from({"env_steps": 4000, "train_episodes": 9, "wall_s": 30.0,
-                             "test_wall_s": 5.0}, learner_steps=3700)
+                             "test_wall_s": 5.0, "train_recent": [[1.0, 5, None], [3.0, 7, None]]},
+                            learner_steps=3700)
+        # the earlier sessions' training results stand until this one trains
+        assert monitor.train_wall_s == pytest.approx(25.0)
+        assert {k: monitor.train.summary()[k] for k in ("episodes", "mean_over", "mean_return")} \
+            == {"episodes": 9, "mean_over": 2, "mean_return": 2.0}
         monitor.learner = {"learner_steps": 3750, "policy_version": 40, "losses": {}}
         monitor.env_steps = 4050
         clock[0] += 1.0
@@ -421,7 +426,8 @@ def test_a_save_counts_the_rows_inserted_since_the_last_poll(local_ray, tmp_path
         replay=SimpleNamespace(stats=remote({"inserted": 1300})),
         specs=[{"behavior": "B", "obs_sizes": [9], "action_size": 3}])
     monitor = SimpleNamespace(env_steps=5000, base_steps=4000, run_dir=str(tmp_path),
-                              train=SimpleNamespace(count=7), wall_s=lambda: 9.0,
+                              train=SimpleNamespace(count=7, saved=lambda: []),
+                              wall_s=lambda: 9.0,
                               metrics=SimpleNamespace(test_wall_s=2.0))
     cfg, _ = tiny(tmp_path, "late", 5995)
     distributed.make_saver(cfg, fleet, monitor, str(tmp_path / "latest.pt"))("train")

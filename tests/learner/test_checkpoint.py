@@ -24,7 +24,8 @@ def test_bytes_flipped_inside_a_tensor_are_refused(tmp_path):
 
 @pytest.mark.parametrize("change", [{"env_steps": None}, {"env_steps": "300"},
                                     {"phase": "finished"}, {"wall_s": True},
-                                    {"test_wall_s": "1.0"}])
+                                    {"test_wall_s": "1.0"}, {"train_recent": [[1.0, 2]]},
+                                    {"train_recent": [[1.0, 2.5, None]]}])
 def test_a_run_checkpoint_without_valid_counters_is_refused(tmp_path, change):
     """A missing or mistyped counter was a KeyError or TypeError traceback at resume."""
     path = tmp_path / "latest.pt"

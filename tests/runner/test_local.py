@@ -333,3 +333,40 @@ def test_the_training_average_leaves_out_earlier_sessions_test_phases(tmp_path, 
     local.run_local(dataclasses.replace(cfg, run=longer), str(tmp_path))
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["wall_s"] - summary["train_wall_s"] >= slow, summary
+
+
+def test_a_resume_that_only_tests_reports_the_earlier_training(tmp_path, monkeypatch, capsys):
+    """Stopped in its test phase, a run resumed to test again: its table read 'train
+    return - (last 0 of N episodes)' and 'steps/s 23 (run average)' (summary.json: a null
+    train return and train_wall_s), under a warning that the replay restarts empty, though
+    nothing was left to train."""
+    import dataclasses
+    import json
+
+    import pytest
+
+    from runner import local
+
+    cfg = parse(one_drone("--train-steps", "60", "--learning-starts", "10", "--batch-size",
+                          "8", "--test-steps", "20", "--max-step", "10", "--results-dir",
+                          str(tmp_path), "--transport", "in-process"))
+    untimed = local.test
+
+    def interrupted(run):
+        trained.update(run.train.summary(), wall=run.train_wall_s)
+        raise KeyboardInterrupt
+
+    trained: dict = {}
+    monkeypatch.setattr(local, "test", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        local.run_local(cfg, str(tmp_path))
+    monkeypatch.setattr(local, "test", untimed)
+    capsys.readouterr()
+    summary = local.run_local(dataclasses.replace(cfg, run=dataclasses.replace(
+        cfg.run, resume=True)), str(tmp_path))
+    assert "replay restarts empty" not in capsys.readouterr().out
+    assert trained["episodes"] >= 5 and summary["train"]["episodes"] == trained["episodes"]
+    assert summary["train"]["mean_return"] == pytest.approx(trained["mean_return"])
+    assert summary["train"]["mean_over"] == trained["mean_over"]
+    assert summary["train_wall_s"] == pytest.approx(trained["wall"], abs=1.0)
+    assert json.loads((tmp_path / "summary.json").read_text())["train"] == summary["train"]
