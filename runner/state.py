@@ -24,9 +24,13 @@ def to_torch(tree):
 
 
 def _writable(x: np.ndarray) -> np.ndarray:
-    """A contiguous, writable array: arrays that came through Ray are read-only views."""
+    """A contiguous, writable array of its own: arrays that came through Ray are read-only
+    views, and empty arrays unpickled from a worker's pipe (--overlap-envs: OU noise with
+    no agent state, after the test phase) share one address whatever their dtype, which
+    torch.save refuses ("view the same data as different types"); a copy of an empty
+    array owns no memory."""
     x = np.ascontiguousarray(x)
-    return x if x.flags.writeable else x.copy()
+    return x if x.flags.writeable and x.size else x.copy()
 
 
 def to_numpy(tree):

@@ -47,3 +47,24 @@ def test_a_saved_n_step_replay_needs_its_n_and_gamma(tmp_path, saved, now, refus
     with pytest.raises(ValueError, match="made with another --n-step or --gamma") as raised:
         load_replay(checkpoint, "a", now)
     assert "\n" not in str(raised.value) and "without --save-replay" in str(raised.value)
+
+
+def test_empty_arrays_from_a_worker_pipe_save_in_a_checkpoint(tmp_path):
+    """--overlap-envs --noise ou: after the test phase every agent's OU state is reset, and
+    the empty arrays of each worker's state_dict, unpickled from its pipe, share one
+    address across dtypes: torch.save refused the run's final checkpoint (a traceback,
+    exit status 1, no summary.json)."""
+    import pickle
+
+    from actors.noise import OUNoise
+    from actors.worker_pipe import dumps
+    from learner.checkpoint import load_checkpoint, save_checkpoint
+    from runner.state import to_numpy, to_torch
+
+    noise = OUNoise(3, 0.0, 0.15, 0.1, np.random.default_rng(0))
+    states = [pickle.loads(dumps(noise.state_dict())) for _ in range(2)]  # as from 2 workers
+    path = str(tmp_path / "latest.pt")
+    save_checkpoint(path, {"noise": [to_torch(s) for s in states]})
+    loaded = to_numpy(load_checkpoint(path)["noise"])
+    assert [s["states"].shape for s in loaded] == [(0, 3), (0, 3)]
+    noise.load_state_dict(loaded[0])
