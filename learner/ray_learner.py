@@ -63,9 +63,10 @@ class LearnerActor:
         self.finishing = threading.Event()
         self.paused = threading.Event()
         self.losses: dict[str, float] = {}
-        self.lag_sum = 0.0
-        self.lag_batches = 0
-        self.lag_session = [0.0, 0]  # the same over this session, for the run's summary
+        # Policy lag summed over this session's batches, and their count: the driver takes
+        # each interval's mean from two readings (a reading that reset it lost every poll's
+        # batches but the last one before a report).
+        self.lag_session = [0.0, 0]
 
     def setup(self, obs_size: int, action_size: int) -> str:
         """Build the learner (and its device replay shard); returns its device."""
@@ -191,8 +192,6 @@ class LearnerActor:
 
     def _after_updates(self, metrics: dict, lag: float) -> None:
         """Policy lag bookkeeping and weight publication (the caller holds the lock)."""
-        self.lag_sum += lag
-        self.lag_batches += 1
         self.lag_session[0] += lag
         self.lag_session[1] += 1
         if self.learner.learner_steps - self.last_publish >= self.publish_interval:
@@ -200,15 +199,13 @@ class LearnerActor:
         self.losses = {**self.losses, **metrics}  # TD3: the actor's loss of its last update
 
     def progress(self) -> dict:
-        """Counters and the latest losses; policy lag averaged since the last call, and over
-        this session (policy_lag_session)."""
+        """Counters and the latest losses; policy lag summed over this session's batches
+        and their count (policy_lag_sums), and its mean (policy_lag_session)."""
         with self.lock:
-            lag = self.lag_sum / self.lag_batches if self.lag_batches else None
-            self.lag_sum, self.lag_batches = 0.0, 0
             total, batches = self.lag_session
             return {"learner_steps": self.learner.learner_steps,
                     "policy_version": self.learner.policy_version,
-                    "policy_lag": lag,
+                    "policy_lag_sums": (total, batches),
                     "policy_lag_session": total / batches if batches else None,
                     "losses": {k: float(v) for k, v in self.losses.items()
                                if k.startswith("losses/")}}

@@ -42,6 +42,7 @@ class Monitor:
                       for k in self.workers}
         self.last_seen: dict[int, dict] = {}
         self.last = (time.monotonic(), 0, 0)
+        self.lag_mark = (0.0, 0)  # the learner's policy_lag_sums at the last report
         self.train_wall_s: float | None = None  # wall time when training ended
         self.shown: dict = {}
         # Before the bar exists: a print through a live bar tears it.
@@ -128,12 +129,13 @@ class Monitor:
         dt = max(now - t0, 1e-9)
         sps, ups = (self.env_steps - e0) / dt, (steps - l0) / dt
         self.last = (now, self.env_steps, steps)
+        lag = self.interval_lag()
         stats = self.train.summary()
         restarts = sum(w["restarts"] for w in self.workers.values())
         values = {"perf/env_steps_per_s": sps, "charts/SPS": sps,
                   "perf/learner_updates_per_s": ups,
                   "perf/samples_per_insert": self.replay.get("samples_per_insert"),
-                  "perf/policy_lag": self.learner.get("policy_lag"),
+                  "perf/policy_lag": lag,
                   "perf/replay_size": self.replay.get("size"),
                   "perf/per_beta": self.replay.get("per_beta"),  # None: uniform replay
                   "perf/priority_updates": self.replay.get("priority_updates")
@@ -142,12 +144,18 @@ class Monitor:
         values.update({f"perf/worker_{k}_env_steps": w["env_steps"]
                        for k, w in self.workers.items()})
         self.metrics.scalars(values, self.env_steps)
-        # No batch sampled since the last poll (the end of the catch-up, a stall): the bar
-        # keeps the last lag it showed rather than turning to "-".
-        lag = values["perf/policy_lag"]
+        # No batch sampled since the last report (the end of the catch-up, a stall): the
+        # bar keeps the last lag it showed rather than turning to "-".
         self.shown = {**bar_values(stats, self.cfg.env.tracks_success(), sps, ups),
                       "policy_lag": self.shown.get("policy_lag") if lag is None else lag,
                       "env_restarts": restarts}
+
+    def interval_lag(self) -> float | None:
+        """The mean policy lag of the batches sampled since the last report (None: none)."""
+        total, batches = self.learner.get("policy_lag_sums", (0.0, 0))
+        before, counted = self.lag_mark
+        self.lag_mark = (total, batches)
+        return (total - before) / (batches - counted) if batches > counted else None
 
     def write_summary(self) -> dict:
         summary = {

@@ -81,3 +81,24 @@ def test_a_worker_waiting_for_a_node_is_not_asked(monitor, monkeypatch):
     assert fleet.restarting.poll() == [(0, None)]  # past its deadline: dropped
     monitor.poll(fleet)
     assert asked == []
+
+
+def test_the_logged_policy_lag_covers_every_batch_since_the_last_report(monitor):
+    """The learner reset its lag average on every poll (about one a second), but a report
+    comes once per --log-interval: perf/policy_lag was that of the last poll's batches
+    only, and None (no point, 'lag -' on the bar) when that poll saw none."""
+    logged = []
+    monitor.metrics.scalars = lambda values, step: logged.append(values["perf/policy_lag"])
+
+    def read(total: float, batches: int) -> None:  # a poll of the learner's progress()
+        monitor.learner = {"learner_steps": batches, "policy_version": 9, "losses": {},
+                           "policy_lag_sums": (total, batches)}
+
+    read(10.0, 5)
+    monitor.report()
+    read(14.0, 7)  # a poll between two reports
+    read(30.0, 12)  # the last one before the next: no batch since the one before
+    monitor.report()
+    monitor.report()  # nothing sampled since
+    assert logged == [2.0, pytest.approx(20.0 / 7), None]
+    assert monitor.shown["policy_lag"] == pytest.approx(20.0 / 7)
