@@ -35,7 +35,8 @@ def _phase(stats: dict | None, key: str, fmt: str) -> str:
         return "- (no episodes)"
     covered = stats.get("mean_over", count)
     if covered == count:
-        return f"{_num(stats.get(key), fmt)} (all {count} episodes)"
+        episodes = "1 episode" if count == 1 else f"all {count} episodes"
+        return f"{_num(stats.get(key), fmt)} ({episodes})"
     return f"{_num(stats.get(key), fmt)} (last {covered} of {count} episodes)"
 
 

@@ -66,3 +66,9 @@ def test_a_test_phase_that_ended_no_episode_says_how_to_get_one():
     table = end_of_run_table(summary, "results/r", None, test_steps=1000)
     assert "no episode ended within --test-steps 1000: raise it" in table
     assert "no episodes" in end_of_run_table(summary, "results/r", None, test_steps=0)
+
+
+def test_a_single_episode_reads_as_one():
+    """'(all 1 episodes)'."""
+    summary = dict(SUMMARY, test={"episodes": 1, "mean_over": 1, "mean_return": -5.61})
+    assert "-5.61 (1 episode)" in end_of_run_table(summary, "results/r", None)
