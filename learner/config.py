@@ -55,7 +55,8 @@ class LearnerConfig:
         checks = [
             (0.0 <= self.gamma <= 1.0, f"--gamma must be in [0, 1], got {self.gamma}"),
             (0.0 < self.tau <= 1.0, f"--tau must be in (0, 1], got {self.tau}"),
-            (self.actor_lr > 0 and self.critic_lr > 0, "--actor-lr and --critic-lr must be > 0"),
+            (self.actor_lr > 0 and self.critic_lr > 0, "--actor-lr and --critic-lr must be > 0, "
+             f"got {self.actor_lr} and {self.critic_lr}"),
             (self.hidden_size >= 1, "--hidden-size must be >= 1"),
             (0 <= self.torch_threads <= MAX_TORCH_THREADS,
              f"--torch-threads must be in 0..{MAX_TORCH_THREADS} (0 = torch's default; more "

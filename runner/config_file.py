@@ -85,7 +85,11 @@ def apply(cfg, data: dict, source: str):
                 raise ValueError(unknown(source, f"{section}.{key}", names, key))
         typed = {key: typed_value(value, hints[key], f"{source}: {section}.{key}")
                  for key, value in values.items()}
-        changes[section] = dataclasses.replace(part, **typed)
+        try:
+            changes[section] = dataclasses.replace(part, **typed)
+        except ValueError as err:  # the section's own range checks, which name the flags
+            keys = [f"{section}.{k}" for k in typed if f"--{k.replace('_', '-')}" in str(err)]
+            raise ValueError(f"{source}: {', '.join(keys) or section}: {err}") from None
     return dataclasses.replace(cfg, **changes)
 
 

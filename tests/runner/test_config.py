@@ -321,3 +321,17 @@ def test_a_config_file_key_that_is_a_number_or_null_is_one_line(tmp_path, text, 
     path.write_text(text)
     with pytest.raises(ValueError, match=rf"unknown key {key}; fix or remove it"):
         parse([str(path)])
+
+
+@pytest.mark.parametrize("text, line", [
+    ("replay:\n  batch_size: 0\n", "replay.batch_size: --batch-size must be >= 1"),
+    ("learner:\n  actor_lr: .nan\n", "learner.actor_lr: --actor-lr and --critic-lr must be > 0, "
+     "got nan and 0.0003")])
+def test_a_config_file_value_out_of_range_names_its_file_and_key(tmp_path, text, line):
+    """The line named only a flag the user never passed ('--batch-size must be >= 1'), and
+    gave no value: nothing pointed at the NaN."""
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    with pytest.raises(ValueError) as refused:
+        parse([str(path)])
+    assert str(refused.value) == f"{path}: {line}"
