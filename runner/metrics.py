@@ -30,9 +30,8 @@ class EpisodeStats:
     def restore(self, count: int, saved: list[list]) -> None:
         """A checkpoint's count and window: a resumed run's means cover the earlier
         session's episodes too (they read '- (last 0 of N episodes)' until new ones came)."""
-        self.count = count
         self.recent.clear()
-        self.add([Episode(-1, float(r), int(n), s, False) for r, n, s in saved])
+        self.recent.extend(Episode(-1, float(r), int(n), s, False) for r, n, s in saved)
         self.count = count
 
     def summary(self) -> dict:
