@@ -40,14 +40,16 @@ def address_problem(address: str | None, timeout_s: float = 5.0,
 
 
 def not_grpc(sock: socket.socket, timeout_s: float = 2.0) -> bytes | None:
-    """The first bytes of what answers HTTP/2's opening on `sock` when that is not a gRPC
-    server; None when it is one, or says nothing in time (ray.init then finds out)."""
+    """The first bytes of what answers HTTP/2's opening on `sock` when that is a text
+    protocol (a web server's HTTP/1 status line, a banner), which no Ray cluster speaks;
+    None for binary answers (a gRPC server's SETTINGS frame, a TLS alert from a cluster
+    with RAY_USE_TLS) and for silence: ray.init then finds out."""
     try:
         sock.sendall(H2_OPENING)
         sock.settimeout(timeout_s)
         reply = sock.recv(64)
     except OSError:
         return None
-    if not reply or (len(reply) >= 4 and reply[3] == SETTINGS):
+    if len(reply) < 4 or reply[3] == SETTINGS or not all(32 <= b < 127 for b in reply[:4]):
         return None
     return reply

@@ -43,10 +43,14 @@ def test_an_address_where_no_ray_cluster_answers_is_one_line(reply, what):
                     "the address that `ray start --head` printed (port 6379 by default)")
 
 
-@pytest.mark.parametrize("reply", [GRPC_SETTINGS, None, b""])
+TLS_ALERT = bytes([0x15, 0x03, 0x01, 0x00, 0x02, 0x02, 0x32])  # a TLS server's "decode error"
+
+
+@pytest.mark.parametrize("reply", [GRPC_SETTINGS, TLS_ALERT, None, b""])
 def test_a_grpc_server_or_one_that_says_nothing_is_left_to_ray(reply):
-    """A gRPC server (a GCS answers HTTP/2's opening with its SETTINGS) passes, and so does
-    one that says nothing in time: ray.init decides, not a guess."""
+    """A gRPC server (a GCS answers HTTP/2's opening with its SETTINGS) passes, and so do
+    a TLS server (a cluster with RAY_USE_TLS answers plain bytes with an alert) and one that
+    says nothing in time: ray.init decides, not a guess."""
     server = serving(reply)
     try:
         started = time.monotonic()
