@@ -122,7 +122,13 @@ class Monitor:
         self.workers[k]["node"] = node
 
     def report(self) -> None:
-        """TensorBoard scalars now; the progress line shows them from here on."""
+        """TensorBoard scalars now; the progress line shows them from here on. None while
+        no env step came since the last report: the x axis is env steps, so that point
+        would repeat the last one's step with rates of 0 (the poll after the workers stop,
+        the learner's catch-up, a first poll before any insert); the next report's rates
+        then cover both intervals."""
+        if self.env_steps == self.last[1]:
+            return
         now = time.monotonic()
         t0, e0, l0 = self.last
         steps = self.learner["learner_steps"]
@@ -179,11 +185,9 @@ class Monitor:
         return write_summary(self.run_dir, summary, self.cfg.run.inference)
 
     def end_training(self) -> None:
-        # The last interval's scalars (a run shorter than --log-interval logged none),
-        # unless the poll after finish_loops() just logged them: a second report would see
-        # no new steps and end every rate curve on a point at 0.
-        if self.last[1:] != (self.env_steps, self.learner["learner_steps"]):
-            self.report()
+        # The last interval's scalars (a run shorter than --log-interval logged none);
+        # report() skips them when a poll already logged this env step.
+        self.report()
         self.train_wall_s = self.metrics.train_wall_s()
         if self.progress is not None:
             # The last frame: the table's training average and the results now (not those

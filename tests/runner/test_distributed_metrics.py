@@ -95,10 +95,42 @@ def test_the_logged_policy_lag_covers_every_batch_since_the_last_report(monitor)
                            "policy_lag_sums": (total, batches)}
 
     read(10.0, 5)
+    monitor.env_steps = 100
     monitor.report()
     read(14.0, 7)  # a poll between two reports
     read(30.0, 12)  # the last one before the next: no batch since the one before
+    monitor.env_steps = 200
     monitor.report()
+    monitor.env_steps = 300
     monitor.report()  # nothing sampled since
     assert logged == [2.0, pytest.approx(20.0 / 7), None]
     assert monitor.shown["policy_lag"] == pytest.approx(20.0 / 7)
+
+
+def test_no_second_point_at_an_env_step_already_logged(monitor):
+    """A poll logged step 6080; the workers then stopped and the learner took its catch-up
+    updates, so end_training() saw the learner's count move and reported again: every
+    perf/ tag got a second point at 6080, perf/env_steps_per_s and charts/SPS one of 0."""
+    logged = []
+    monitor.metrics.scalars = lambda values, step: logged.append(
+        (step, values["perf/env_steps_per_s"]))
+    monitor.learner = {"learner_steps": 5000, "policy_version": 9, "losses": {}}
+    monitor.env_steps = 6080
+    monitor.report()
+    monitor.learner = {"learner_steps": 5080, "policy_version": 10, "losses": {}}
+    monitor.end_training()
+    monitor.report()  # a poll due after finish_loops(): no new env step either
+    assert [step for step, _ in logged] == [6080]
+    assert logged[0][1] > 0
+
+
+def test_the_first_report_waits_for_an_env_step(monitor):
+    """A poll before the first insert (the envs still starting) logged rates of 0 at
+    step 0, or at a resumed run's step, where the earlier session's last point is."""
+    logged = []
+    monitor.metrics.scalars = lambda values, step: logged.append(step)
+    monitor.learner = {"learner_steps": 0, "policy_version": 1, "losses": {}}
+    monitor.report()
+    monitor.env_steps = 64
+    monitor.report()
+    assert logged == [64]
