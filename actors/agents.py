@@ -23,6 +23,7 @@ class Episode:
     length: int
     success: bool | None  # None: the env defines no success (EnvConfig.success)
     interrupted: bool
+    ended_at: int = 0  # its worker's env steps (agent transitions) when it ended
 
 
 class Agents:

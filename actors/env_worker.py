@@ -203,6 +203,8 @@ class EnvWorker:
             step, ended = self._step(mode)
             received += len(step["reward"])
             chunks.append(self.experience.transitions(step))
+            for episode in ended:  # Ray mode's driver places it on the run's step axis
+                episode.ended_at = self.env_steps + received
             episodes.extend(ended)
         self.env_steps += received
         self.env_calls += num_steps

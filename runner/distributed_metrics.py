@@ -13,6 +13,7 @@ import time
 import ray
 from ray.exceptions import GetTimeoutError, RayActorError
 
+from actors.agents import Episode
 from runner.config import Config
 from runner.progress import Progress
 from runner.errors import RunAborted
@@ -42,6 +43,9 @@ class Monitor:
                       for k in self.workers}
         self.last_seen: dict[int, dict] = {}
         self.last = (time.monotonic(), 0, 0)
+        # Each worker's own env steps and the run's at its last drain: where its episodes
+        # ended on the run's axis (they were all logged at the poll's step, in a staircase).
+        self.marks = {k: (0, 0) for k in self.workers}
         self.lag_mark = (0.0, 0)  # the learner's policy_lag_sums at the last report
         self.train_wall_s: float | None = None  # wall time when training ended
         self.shown: dict = {}
@@ -60,6 +64,7 @@ class Monitor:
         self.metrics.restore_walls(payload)
         self.train_wall_s = self.metrics.train_wall_s()  # earlier sessions' (until this trains)
         self.last = (time.monotonic(), self.env_steps, learner_steps)
+        self.marks = {k: (0, self.env_steps) for k in self.workers}
 
     def wall_s(self) -> float:
         return self.metrics.wall_s()
@@ -79,8 +84,11 @@ class Monitor:
         # Not a worker whose actor Ray restarts: its new incarnation's counters, taken
         # before check() hands it to worker_restarted(), would replace its totals (lost).
         asked = [w for k, w in enumerate(fleet.workers) if fleet.restarting.answers(k)]
-        for d in self._drain(asked):
-            self._record(d)
+        ended = [placed for d in self._drain(asked) for placed in self._record(d)]
+        for step, k, episode in sorted(ended, key=lambda placed: placed[0]):
+            # in step order: TensorBoard drops a tag's points past a step that goes back
+            self.train.add([episode])
+            self.metrics.episodes([episode], step, k, "train", stats=self.train)
         if self.metrics.line_due():
             self.report()
         if self.progress is None:
@@ -101,17 +109,20 @@ class Monitor:
                 drained.append(answer)
         return drained
 
-    def _record(self, d: dict) -> None:
-        stats = self.workers[d["worker_id"]]
-        base = self.bases[d["worker_id"]]
+    def _record(self, d: dict) -> list[tuple[int, int, Episode]]:
+        """A worker's counters; its new episodes as (run's env step, worker id, episode)."""
+        k = d["worker_id"]
+        stats, base = self.workers[k], self.bases[k]
         stats["env_steps"] = base["env_steps"] + d["env_steps"]  # agent transitions
         stats["restarts"] = base["restarts"] + d["restarts"]
         stats["weight_updates"] = base["weight_updates"] + d["weight_updates"]
         stats["episodes"] += len(d["episodes"])
-        self.last_seen[d["worker_id"]] = stats.copy()
-        self.train.add(d["episodes"])
-        self.metrics.episodes(d["episodes"], self.env_steps, d["worker_id"], "train",
-                              stats=self.train)
+        self.last_seen[k] = stats.copy()
+        (mine, run), now = self.marks[k], (d["env_steps"], self.env_steps)
+        self.marks[k] = now
+        if now[0] < mine:  # a new incarnation of the worker counts from zero
+            mine = 0
+        return [(placed(e.ended_at, (mine, run), now), k, e) for e in d["episodes"]]
 
     def worker_restarted(self, k: int, node: str) -> None:
         """Worker k's actor came back from zero, on `node` (Ray may have placed it on
@@ -207,3 +218,13 @@ class Monitor:
     def close(self) -> None:
         self.close_bar()
         self.metrics.close()
+
+
+def placed(ended_at: int, before: tuple[int, int], now: tuple[int, int]) -> int:
+    """The run's env step where a worker's episode ended, from the worker's own count: its
+    count and the run's went from `before` to `now` (worker's, run's), spread evenly."""
+    (mine, run), (mine_now, run_now) = before, now
+    if mine_now <= mine:
+        return run_now
+    share = min(max((ended_at - mine) / (mine_now - mine), 0.0), 1.0)
+    return run + round(share * (run_now - run))
