@@ -46,6 +46,7 @@ class Monitor:
         # Each worker's own env steps and the run's at its last drain: where its episodes
         # ended on the run's axis (they were all logged at the poll's step, in a staircase).
         self.marks = {k: (0, 0) for k in self.workers}
+        self.episodes_at = 0  # the step of the last training episode logged
         self.lag_mark = (0.0, 0)  # the learner's policy_lag_sums at the last report
         self.train_wall_s: float | None = None  # wall time when training ended
         self.shown: dict = {}
@@ -65,6 +66,7 @@ class Monitor:
         self.train_wall_s = self.metrics.train_wall_s()  # earlier sessions' (until this trains)
         self.last = (time.monotonic(), self.env_steps, learner_steps)
         self.marks = {k: (0, self.env_steps) for k in self.workers}
+        self.episodes_at = self.env_steps
 
     def wall_s(self) -> float:
         return self.metrics.wall_s()
@@ -86,9 +88,12 @@ class Monitor:
         asked = [w for k, w in enumerate(fleet.workers) if fleet.restarting.answers(k)]
         ended = [placed for d in self._drain(asked) for placed in self._record(d)]
         for step, k, episode in sorted(ended, key=lambda placed: placed[0]):
-            # in step order: TensorBoard drops a tag's points past a step that goes back
+            # In step order, never before one logged: TensorBoard drops a tag's points past
+            # a step that goes back (a worker not drained for a while is placed from its
+            # last drain, which may be before another worker's last episode).
+            self.episodes_at = max(self.episodes_at, step)
             self.train.add([episode])
-            self.metrics.episodes([episode], step, k, "train", stats=self.train)
+            self.metrics.episodes([episode], self.episodes_at, k, "train", stats=self.train)
         if self.metrics.line_due():
             self.report()
         if self.progress is None:

@@ -161,3 +161,13 @@ def test_episodes_are_logged_where_they_ended_in_step_order(monitor):
     fleet.replay = types.SimpleNamespace(stats=call({"inserted": 200}))
     monitor.poll(fleet)
     assert logged == [(200, 0)]
+    logged.clear()
+    fleet.restarting.waiting[0] = ("ping", float("inf"))  # worker 0 restarts: not drained
+    fleet.workers = [ended(0, 40), ended(1, 160, 120)]
+    fleet.replay = types.SimpleNamespace(stats=call({"inserted": 300}))
+    monitor.poll(fleet)
+    del fleet.restarting.waiting[0]
+    fleet.workers = [ended(0, 90, 50), ended(1, 160)]  # placed from its drain at 200
+    fleet.replay = types.SimpleNamespace(stats=call({"inserted": 400}))
+    monitor.poll(fleet)
+    assert logged == [(260, 1), (260, 0)]  # not at 240, behind the one already logged
