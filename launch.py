@@ -44,7 +44,7 @@ def env_problem(cfg) -> str | None:
     starts."""
     from envs import resolve_env
     from envs.drone import is_bundled
-    from envs.executable import executable_problem, launch_problem
+    from envs.executable import executable_problem, launch_problem, missing_problem
     from envs.gymnasium import env_id_of
 
     env_id = env_id_of(cfg.env.env)
@@ -63,9 +63,10 @@ def env_problem(cfg) -> str | None:
     candidates = [base + ".x86_64", base + ".x86", base]
     found = [c for c in candidates if os.path.isfile(c)]
     if not found:
-        return (f"--env {cfg.env.env!r}: no such env executable (looked for {base}.x86_64); "
-                "give the path of a Unity Linux build without its extension, bundled-drone, "
-                "or gymnasium:<env-id>")
+        return missing_problem(cfg.env.env, base) or (
+            f"--env {cfg.env.env!r}: no such env executable (looked for {base}.x86_64); "
+            "give the path of a Unity Linux build without its extension, bundled-drone, "
+            "or gymnasium:<env-id>")
     if not os.access(found[0], os.X_OK):
         return f"--env {found[0]!r} is not executable: run chmod +x {found[0]!r}"
     return (executable_problem(found[0], other_machines=bool(cfg.run.address))

@@ -60,3 +60,34 @@ def launch_problem(env: str, file_name: str, path: str) -> str | None:
     return (f"--env {env!r}: the stock ML-Agents client cannot launch {path!r}: it deletes "
             "'.app', '.exe' and '.x86' anywhere in a path and reads it as a glob pattern; "
             "move it to a folder whose path has none of those nor [ ] * ?")
+
+
+def missing_problem(env: str, base: str) -> str | None:
+    """Why no executable file is at `base`.x86_64, `base`.x86 or `base` for --env `env`, when
+    something else is there: a folder (the build's, most often), a Windows or macOS build,
+    a broken symlink or a loop. None: nothing at all, which the caller says. Without this,
+    each was 'no such env executable' about a path the user could see."""
+    if os.path.isfile(base + ".exe"):  # the stock client would launch it: Exec format error
+        return executable_problem(base + ".exe")
+    for path in (base + ".app", base, base + ".x86_64"):
+        if path.endswith(".app") and os.path.isdir(path):
+            return (f"--env {env!r}: {path!r} is a macOS build; give a Unity Linux build "
+                    "(Build Settings: Linux, x86_64)")
+        if os.path.isdir(path):
+            return f"--env {env!r}: {path!r} is a folder; {_build_in(path)}"
+        if os.path.islink(path):
+            return (f"--env {env!r}: {path!r} is a broken symlink or a symlink loop "
+                    f"(to {os.readlink(path)!r}); point it at the build's executable")
+    return None
+
+
+def _build_in(folder: str) -> str:
+    """The fix for a folder given as --env: the build in it, named as --env wants it
+    (without its extension); the Build folder itself is what users most often give."""
+    try:
+        names = sorted(n for n in os.listdir(folder) if n.endswith((".x86_64", ".x86")))
+    except OSError:
+        names = []
+    if not names:
+        return "give the path of the Unity Linux build's executable, without .x86_64"
+    return f"give the build in it: --env {os.path.join(folder, os.path.splitext(names[0])[0])}"

@@ -1,5 +1,6 @@
 """Env executables this machine cannot run are refused before anything starts."""
 
+import os
 import platform
 
 import pytest
@@ -103,3 +104,43 @@ def test_a_build_named_without_a_slash_is_the_one_in_the_working_directory(tmp_p
         assert read_spec(env, "mybuild.sh")[1] == (9,)  # the Drone, started from the launcher
     finally:
         env.close()
+
+
+def make_build_folder(tmp_path):
+    """A Unity build's folder as Unity writes it: the executable and its _Data folder."""
+    folder = tmp_path / "Build"
+    (folder / "MyGame_Data").mkdir(parents=True)
+    (folder / "MyGame.x86_64").write_bytes(b"#!/bin/sh\nexit 0\n")
+    return folder
+
+
+@pytest.mark.parametrize("given, words", [
+    ("Build", "is a folder; give the build in it: --env {tmp}/Build/MyGame"),
+    ("Build/", "is a folder; give the build in it: --env {tmp}/Build/MyGame"),
+    ("Dir.x86_64", "'{tmp}/Dir.x86_64' is a folder; give the path of the Unity Linux"),
+    ("Mac.app", "is a macOS build; give a Unity Linux build"),
+    ("Mac", "'{tmp}/Mac.app' is a macOS build"),
+    ("Win", "'{tmp}/Win.exe' is a Windows build"),
+    ("Loop", "is a broken symlink or a symlink loop"),
+])
+def test_what_is_there_instead_of_a_build_is_named(tmp_path, given, words):
+    """Each was 'no such env executable (looked for X.x86_64)' about a path that exists."""
+    import launch
+    from runner.cli import parse
+
+    make_build_folder(tmp_path)
+    (tmp_path / "Dir.x86_64").mkdir()
+    (tmp_path / "Mac.app" / "Contents" / "MacOS").mkdir(parents=True)
+    (tmp_path / "Win.exe").write_bytes(b"MZ\x90\x00" + bytes(60))
+    (tmp_path / "Loop.x86_64").symlink_to(tmp_path / "Loop.x86_64")
+    problem = launch.env_problem(parse(["--env", os.path.join(str(tmp_path), given)]))
+    assert problem is not None and words.format(tmp=tmp_path) in problem
+    assert "\n" not in problem and "no such env executable" not in problem
+
+
+def test_nothing_at_all_is_still_no_such_executable(tmp_path):
+    import launch
+    from runner.cli import parse
+
+    problem = launch.env_problem(parse(["--env", str(tmp_path / "Nope")]))
+    assert "no such env executable" in problem
