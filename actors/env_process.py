@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import grpc
 
 import envs  # noqa: F401  (protobuf fast path before mlagents_envs)
+from actors import env_output  # noqa: F401  (an env's output goes beside its log)
 from mlagents_envs.environment import UnityEnvironment
 from mlagents_envs.exception import (
     UnityCommunicationException,

@@ -12,6 +12,7 @@ import re
 
 import envs  # noqa: F401  (protobuf fast path before mlagents_envs)
 from actors.config import EnvConfig
+from actors.env_output import last_output, log_file_arg, output_path
 from actors.env_process import (
     ENV_FAULTS,
     LocalUnityEnvironment,
@@ -130,6 +131,8 @@ def did_not_connect(err: Exception, cfg: EnvConfig, log: str,
     reset); any other start-up error as it was (one line with its fix)."""
     said = last_error(log)
     said = f" its log ends with {said};" if said else ""
+    printed = last_output(log)  # e.g. a dynamic linker's error, which no log holds
+    said += f" it last printed {printed!r} ({output_path(log)});" if printed else ""
     log = f"its log: {log}" if os.path.isfile(log) else f"it wrote no log ({log})"
     build = "" if first_reset else f" {ML_AGENTS_BUILD}"  # it spoke ML-Agents: it is one
     if isinstance(err, UnityTimeOutException):
@@ -153,9 +156,9 @@ def did_not_connect(err: Exception, cfg: EnvConfig, log: str,
 def env_log(log_folder: str | None, worker_id: int, args: list[str]) -> str:
     """Where the env writes its log: -logFile in its arguments, else the client's choice
     (Player-<ML-Agents worker id>.log in the run's env_logs)."""
-    lowered = [a.lower() for a in args]
-    if "-logfile" in lowered and lowered.index("-logfile") + 1 < len(args):
-        return args[lowered.index("-logfile") + 1]
+    given = log_file_arg(args)
+    if given is not None:
+        return given
     if log_folder is None:
         return "none (no log folder)"
     return os.path.join(log_folder, f"Player-{worker_id}.log")

@@ -8,7 +8,7 @@ Layout:
     <Behavior>.onnx          the actor for Unity, rewritten with every checkpoint
     events.out.tfevents.*    TensorBoard: charts/, losses/, perf/
     episodes.csv             one row per finished episode (phase, env_steps, return, ...)
-    env_logs/Player-<k>.log  each env process's log
+    env_logs/Player-<k>.log  each env process's log (.out: its stdout and stderr)
     summary.json             counters and the train/test results, written atomically
     .in-use                  the pid of the drone-ddpg process using it (removed at its end)
 Beside it, `--force` keeps `.<run-id>.replaced` (the old run, until the new one has

@@ -323,3 +323,25 @@ def test_an_env_that_exits_is_reported_with_the_error_its_log_ends_with(tmp_path
     log = message.split("its log: ")[1]
     assert os.path.dirname(log) == str(tmp_path) and "went away" in open(log).read()
     assert said in capfd.readouterr().out  # the first failure's "restarting it" line
+
+
+def test_an_envs_own_output_goes_beside_its_log_and_into_the_line(tmp_path, capfd):
+    """The stock launcher passed an env's stdout and stderr to the trainer's terminal: a
+    loud build buried the progress bar (400,000 lines), and a build that could not start (a
+    missing library, which only the dynamic linker says, on stderr) got 'run it by hand'."""
+    linker = "./Game.x86_64: error while loading shared libraries: libGLU.so.1: cannot open"
+    script, pid_file = never_connects(
+        tmp_path, f"echo 'Mono path[0] = Game_Data/Managed'\necho '{linker}' >&2\nexit 127")
+    cfg = EnvConfig(env=script, timeout_wait=5)
+    logs = tmp_path / "env_logs"
+    worker_id = next(IDS)
+    try:
+        with pytest.raises(UnityEnvironmentException) as caught:
+            EnvWorker(cfg, NoiseConfig(), worker_id=worker_id, seed=0, log_folder=str(logs))
+    finally:
+        kill_child(pid_file)
+    output = logs / f"Player-{worker_id}.out"
+    assert f"it last printed {linker!r} ({output})" in str(caught.value), caught.value
+    assert output.read_text().splitlines() == ["Mono path[0] = Game_Data/Managed", linker]
+    printed = capfd.readouterr()
+    assert "Mono path" not in printed.out + printed.err and linker not in printed.err
