@@ -79,6 +79,10 @@ class EnvWorker:
             kill_env(self.env)
             self.env = None
             raise
+        if worker_id == 0:  # once per run, not once per env
+            note = areas_note(cfg.num_areas, len(self._steps[0]))
+            if note:
+                print(f"warning: {note}", flush=True)
 
     def _make_policy(self, noise: NoiseConfig, hidden_size: int,
                      experience: ExperienceConfig) -> None:
@@ -270,3 +274,14 @@ def flat_obs(obs_list: list[np.ndarray]) -> np.ndarray:
         return obs_list[0].astype(np.float32, copy=False)
     return np.concatenate(obs_list, axis=1).astype(np.float32, copy=False)
 
+
+def areas_note(num_areas: int, agents: int) -> str | None:
+    """An env that starts with fewer agents than --num-areas: its scene does not copy its
+    training area on request, so a run gets fewer transitions per step than its flags say,
+    and nothing else tells the user (a Unity scene needs ML-Agents' TrainingAreaReplicator)."""
+    if agents >= num_areas:
+        return None
+    return (f"the env started with {agents} agent(s) for --num-areas {num_areas}: its scene "
+            "does not copy its training area on request (ML-Agents' TrainingAreaReplicator), "
+            f"so each env step gives {agents} transition(s); add the replicator to the scene, "
+            "or raise --num-workers for more data")

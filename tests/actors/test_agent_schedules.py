@@ -62,3 +62,25 @@ def test_agents_that_vanish_leave_no_state_behind(make_worker):
     assert worker.env_steps == 2 * ((300 - 300 // 3) + (300 - 300 // 5))
     ids = np.array(list(worker.agents.last))
     assert ids.min() > 100  # the early agents are long forgotten
+
+
+@pytest.mark.parametrize("scene, num_areas, warned", [
+    ("one-area", 3, True), ("one-area", 1, False), ("decision-periods", 3, False)])
+def test_a_scene_that_ignores_num_areas_is_said_once(capsys, scene, num_areas, warned):
+    """A Unity scene without a TrainingAreaReplicator runs one area whatever --num-areas
+    says: the run got a third of the transitions its flags promised, silently."""
+    cfg = EnvConfig(env=SIM, env_args=["--sim", scene], num_areas=num_areas, base_port=5756)
+    workers = []
+    try:
+        for worker_id in (0, 1):  # worker 0 says it for the run
+            workers.append(EnvWorker(cfg, NoiseConfig(), hidden_size=16, worker_id=worker_id,
+                                     seed=1))
+    finally:
+        for worker in workers:
+            worker.close()
+    lines = [line for line in capsys.readouterr().out.splitlines() if "--num-areas" in line]
+    assert lines == ([f"warning: the env started with 1 agent(s) for --num-areas 3: its scene "
+                      "does not copy its training area on request (ML-Agents' "
+                      "TrainingAreaReplicator), so each env step gives 1 transition(s); add "
+                      "the replicator to the scene, or raise --num-workers for more data"]
+                     if warned else [])

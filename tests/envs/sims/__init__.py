@@ -17,6 +17,7 @@ SCENES = {
     "visual": scenes.visual,
     "discrete": scenes.discrete,
     "hybrid": scenes.hybrid,
+    "one-area": scenes.one_area,
     "decision-periods": DecisionPeriods,
     "vanishing": Vanishing,
 }

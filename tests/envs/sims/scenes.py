@@ -135,3 +135,16 @@ def hybrid() -> ReachScene:
         return speed * COMPASS[np.clip(a.discrete[:, 0], 0, 3)]
 
     return ReachScene("hybrid", [ReachBehavior(spec, 2, velocity, delta_only)])
+
+
+class OneArea(ReachScene):
+    """A scene without a TrainingAreaReplicator: one area, whatever num_areas asks."""
+
+    def start(self, num_areas: int, seed: int) -> None:
+        super().start(1, seed)
+
+
+def one_area() -> ReachScene:
+    """Obs (2,), 2 continuous actions, one agent whatever --num-areas says."""
+    spec = BehaviorSpec("OneArea?team=0", (vector(2),), continuous=2)
+    return OneArea("one-area", [ReachBehavior(spec, 2, continuous, delta_only)])
