@@ -6,8 +6,8 @@ inserted. At most one insert is in flight; when the replay answers `backoff` (th
 far behind the update-to-data ratio) it waits, at most `max_backoff_s` per chunk. Every
 `sync_interval` env steps it asks the learner for newer weights (and, with --normalize,
 sends its observation statistics) and picks the weights up when the answer arrives, never
-blocking on the learner. Until the first trained weights arrive it acts at random (warm-up),
-as local mode does before learning starts.
+blocking on the learner. Until the first trained weights arrive it acts at random (warm-up,
+with the default --warmup-actions random), as local mode does before learning starts.
 """
 
 from __future__ import annotations

@@ -1,12 +1,16 @@
 """Ray mode: N env worker actors, one replay actor and one learner actor, run by this driver.
 
 The workers and the learner run their own loops (actors/ray_worker.py,
-learner/ray_learner.py); the replay actor's rate limiter holds the update-to-data ratio.
-The driver only watches (runner/ray_fleet.py keeps the loops alive): every `log_interval`
-seconds it drains the workers' episodes, reads the counters, logs them, and checkpoints
-every `checkpoint_interval` env steps. When the budget is spent it stops the workers, lets
-the learner take the updates their last inserts call for, stops it, saves, and tests the
-final policy on the live workers. The run folder is the same as local mode's.
+learner/ray_learner.py). The update-to-data ratio is held by the learner on the rows it
+has fetched (`--device-replay`, the default; the replay actor mirrors its count to tell
+the workers to back off), or by the replay actor's rate limiter on the sampled path
+(`--no-device-replay`, `--prioritized`). The driver only watches (runner/ray_fleet.py
+keeps the loops alive): every second (every `log_interval` seconds if that is shorter) it
+drains the workers' episodes and reads the counters; it logs rates every `log_interval`
+seconds and checkpoints every `checkpoint_interval` env steps. When the budget is spent it
+stops the workers, lets the learner take the updates their last inserts call for, stops
+it, saves, and tests the final policy on the live workers. The run folder is the same as
+local mode's.
 """
 
 from __future__ import annotations

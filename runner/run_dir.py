@@ -6,13 +6,15 @@ Layout:
     checkpoints/checkpoint-<env steps>.pt, <Behavior>-<env steps>.onnx
                              the last --keep-checkpoints checkpoints and their policies
     <Behavior>.onnx          the actor for Unity, rewritten with every checkpoint
-    events.out.tfevents.*    TensorBoard: charts/, losses/, perf/
+    events.out.tfevents.*    TensorBoard, one file per session: charts/, losses/, perf/,
+                             Environment/ (mlagents-learn's names)
     episodes.csv             one row per finished episode (phase, env_steps, return, ...)
     env_logs/Player-<k>.log  each env process's log (.out: its stdout and stderr)
     summary.json             counters and the train/test results, written atomically
     .in-use                  the pid of the drone-ddpg process using it (removed at its end)
-Beside it, `--force` keeps `.<run-id>.replaced` (the old run, until the new one has
-started) and `.<run-id>.failed-start` (a forced start that failed, with its env logs).
+Beside it, `--force` keeps `.<run-id>.replaced` (the old run, until the new session ends:
+deleted then if the new run started, put back if not) and `.<run-id>.failed-start` (a
+forced start that failed, with its env logs).
 """
 
 from __future__ import annotations
@@ -179,7 +181,7 @@ def aside_path(run_dir: str, what: str) -> str:
 
 
 def set_aside(path: str) -> None:
-    """--force: keep the old run as .<run-id>.replaced until the new one has started (a new
+    """--force: keep the old run as .<run-id>.replaced until the new session ends (a new
     run that fails to start, a bad env or too large a replay, must not cost the old one)."""
     if os.path.islink(path):
         raise RunError(f"{path} is a symbolic link: --force replaces only plain folders; "
