@@ -6,15 +6,13 @@ Layout:
     checkpoints/checkpoint-<env steps>.pt, <Behavior>-<env steps>.onnx
                              the last --keep-checkpoints checkpoints and their policies
     <Behavior>.onnx          the actor for Unity, rewritten with every checkpoint
-    events.out.tfevents.*    TensorBoard, one file per session: charts/, losses/, perf/,
-                             Environment/ (mlagents-learn's names)
+    events.out.tfevents.*    TensorBoard, a file per session: charts/ losses/ perf/ Environment/
     episodes.csv             one row per finished episode (phase, env_steps, return, ...)
     env_logs/Player-<k>.log  each env process's log (.out: its stdout and stderr)
     summary.json             counters and the train/test results, written atomically
     .in-use                  the pid of the drone-ddpg process using it (removed at its end)
-Beside it, `--force` keeps `.<run-id>.replaced` (the old run, until the new session ends:
-deleted then if the new run started, put back if not) and `.<run-id>.failed-start` (a
-forced start that failed, with its env logs).
+Beside it, `--force` keeps `.<run-id>.replaced` (the old run until the session ends: then
+deleted if the new run started, else put back) and `.<run-id>.failed-start` (its logs).
 """
 
 from __future__ import annotations
