@@ -12,7 +12,7 @@ Layout:
     summary.json             counters and the train/test results, written atomically
     .in-use                  the pid of the drone-ddpg process using it (removed at its end)
 Beside it, `--force` keeps `.<run-id>.replaced` (the old run until the session ends: then
-deleted if the new run started, else put back) and `.<run-id>.failed-start` (its logs).
+deleted if the new run started, else put back), `.<run-id>.failed-start` (a failed start).
 """
 
 from __future__ import annotations
