@@ -117,7 +117,7 @@ def nan_at_first_reset(err: RuntimeError, log: str) -> Exception:
     """The stock client's NaN/Inf guard (or the in-process env's), tripped by the first
     reset: no restart mends a reset that gives them, so one line with the fix. Any other
     RuntimeError as it was."""
-    if "NaN" not in str(err):
+    if "NaN" not in str(err) and "Infinite" not in str(err):  # the stock client's two words
         return err
     return UnityEnvironmentException(
         f"its first reset gave NaN or Inf ({first_line(err).rstrip('.')}): fix the env's "

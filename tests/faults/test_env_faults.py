@@ -293,12 +293,16 @@ def test_an_env_failing_at_its_first_reset_is_one_line_naming_its_log(tmp_path):
     assert "no second copy" in open(message.split("its log: ")[1].split(";")[0]).read()
 
 
-@pytest.mark.parametrize("transport", ["protocol", "in-process"])
-def test_nan_at_the_first_reset_is_one_line_with_the_fix(main_error, tmp_path, transport):
-    """No restart mends a reset that gives NaN: the stock client's RuntimeError (or the
-    in-process env's) came out as a traceback and exit status 1."""
+@pytest.mark.parametrize("transport,env", [("protocol", "NanResetEcho"),
+                                           ("in-process", "NanResetEcho"),
+                                           ("protocol", "InfResetEcho")])
+def test_nan_or_inf_at_the_first_reset_is_one_line_with_the_fix(main_error, tmp_path,
+                                                                 transport, env):
+    """No restart mends a reset that gives NaN or Inf: the stock client's RuntimeError (or
+    the in-process env's) came out as a traceback and exit status 1; its Inf message
+    ('had Infinite values') still did after NaN's was caught."""
     line, _ = main_error("--mode", "local", "--transport", transport,
-                         "--env", "gymnasium:tests.envs.sims.gym_envs:NanResetEcho-v0",
+                         "--env", f"gymnasium:tests.envs.sims.gym_envs:{env}-v0",
                          "--results-dir", str(tmp_path), "--base-port", "5165",
                          "--train-steps", "100")
     assert "its first reset gave NaN or Inf" in line and "fix the env's reset" in line, line

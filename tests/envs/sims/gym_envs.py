@@ -35,21 +35,21 @@ from gymnasium import spaces
 class Echo(gymnasium.Env):
     """Shows the action it received; see the module docstring."""
 
-    def __init__(self, nan_at: int = -1, arrays: bool = False):
+    def __init__(self, nan_at: int = -1, arrays: bool = False, bad: float = np.nan):
         self.observation_space = spaces.Dict({
             "velocity": spaces.Box(-1.0, 1.0, (2,), np.float32),
             "position": spaces.Box(-10.0, 10.0, (3,), np.float32),
         })
         self.action_space = spaces.Box(np.array([-2.0, 0.0], np.float32),
                                        np.array([2.0, 10.0], np.float32))
-        self.nan_at, self.arrays = nan_at, arrays
+        self.nan_at, self.arrays, self.bad = nan_at, arrays, bad
         self.t = 0
         self.velocity = np.zeros(2, np.float32)
 
     def _obs(self, action) -> dict:
         position = np.array([action[0], action[1], self.t], np.float32)
         if self.t == self.nan_at:
-            position[0] = np.nan
+            position[0] = self.bad
         return {"velocity": self.velocity.copy(), "position": position}
 
     def reset(self, *, seed=None, options=None):
@@ -166,6 +166,7 @@ class Unbounded(Hybrid):
 
 for _id, _entry, _kwargs in [("Echo-v0", "Echo", {}), ("NanEcho-v0", "Echo", {"nan_at": 3}),
                              ("NanResetEcho-v0", "Echo", {"nan_at": 0}),
+                             ("InfResetEcho-v0", "Echo", {"nan_at": 0, "bad": np.inf}),
                              ("ArrayEcho-v0", "Echo", {"arrays": True}),
                              ("LostSimulator-v0", "LostSimulator", {}),
                              ("Hangs-v0", "Hangs", {}),
